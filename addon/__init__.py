@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""instyle: localized neural style transfer nodes for Blender's compositor.
+
+Instance Mask, Instance Tracker, Neural Style and MRF Blend call the out-of-process instyle engine;
+the engine writes EXR frames into a cache that the nodes' inner trees read.
+"""
+
+import bpy
+
+from . import bake, engine_link, graph_setup, nodes, preferences, render_hooks
+
+classes = (preferences.InstylePreferences, *nodes.NODE_CLASSES, nodes.NODE_MT_instyle, bake.INSTYLE_OT_bake,
+           graph_setup.INSTYLE_OT_add_chain)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.NODE_MT_add.append(nodes.add_menu_entry)
+    render_hooks.register()
+
+
+def unregister():
+    render_hooks.unregister()
+    bpy.types.NODE_MT_add.remove(nodes.add_menu_entry)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+    engine_link.shutdown()

@@ -1,0 +1,51 @@
+"""The frame cache next to the .blend: `<root>/<node cache id>/<output>/<frame:06d>.exr` (no bpy)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+KEY_FILE = "key.json"
+
+
+def frame_file(node_dir: Path, output: str, frame: int) -> Path:
+    return node_dir / output / f"{frame:06d}.exr"
+
+
+def has_frame(node_dir: Path, outputs: tuple[str, ...], frame: int) -> bool:
+    """True when every output of the node is cached for `frame`."""
+    return all(frame_file(node_dir, o, frame).is_file() for o in outputs)
+
+
+def signature(description: object) -> str:
+    """A short stable hash of what a node's cached frames depend on (JSON-able)."""
+    text = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def claim(node_dir: Path, key: str, outputs: tuple[str, ...]) -> bool:
+    """Make `node_dir` hold frames for `key`: frames made for another key are removed first.
+
+    Returns True when stale frames were removed.
+    """
+    node_dir.mkdir(parents=True, exist_ok=True)
+    key_path = node_dir / KEY_FILE
+    try:
+        current = json.loads(key_path.read_text()).get("key")
+    except (OSError, ValueError):
+        current = None
+    if current == key:
+        return False
+    stale = current is not None or any((node_dir / o).exists() for o in outputs)
+    for output in outputs:
+        if (node_dir / output).exists():
+            trash = node_dir / f".stale-{output}-{os.getpid()}"
+            os.replace(node_dir / output, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+    tmp = key_path.with_name(f".{KEY_FILE}.tmp")
+    tmp.write_text(json.dumps({"key": key}))
+    os.replace(tmp, key_path)
+    return stale

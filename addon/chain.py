@@ -1,0 +1,123 @@
+"""From a node graph to engine requests: the chains of instyle nodes, their footage and its frame numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from . import cache, frame_map, paths
+from .nodes import is_instyle
+
+
+class ChainError(Exception):
+    """A graph the engine cannot be asked about; the text says which node and what to change."""
+
+
+@dataclass
+class Chain:
+    """Instyle nodes from the one nearest the footage to `nodes[-1]`, and the footage node."""
+
+    source: object
+    nodes: list
+
+    @property
+    def shot(self) -> str:
+        return f"{footage_path(self.source)}|{self.nodes[0].cache_id}"
+
+    def source_for(self, frame: int) -> dict:
+        return {"kind": "file", **footage_frame(self.source, frame)}
+
+    def keys(self) -> list[str]:
+        """For each node, a signature of everything its cached frames depend on."""
+        described, keys = [_footage_description(self.source)], []
+        for node in self.nodes:
+            described.append([node.STAGE, node.stage_params()])
+            keys.append(cache.signature(described))
+        return keys
+
+    def pipeline(self) -> list[dict]:
+        return [{"stage": n.STAGE, "params": n.stage_params(), "write": str(paths.node_dir(n.cache_id)),
+                 "write_outputs": list(n.cached_outputs())} for n in self.nodes]
+
+    def cached(self, frame: int) -> bool:
+        return all(cache.has_frame(paths.node_dir(n.cache_id), n.cached_outputs(), frame) for n in self.nodes)
+
+
+def _through_reroutes(socket):
+    node = socket.links[0].from_node if socket.is_linked else None
+    while node is not None and node.bl_idname == "NodeReroute":
+        node = node.inputs[0].links[0].from_node if node.inputs[0].is_linked else None
+    return node
+
+
+def chain_to(node) -> Chain:
+    """Walk up the Image inputs from `node` to the footage."""
+    nodes, current = [node], node
+    while True:
+        upstream = _through_reroutes(current.inputs["Image"])
+        if upstream is None:
+            raise ChainError(f"{current.name}: nothing is linked into its Image input; link a Movie Clip or Image "
+                             "node with the footage (directly, through reroutes or other instyle nodes)")
+        if is_instyle(upstream):
+            nodes.insert(0, upstream)
+            current = upstream
+            continue
+        if upstream.bl_idname in ("CompositorNodeMovieClip", "CompositorNodeImage"):
+            footage_path(upstream)
+            return Chain(upstream, nodes)
+        raise ChainError(f"{current.name}: its Image input comes from {upstream.name} ({upstream.bl_label}); "
+                         "instyle reads the footage itself, so link the Movie Clip or Image node straight in")
+
+
+def terminal_chains(tree) -> list[Chain]:
+    """One chain for each instyle node that feeds no other instyle node's Image input."""
+    instyle = [n for n in tree.nodes if is_instyle(n) and not n.mute]
+    feeding = set()
+    for n in instyle:
+        up = _through_reroutes(n.inputs["Image"])
+        if up is not None and is_instyle(up):
+            feeding.add(up.name)
+    return [chain_to(n) for n in instyle if n.name not in feeding]
+
+
+def footage_path(source) -> str:
+    """Absolute path of the file a Movie Clip or Image node shows."""
+    if source.bl_idname == "CompositorNodeMovieClip":
+        if source.clip is None:
+            raise ChainError(f"{source.name}: no movie clip is chosen; open the footage in it")
+        raw, lib = source.clip.filepath, source.clip.library
+    else:
+        if source.image is None:
+            raise ChainError(f"{source.name}: no image is chosen; open the footage in it")
+        raw, lib = source.image.filepath, source.image.library
+    path = Path(bpy.path.abspath(raw, library=lib))
+    if not path.is_file():
+        raise ChainError(f"{source.name}: footage file not found: {path}; relink it")
+    return str(path)
+
+
+def footage_frame(source, frame: int) -> dict:
+    """{"path", "frame"} of the footage file (and 0-based frame in it) shown at scene `frame`."""
+    path = footage_path(source)
+    if source.bl_idname == "CompositorNodeMovieClip":
+        return {"path": path, "frame": frame_map.movie_clip_index(frame, source.clip.frame_start,
+                                                                  source.clip.frame_offset)}
+    image = source.image
+    if image.source == "FILE":
+        return {"path": path, "frame": 0}
+    n = frame_map.image_node_number(frame, source.frame_start, source.frame_duration, source.frame_offset,
+                                    source.use_cyclic)
+    if image.source == "MOVIE":
+        return {"path": path, "frame": max(n - 1, 0)}
+    if image.source == "SEQUENCE":
+        return {"path": frame_map.sequence_file(path, n), "frame": 0}
+    raise ChainError(f"{source.name}: image source {image.source} is not footage; use a movie or image sequence")
+
+
+def _footage_description(source) -> list:
+    if source.bl_idname == "CompositorNodeMovieClip":
+        return [footage_path(source), "clip", source.clip.frame_start, source.clip.frame_offset]
+    return [footage_path(source), source.image.source, source.frame_start, source.frame_duration,
+            source.frame_offset, source.use_cyclic]

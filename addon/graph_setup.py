@@ -1,0 +1,100 @@
+"""Building the standard graph: footage -> Instance Mask -> Instance Tracker -> Neural Style -> MRF Blend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from .frame_map import sequence_file
+from .nodes import InstanceMaskNode, InstanceTrackerNode, MRFBlendNode, NeuralStyleNode
+
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
+
+
+def add_chain(tree, source, x: float = 0.0, y: float = 0.0) -> dict:
+    """Add the four nodes fed by `source` (a Movie Clip or Image node); returns them by stage name."""
+    mask = tree.nodes.new(InstanceMaskNode.bl_idname)
+    track = tree.nodes.new(InstanceTrackerNode.bl_idname)
+    style = tree.nodes.new(NeuralStyleNode.bl_idname)
+    blend = tree.nodes.new(MRFBlendNode.bl_idname)
+    for k, node in enumerate((mask, track, style, blend)):
+        node.location = (x + 260 * (k + 1), y)
+    tree.links.new(source.outputs["Image"], mask.inputs["Image"])
+    tree.links.new(mask.outputs["Image"], track.inputs["Image"])
+    tree.links.new(track.outputs["Image"], style.inputs["Image"])
+    tree.links.new(style.outputs["Image"], blend.inputs["Image"])
+    tree.links.new(style.outputs["Stylized"], blend.inputs["Stylized"])
+    return {"instance_mask": mask, "instance_tracker": track, "neural_style": style, "mrf_blend": blend}
+
+
+def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
+    """Give `scene` a compositor that runs `footage` (a video, or the first file of an image sequence)
+    through the instyle chain to the output, at the footage's size and with exact colour settings."""
+    path = Path(footage).resolve()
+    tree = bpy.data.node_groups.new("instyle", "CompositorNodeTree")
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    scene.compositing_node_group = tree
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        clip = bpy.data.movieclips.load(str(path))
+        source = tree.nodes.new("CompositorNodeMovieClip")
+        source.clip = clip
+        width, height, length = clip.size[0], clip.size[1], clip.frame_duration
+    else:
+        image = bpy.data.images.load(str(path))
+        length = _sequence_length(path)
+        image.source = "SEQUENCE" if length > 1 else "FILE"
+        source = tree.nodes.new("CompositorNodeImage")
+        source.image = image
+        source.frame_start, source.frame_duration = 1, length
+        width, height = image.size
+    source.location = (-300, 0)
+    nodes = add_chain(tree, source)
+    out = tree.nodes.new("NodeGroupOutput")
+    out.location = (1400, 0)
+    tree.links.new(nodes["mrf_blend"].outputs["Image"], out.inputs[0])
+    render = scene.render
+    render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+    render.dither_intensity = 0.0
+    render.image_settings.file_format = "PNG"
+    render.image_settings.color_mode = "RGB"
+    render.image_settings.color_depth = "8"
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.frame_start = 1
+    scene.frame_end = min(length, frames) if frames else length
+    return {"source": source, "output": out, **nodes}
+
+
+def _sequence_length(first: Path) -> int:
+    n = 0
+    try:
+        while Path(sequence_file(str(first), _number(first) + n)).is_file():
+            n += 1
+    except ValueError:
+        return 1
+    return max(n, 1)
+
+
+def _number(path: Path) -> int:
+    import re
+
+    return int(re.findall(r"\d+", path.stem)[-1])
+
+
+class INSTYLE_OT_add_chain(bpy.types.Operator):
+    """Add Instance Mask, Instance Tracker, Neural Style and MRF Blend after the active footage node"""
+
+    bl_idname = "instyle.add_chain"
+    bl_label = "Add instyle Chain"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        node = getattr(context, "active_node", None)
+        return node is not None and node.bl_idname in ("CompositorNodeMovieClip", "CompositorNodeImage")
+
+    def execute(self, context):
+        source = context.active_node
+        add_chain(source.id_data, source, source.location.x, source.location.y)
+        return {"FINISHED"}

@@ -1,0 +1,177 @@
+"""The four compositor nodes. Each turns its properties into one stage of an engine pipeline and shows the
+engine's cached results through its inner tree."""
+
+from __future__ import annotations
+
+import uuid
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from . import inner_tree, paths
+from .inner_tree import Socket
+
+STYLE_ITEMS = [(f"style{i:02d}", f"Style {i:02d}", f"Fixed style {i} of the 26-style network") for i in range(26)]
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class InstyleNode:
+    """Shared behaviour; subclasses set STAGE, INPUTS, OUTPUTS and `stage_params`."""
+
+    STAGE = ""
+    INPUTS: tuple[str, ...] = ("Image",)
+    OUTPUTS: tuple[Socket, ...] = ()
+
+    cache_id: StringProperty(name="Cache ID", description="Folder of this node's cached frames", default="")
+    status: StringProperty(name="Status", default="")
+
+    @classmethod
+    def poll(cls, tree):
+        return tree.bl_idname == "CompositorNodeTree"
+
+    @classmethod
+    def cached_outputs(cls) -> tuple[str, ...]:
+        names = [s.source for s in cls.OUTPUTS if s.source not in ("pass", "mix")]
+        if any(s.source == "mix" for s in cls.OUTPUTS):
+            names.append("alpha")
+        return tuple(dict.fromkeys(names))
+
+    def init(self, context):
+        self.cache_id = uuid.uuid4().hex[:12]
+        self.node_tree = inner_tree.build(self.bl_label, self.INPUTS, self.OUTPUTS, self.cache_files())
+
+    def copy(self, node):
+        self.cache_id = uuid.uuid4().hex[:12]
+        self.node_tree = node.node_tree.copy()
+        inner_tree.duplicate_images(self.node_tree, self.bl_label)
+        inner_tree.point_at(self.node_tree, self.cache_files())
+        self.status = ""
+
+    def free(self):
+        if self.node_tree and self.node_tree.users <= 1:
+            inner_tree.remove(self.node_tree)
+
+    def cache_files(self) -> dict[str, str]:
+        return {o: paths.frame_one(self.cache_id, o) for o in self.cached_outputs()}
+
+    def stage_params(self) -> dict:
+        raise NotImplementedError
+
+    def draw_buttons(self, context, layout):
+        for name in self.PROPS:
+            layout.prop(self, name)
+        if self.status:
+            layout.label(text=self.status, icon="ERROR" if self.status.startswith("Error") else "INFO")
+        layout.operator("instyle.bake", icon="RENDER_ANIMATION")
+
+
+class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
+    """Find people or chosen objects in the footage: one soft mask per instance"""
+
+    bl_idname = "InstyleInstanceMaskNode"
+    bl_label = "Instance Mask"
+    STAGE = "instance_mask"
+    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Index", "float", "index"))
+    PROPS = ("classes", "score_threshold", "max_instances", "grow", "feather")
+
+    classes: StringProperty(name="Classes", default="person",
+                            description="COCO classes to mask, separated by commas (person, car, dog, ...)")
+    score_threshold: FloatProperty(name="Score Threshold", default=0.35, min=0.0, max=1.0)
+    max_instances: IntProperty(name="Max Instances", default=16, min=1, max=64)
+    grow: IntProperty(name="Grow", default=0, min=-32, max=32, description="Grow (>0) or shrink (<0) masks, pixels")
+    feather: FloatProperty(name="Feather", default=0.0, min=0.0, max=32.0, description="Soften mask edges, pixels")
+
+    def stage_params(self) -> dict:
+        return {"classes": _split(self.classes) or ["person"], "score_threshold": self.score_threshold,
+                "max_instances": self.max_instances, "grow": self.grow, "feather": self.feather}
+
+
+class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
+    """Keep each instance's identity, and so its style, across the frames of the shot"""
+
+    bl_idname = "InstyleInstanceTrackerNode"
+    bl_label = "Instance Tracker"
+    STAGE = "instance_tracker"
+    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"))
+    PROPS = ("max_distance",)
+
+    max_distance: FloatProperty(name="Max Distance", default=0.1, min=0.0, max=1.0,
+                                description="Largest move between frames, as a fraction of the frame diagonal")
+
+    def stage_params(self) -> dict:
+        return {"max_distance": self.max_distance}
+
+
+class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
+    """Stylize each tracked instance in its own style (or the whole frame without a mask upstream)"""
+
+    bl_idname = "InstyleNeuralStyleNode"
+    bl_label = "Neural Style"
+    STAGE = "neural_style"
+    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Stylized", "color", "image"),
+               Socket("Mask", "float", "mask"))
+    PROPS = ("style", "per_track", "palette", "strength", "resolution")
+
+    style: EnumProperty(name="Style", items=STYLE_ITEMS, default="style03")
+    per_track: BoolProperty(name="Style per Track", default=True,
+                            description="Give each track the next style of the palette")
+    palette: StringProperty(name="Palette", default="style03, style13, style19, style24",
+                            description="Styles cycled through by track id, separated by commas")
+    strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0)
+    resolution: IntProperty(name="Resolution", default=0, min=0, max=8192,
+                            description="Longest side the network runs at (0: the footage's own)")
+
+    def stage_params(self) -> dict:
+        return {"style": self.style, "per_track": self.per_track, "palette": _split(self.palette) or [self.style],
+                "strength": self.strength, "resolution": self.resolution}
+
+
+class MRFBlendNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
+    """Blend the stylized image into the untouched footage along the mask edges"""
+
+    bl_idname = "InstyleMRFBlendNode"
+    bl_label = "MRF Blend"
+    STAGE = "mrf_blend"
+    INPUTS = ("Image", "Stylized")
+    OUTPUTS = (Socket("Image", "color", "mix"), Socket("Alpha", "float", "alpha"))
+    PROPS = ("band",)
+
+    band: FloatProperty(name="Band", default=6.0, min=0.0, max=256.0,
+                        description="Width in pixels of the blend band centred on the mask edge")
+
+    def stage_params(self) -> dict:
+        return {"mode": "feather", "band": self.band}
+
+
+NODE_CLASSES = (InstanceMaskNode, InstanceTrackerNode, NeuralStyleNode, MRFBlendNode)
+
+
+def is_instyle(node) -> bool:
+    return isinstance(node, InstyleNode)
+
+
+def menu_draw(self, context):
+    layout = self.layout
+    for cls in NODE_CLASSES:
+        op = layout.operator("node.add_node", text=cls.bl_label)
+        op.type = cls.bl_idname
+        op.use_transform = True
+
+
+class NODE_MT_instyle(bpy.types.Menu):
+    bl_idname = "NODE_MT_instyle"
+    bl_label = "instyle"
+
+    @classmethod
+    def poll(cls, context):
+        return context.space_data.tree_type == "CompositorNodeTree"
+
+    draw = menu_draw
+
+
+def add_menu_entry(self, context):
+    if context.space_data.tree_type == "CompositorNodeTree":
+        self.layout.menu(NODE_MT_instyle.bl_idname)

@@ -1,0 +1,40 @@
+"""Where the cache lives for the current .blend (the preference, resolved against the file's folder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bpy
+
+ADDON_ID = __package__
+
+
+def preferences():
+    addon = bpy.context.preferences.addons.get(ADDON_ID)
+    return addon.preferences if addon else None
+
+
+def cache_setting() -> str:
+    prefs = preferences()
+    return (prefs.cache_dir if prefs and prefs.cache_dir else "") or os.environ.get("INSTYLE_CACHE_DIR", "") \
+        or "//instyle_cache"
+
+
+def cache_root() -> Path:
+    """Absolute cache folder; a `//` path with an unsaved .blend falls back to Blender's temporary folder."""
+    setting = cache_setting()
+    if setting.startswith("//") and not bpy.data.filepath:
+        return Path(bpy.app.tempdir or "/tmp") / setting[2:]
+    return Path(bpy.path.abspath(setting))
+
+
+def node_dir(cache_id: str) -> Path:
+    return cache_root() / cache_id
+
+
+def frame_one(cache_id: str, output: str) -> str:
+    """The path an inner Image node is given for an output (frame 1 of its sequence), `//`-relative if possible."""
+    setting = cache_setting()
+    base = setting.rstrip("/") if setting.startswith("//") and bpy.data.filepath else str(cache_root())
+    return f"{base}/{cache_id}/{output}/000001.exr"

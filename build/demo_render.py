@@ -1,0 +1,86 @@
+"""The demo's Blender side (run by build/demo.sh with the Blender venv's Python).
+
+Installs the built extension, builds the graph footage -> Instance Mask -> Instance Tracker -> Neural Style ->
+MRF Blend -> output, saves it as OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes
+OUT/timings.json (per-stage and total milliseconds per frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import bpy
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--zip", type=Path, required=True)
+    parser.add_argument("--input", type=Path, required=True)
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--engine-python", required=True)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.extensions.package_install_files(filepath=str(args.zip), repo="user_default", enable_on_install=True)
+    addon = sys.modules["bl_ext.user_default.instyle"]
+    prefs = bpy.context.preferences.addons["bl_ext.user_default.instyle"].preferences
+    prefs.engine_python = args.engine_python
+
+    scene = bpy.context.scene
+    addon.graph_setup.footage_graph(scene, str(args.input), args.frames)
+    scene.render.filepath = str(out / "######")
+    bpy.ops.wm.save_as_mainfile(filepath=str(out / "instyle_demo.blend"))
+
+    marks: dict[int, float] = {}
+    bpy.app.handlers.render_pre.insert(0, lambda s, *_: marks.__setitem__(s.frame_current, time.perf_counter()))
+    done: dict[int, float] = {}
+    bpy.app.handlers.render_write.append(lambda s, *_: done.__setitem__(s.frame_current, time.perf_counter()))
+    started = time.perf_counter()
+    bpy.ops.render.render(animation=True)
+    wall_s = time.perf_counter() - started
+
+    hooks = addon.render_hooks
+    if hooks.failures:
+        print("\n".join(hooks.failures), file=sys.stderr)
+        return 1
+    frames = sorted(done)
+    per_frame = {f: (done[f] - marks[f]) * 1000 for f in frames if f in marks}
+    stages: dict[str, list[float]] = {}
+    for f in frames:
+        for reply in hooks.last_replies.get(f, []):
+            for name, ms in reply["timings_ms"].items():
+                stages.setdefault(name, []).append(ms)
+    addon_ms = [hooks.handler_ms[f] - sum(v for r in hooks.last_replies.get(f, []) for k, v in
+                                          r["timings_ms"].items()) for f in frames if f in hooks.handler_ms]
+    report = {
+        "input": str(args.input), "frames": len(frames), "size": [scene.render.resolution_x, scene.render.resolution_y],
+        "engine_device": addon.engine_link.client().welcome["device"],
+        "wall_s": round(wall_s, 2),
+        "ms_per_frame": {"total_median": round(statistics.median(per_frame.values()), 1),
+                         "total_mean": round(statistics.fmean(per_frame.values()), 1),
+                         "engine_stages_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
+                         "addon_overhead_median": round(statistics.median(addon_ms), 1) if addon_ms else None,
+                         "blender_composite_and_write_median": round(statistics.median(
+                             per_frame[f] - hooks.handler_ms[f] for f in frames if f in hooks.handler_ms), 1)},
+        "per_frame_total_ms": {str(f): round(v, 1) for f, v in per_frame.items()},
+        "instances_per_frame": {str(f): sum(len(r["instances"]) for r in hooks.last_replies.get(f, []))
+                                for f in frames},
+    }
+    (out / "timings.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report["ms_per_frame"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    if "bl_ext.user_default.instyle" in sys.modules:
+        sys.modules["bl_ext.user_default.instyle"].engine_link.shutdown()
+    sys.exit(code)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: set up (idempotent), then run the engine tests in .venv and the Blender tests in
+# .venv-blender (real bpy 5.0.1, the extension installed from the built zip, a real engine process).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+build/setup.sh
+export INSTYLE_ENGINE_PYTHON="$ROOT/.venv/bin/python"
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/engine tests/addon_unit "$@"
+.venv-blender/bin/python -m pytest -q -p no:cacheprovider tests/blender "$@"

@@ -1,0 +1,176 @@
+"""`instyle-engine`: serve the engine, query a running one, manage model files."""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="instyle-engine", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"instyle-engine {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the engine until stopped")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback unless --allow-remote)")
+    serve.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
+    serve.add_argument("--unix", metavar="PATH", help="listen on a Unix socket (mode 0600) instead of TCP")
+    serve.add_argument("--allow-remote", action="store_true", help="permit a non-loopback --host (token still required)")
+    serve.add_argument("--runtime-file", type=Path, help="where to record address and token (default: per-user)")
+    serve.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    serve.add_argument("--parent-pid", type=int, help="exit when this process exits (used by the add-on)")
+    serve.set_defaults(func=_serve)
+
+    status = sub.add_parser("status", help="find the running engine and print its handshake")
+    status.add_argument("--runtime-file", type=Path)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    weights = sub.add_parser("weights", help="list, verify or fetch model files")
+    weights.add_argument("action", choices=("list", "verify", "fetch", "path"))
+    weights.add_argument("model", nargs="?", help="a model name (fetch/path); fetch without one fetches all")
+    weights.set_defaults(func=_weights)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def _pick_device(name: str):
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("instyle-engine: --device cuda was asked for, but no CUDA device or driver is usable here; "
+                         "use --device cpu or install the NVIDIA driver")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def _watch_parent(pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    def watch():
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(1.0)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _serve(args) -> int:
+    from .server import LOOPBACK, EngineServer
+    from .service import Service
+    from .wire import PROTOCOL_VERSION, RuntimeInfo, default_runtime_path, read_runtime, remove_runtime, write_runtime
+
+    if not args.unix and args.host not in LOOPBACK and not args.allow_remote:
+        print(f"instyle-engine: refusing to listen on {args.host}, which is not loopback; "
+              "add --allow-remote to serve other machines (clients still need the token)", file=sys.stderr)
+        return 2
+    if args.parent_pid:
+        _watch_parent(args.parent_pid)
+    runtime_file = args.runtime_file or default_runtime_path()
+    running = read_runtime(runtime_file)
+    if running and running.pid != os.getpid():
+        print(f"instyle-engine: an engine (pid {running.pid}) already serves {running.address} for {runtime_file}; "
+              "stop it first or pass another --runtime-file", file=sys.stderr)
+        return 2
+    device = _pick_device(args.device)
+    try:
+        server = EngineServer(Service(device), secrets.token_urlsafe(32), args.host, args.port, args.unix)
+    except OSError as exc:
+        print(f"instyle-engine: cannot listen on {args.unix or f'{args.host}:{args.port}'}: {exc.strerror}; "
+              "choose another --port (0 picks a free one)", file=sys.stderr)
+        return 2
+    info = RuntimeInfo(os.getpid(), server.token, server.host, server.port, server.unix_path, __version__,
+                       PROTOCOL_VERSION)
+    write_runtime(runtime_file, info)
+
+    def stop(*_):
+        server.stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"instyle-engine {__version__} ready on {server.address} device={device} runtime_file={runtime_file}",
+          flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        remove_runtime(runtime_file, os.getpid())
+    return 0
+
+
+def _status(args) -> int:
+    from .wire import EngineError, connect, default_runtime_path, read_runtime
+
+    runtime_file = args.runtime_file or default_runtime_path()
+    info = read_runtime(runtime_file)
+    if info is None:
+        print(f"no running engine recorded in {runtime_file}; start one with `instyle-engine serve`", file=sys.stderr)
+        return 1
+    try:
+        with connect(info, "instyle-engine status") as client:
+            welcome = client.welcome
+    except EngineError as exc:
+        print(f"instyle-engine: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(welcome, indent=2))
+        return 0
+    print(f"engine {welcome['engine_version']} (protocol {welcome['protocol']}) at {info.address}, pid {info.pid}, "
+          f"device {welcome['device']}")
+    for name, stage in welcome["stages"].items():
+        params = ", ".join(f"{p}={v['default']!r}" for p, v in stage["params"].items())
+        print(f"  {name}: {params}")
+    return 0
+
+
+def _weights(args) -> int:
+    from .modelstore import ModelStore, WeightsError
+    from .modelstore.fetch import fetch
+
+    store = ModelStore()
+    names = [args.model] if args.model else list(store.models)
+    try:
+        for name in names:
+            store.entry(name)
+    except WeightsError as exc:
+        print(f"instyle-engine: {exc}; {exc.hint}", file=sys.stderr)
+        return 2
+    if args.action == "path":
+        print(store.root / names[0])
+        return 0
+    if args.action == "fetch":
+        try:
+            for name in names:
+                fetch(store, name)
+        except WeightsError as exc:
+            print(f"instyle-engine: {exc}; {exc.hint}", file=sys.stderr)
+            return 1
+    bad = 0
+    for name in names:
+        entry = store.entry(name)
+        state = store.status(name)
+        size = sum(f.size for f in entry.files) / 1e6
+        flag = "  RESTRICTED LICENSE" if entry.restricted else ""
+        print(f"{name:14s} {state:8s} {size:6.1f} MB  {entry.license}{flag}")
+        if args.action in ("verify", "fetch"):
+            for f in entry.files:
+                problem = store.check(name, f.name)
+                if problem:
+                    bad += 1
+                    print(f"    {f.name}: {problem} (repair: instyle-engine weights fetch {name})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""What the stages of one pipeline run hand to each other for one frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Instance:
+    """One detected object: box (x1, y1, x2, y2) in pixels, soft mask float32 HxW in [0, 1]."""
+
+    box: tuple[float, float, float, float]
+    class_name: str
+    score: float
+    mask: np.ndarray
+    track_id: int = 0
+    style: str = ""
+
+    def describe(self) -> dict:
+        return {"box": [round(v, 2) for v in self.box], "class": self.class_name, "score": round(self.score, 4),
+                "track_id": self.track_id, "style": self.style, "area": int((self.mask >= 0.5).sum())}
+
+
+@dataclass
+class FrameState:
+    """`rgb` is the source frame, float32 HxWx3 sRGB in [0, 1]; the rest is filled in by stages."""
+
+    rgb: np.ndarray
+    index: int
+    instances: list[Instance] | None = None
+    mask: np.ndarray | None = None
+    stylized: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    blended: np.ndarray | None = None
+    report: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+@dataclass
+class ShotState:
+    """What persists between frames of one shot: tracker identities and the matte's recurrent state."""
+
+    last_index: int = -2
+    track_centres: dict[int, tuple[float, float]] = field(default_factory=dict)
+    next_track_id: int = 1
+    matte_state: object = None

@@ -1,0 +1,110 @@
+"""Footage in (OpenCV decoding with decoders kept open) and cache frames out (atomic EXR writes)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp"}
+
+
+class SourceError(Exception):
+    """Footage that cannot be read: `code` is "source_missing", "source_unreadable" or "frame_out_of_range"."""
+
+    def __init__(self, code: str, message: str, hint: str):
+        super().__init__(message)
+        self.code, self.hint = code, hint
+
+
+class VideoReader:
+    """An open video; sequential reads decode forward, other indices seek."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.capture = cv2.VideoCapture(str(path))
+        if not self.capture.isOpened():
+            raise SourceError("source_unreadable", f"OpenCV cannot decode {path}",
+                              "check that it is a video or image file; convert it with ffmpeg if its codec is unusual")
+        self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.next_index = 0
+
+    def read(self, index: int) -> np.ndarray:
+        if index < 0 or (self.frame_count > 0 and index >= self.frame_count):
+            raise SourceError("frame_out_of_range", f"frame {index} is outside {self.path.name}, which has frames "
+                              f"0 to {self.frame_count - 1}", "check the clip's start frame and offset in Blender")
+        if index != self.next_index:
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, bgr = self.capture.read()
+        if not ok:
+            self.next_index = -1
+            raise SourceError("frame_out_of_range", f"frame {index} of {self.path.name} could not be decoded",
+                              "the file may be shorter than its header says, or damaged")
+        self.next_index = index + 1
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def close(self):
+        self.capture.release()
+
+
+class FrameSource:
+    """Decodes frames of files on disk; keeps the most recently used decoders open."""
+
+    def __init__(self, max_open: int = 8):
+        self.max_open = max_open
+        self._readers: OrderedDict[Path, VideoReader] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def frame(self, path: str, index: int) -> np.ndarray:
+        """Frame `index` of a video, or the image at `path` (index 0): uint8 HxWx3 RGB."""
+        file = Path(path)
+        if not file.is_file():
+            raise SourceError("source_missing", f"footage file not found: {path}",
+                              "relink the Movie Clip or Image node to an existing file")
+        if file.suffix.lower() in IMAGE_SUFFIXES:
+            if index != 0:
+                raise SourceError("frame_out_of_range", f"{file.name} is a still image; frame {index} does not exist",
+                                  "use frame 0, or give the image sequence's file for this frame")
+            return read_image(file)
+        with self._lock:
+            reader = self._readers.pop(file, None) or VideoReader(file)
+            self._readers[file] = reader
+            while len(self._readers) > self.max_open:
+                self._readers.popitem(last=False)[1].close()
+            return reader.read(index)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as uint8 HxWx3 RGB (16-bit and float images are scaled to 8 bits)."""
+    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if data is None:
+        raise SourceError("source_unreadable", f"OpenCV cannot read the image {path}", "check that the file is an image")
+    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1), float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def write_exr(path: Path, image: np.ndarray) -> None:
+    """Write float32 HxW (grey) or HxWx3/4 RGB(A) as an EXR, atomically (temporary name, then rename)."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 3:
+        image = np.concatenate([image, np.ones_like(image[:, :, :1])], axis=2)
+    bgra = np.ascontiguousarray(image[:, :, [2, 1, 0, 3]])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.exr")
+    if not cv2.imwrite(str(tmp), bgra, [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_FLOAT]):
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}")
+    os.replace(tmp, path)

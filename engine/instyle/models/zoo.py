@@ -1,0 +1,65 @@
+"""The engine's models, loaded on first use through the model store and shared by every client."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from ..modelstore import ModelStore
+from .fast_style import load_fast_style, style_vector
+
+
+class ModelZoo:
+    """Lazily built models on one torch device."""
+
+    def __init__(self, store: ModelStore, device: torch.device):
+        self.store = store
+        self.device = device
+        self._models: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, name: str, build):
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = build()
+            return self._models[name]
+
+    def detector(self):
+        from .detector import CenterNetDetector
+
+        def build():
+            self.store.path("centernet", "centernet.bin")
+            return CenterNetDetector(self.store.path("centernet", "centernet.json").parent, self.device)
+        return self._get("centernet", build)
+
+    def new_matte(self):
+        """A person matte with its own recurrent state (one per shot)."""
+        from .matte import RobustVideoMatte
+
+        self.store.path("rvm", "rvm.bin")
+        return RobustVideoMatte(self.store.path("rvm", "rvm.json").parent, self.device)
+
+    def fast_style(self):
+        return self._get("multistyle26", lambda: load_fast_style(self.store.path("multistyle26", "multistyle26.pt"),
+                                                                 self.device))
+
+    @torch.inference_mode()
+    def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int) -> np.ndarray:
+        """One frame in several styles at once.
+
+        rgb: float32 HxWx3 sRGB in [0, 1]. Returns float32 SxHxWx3 in [0, 1], one image per style name.
+        `resolution` is the longest side the network runs at (0: the frame's own).
+        """
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
+        scale = resolution / max(h, w) if resolution else 1.0
+        if scale != 1.0:
+            x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True,
+                                                align_corners=False)
+        vectors = torch.stack([style_vector(s) for s in styles]).to(self.device)
+        y = self.fast_style()(x.expand(len(styles), -1, -1, -1), vectors)
+        if scale != 1.0:
+            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        return y.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()

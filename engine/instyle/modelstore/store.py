@@ -1,0 +1,76 @@
+"""The local model store: files laid out as `<root>/<model>/<file>`, verified by sha256 before use."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from .manifest import ModelEntry, load_manifest
+
+
+class WeightsError(Exception):
+    """A model file that is missing or does not match its checksum; `hint` says how to repair it."""
+
+    def __init__(self, code: str, message: str, hint: str):
+        super().__init__(message)
+        self.code, self.hint = code, hint
+
+
+def default_root() -> Path:
+    """`$INSTYLE_WEIGHTS_DIR`, else `~/.cache/instyle/weights`."""
+    return Path(os.environ.get("INSTYLE_WEIGHTS_DIR", Path.home() / ".cache" / "instyle" / "weights"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ModelStore:
+    """Hands out verified paths to model files; each file is hashed once per process."""
+
+    def __init__(self, root: Path | None = None, manifest: dict[str, ModelEntry] | None = None):
+        self.root = Path(root or default_root())
+        self.models = manifest if manifest is not None else load_manifest()
+        self._verified: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def entry(self, model: str) -> ModelEntry:
+        if model not in self.models:
+            raise WeightsError("model_unknown", f"no model named {model!r} in the weights manifest",
+                               f"known models: {', '.join(self.models)}")
+        return self.models[model]
+
+    def path(self, model: str, file: str) -> Path:
+        """Path of `file` of `model`, checked against the manifest's size and sha256."""
+        entry = self.entry(model).file(file)
+        path = self.root / model / file
+        with self._lock:
+            if path in self._verified:
+                return path
+            problem = self.check(model, file)
+            if problem:
+                raise WeightsError(problem, f"model file {path} is {problem}",
+                                   f"run `instyle-engine weights fetch {model}` (or build/setup.sh) to repair it")
+            self._verified.add(path)
+        return path
+
+    def check(self, model: str, file: str) -> str:
+        """"" if the file is present and intact, else "missing" or "corrupt"."""
+        entry = self.entry(model).file(file)
+        path = self.root / model / file
+        if not path.is_file():
+            return "missing"
+        if path.stat().st_size != entry.size or sha256_of(path) != entry.sha256:
+            return "corrupt"
+        return ""
+
+    def status(self, model: str) -> str:
+        """"present", "missing" or "corrupt" for the whole model."""
+        problems = {self.check(model, f.name) for f in self.entry(model).files} - {""}
+        return "corrupt" if "corrupt" in problems else "missing" if problems else "present"

@@ -1,0 +1,143 @@
+"""The engine's socket server: loopback TCP or a Unix socket, token handshake, one thread per client."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+
+from .service import Service, describe_failure
+from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, Limits, ProtocolError, check_header, error_message,
+                   recv_message, send_message)
+
+HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class EngineServer:
+    """Serves `service` to clients that present `token`."""
+
+    def __init__(self, service: Service, token: str, host: str = "127.0.0.1", port: int = 0,
+                 unix_path: str | None = None, limits: Limits = Limits(), hello_timeout: float = 10.0,
+                 max_clients: int = 32):
+        self.service, self.token, self.limits = service, token, limits
+        self.hello_timeout, self.max_clients = hello_timeout, max_clients
+        self.clients = threading.BoundedSemaphore(max_clients)
+        if unix_path:
+            path = Path(unix_path)
+            if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
+                path.unlink()
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            old = os.umask(0o177)
+            try:
+                self.sock.bind(str(path))
+            finally:
+                os.umask(old)
+            self.unix_path, self.host, self.port = str(path), "", 0
+        else:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.sock = socket.socket(family, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, port))
+            self.unix_path, self.host, self.port = "", host, self.sock.getsockname()[1]
+        self.sock.listen(16)
+        self._stopping = threading.Event()
+
+    @property
+    def address(self) -> str:
+        return f"unix:{self.unix_path}" if self.unix_path else f"{self.host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                break
+            if not self.clients.acquire(blocking=False):
+                self._refuse(conn)
+                continue
+            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        if self.unix_path:
+            Path(self.unix_path).unlink(missing_ok=True)
+
+    def _refuse(self, conn: socket.socket) -> None:
+        try:
+            send_message(conn, error_message("busy", f"the engine already serves {self.max_clients} clients",
+                                             "close idle Blender sessions or raise --max-clients"))
+        except OSError:
+            pass
+        conn.close()
+
+    def _client(self, conn: socket.socket) -> None:
+        try:
+            if self._handshake(conn):
+                self._serve(conn)
+        finally:
+            conn.close()
+            self.clients.release()
+
+    def _handshake(self, conn: socket.socket) -> bool:
+        conn.settimeout(self.hello_timeout)
+        try:
+            header, _ = recv_message(conn, HELLO_LIMITS)
+            check_header(header, frozenset({"hello"}))
+        except (OSError, ConnectionError, ProtocolError) as exc:
+            self._try_send(conn, error_message("bad_handshake", f"expected a hello message: {exc}",
+                                               "connect with an instyle client"))
+            return False
+        if not hmac.compare_digest(header["token"].encode(), self.token.encode()):
+            self._try_send(conn, error_message("unauthorized", "wrong or missing engine token",
+                                               "read the token from the engine's runtime file"))
+            return False
+        if header["protocol"] != PROTOCOL_VERSION:
+            self._try_send(conn, error_message(
+                "protocol_version", f"client speaks protocol {header['protocol']}, engine {PROTOCOL_VERSION}",
+                "install matching versions of the add-on and the engine"))
+            return False
+        conn.settimeout(None)
+        return self._try_send(conn, self.service.describe())
+
+    def _serve(self, conn: socket.socket) -> None:
+        while True:
+            try:
+                header, payloads = recv_message(conn, self.limits)
+            except ConnectionError:
+                return
+            except ProtocolError as exc:
+                self._try_send(conn, error_message(exc.code, str(exc), "the connection is closed; reconnect"))
+                return
+            except OSError:
+                return
+            request_id = header.get("id") if type(header.get("id")) is int else None
+            try:
+                kind = check_header(header, CLIENT_TYPES)
+                if kind == "run":
+                    reply, out = self.service.run(header, payloads)
+                elif kind == "ping":
+                    reply, out = {"type": "pong", "id": header["id"]}, []
+                else:
+                    reply, out = error_message("bad_request", "already greeted", "", request_id), []
+            except Exception as exc:  # every failure becomes an error reply; the engine keeps serving
+                code, message, hint = describe_failure(exc)
+                reply, out = error_message(code, message, hint, request_id), []
+            if not self._try_send(conn, reply, out):
+                return
+
+    @staticmethod
+    def _try_send(conn: socket.socket, header: dict, payloads=()) -> bool:
+        try:
+            send_message(conn, header, payloads)
+            return True
+        except OSError:
+            return False

@@ -1,0 +1,216 @@
+"""Runs `run` requests: decode the source, run the pipeline's stages, write and return their outputs."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .frame_state import FrameState, ShotState
+from .media import FrameSource, SourceError, srgb_to_linear, write_exr
+from .modelstore import ModelStore, WeightsError
+from .models.zoo import ModelZoo
+from .params import ParamError
+from .stages import STAGES
+from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
+
+MAX_STAGES = 8
+MAX_SHOTS = 64
+IMAGE_OUTPUTS = {"image"}
+
+
+class RequestError(Exception):
+    """A request the engine cannot carry out, with a `code` and a `hint` for the person who sent it."""
+
+    def __init__(self, code: str, message: str, hint: str = ""):
+        super().__init__(message)
+        self.code, self.hint = code, hint
+
+
+@dataclass
+class StageCall:
+    name: str
+    params: dict
+    write: Path | None
+    write_outputs: tuple[str, ...]
+    returns: tuple[str, ...]
+
+
+class StageContext:
+    """What a stage may use besides the frame: models, the shot's state, the frame as uint8."""
+
+    def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int):
+        self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
+
+    def person_matte(self) -> np.ndarray:
+        """RVM alpha for this frame, float32 HxW in [0, 1]; the recurrent state restarts unless frames follow."""
+        if self.shot.matte_state is None:
+            self.shot.matte_state = self.models.new_matte()
+        matte = self.shot.matte_state
+        if self.index != self.shot.last_index + 1:
+            matte.reset()
+        h, w = self.frame_uint8.shape[:2]
+        x = torch.from_numpy(self.frame_uint8).to(self.models.device).permute(2, 0, 1)[None].float() / 255.0
+        ratio = min(1.0, 512.0 / max(h, w))
+        return matte(x, downsample_ratio=ratio)[0, 0].float().cpu().numpy()
+
+    def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int) -> np.ndarray:
+        return self.models.stylize(rgb, styles, resolution)
+
+
+class Service:
+    """The engine's state shared by all clients; `run` is serialised on one lock (one device)."""
+
+    def __init__(self, device: torch.device, store: ModelStore | None = None):
+        self.device = device
+        self.zoo = ModelZoo(store or ModelStore(), device)
+        self.frames = FrameSource()
+        self.shots: OrderedDict[str, ShotState] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def describe(self) -> dict:
+        """The handshake body: versions, device and every stage with its typed parameters."""
+        return {"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
+                "device": str(self.device), "stages": {name: m.SPEC.describe() for name, m in STAGES.items()}}
+
+    def run(self, header: dict, payloads: list) -> tuple[dict, list]:
+        """Handle one `run` request; raises RequestError (or ProtocolError) for anything the client must fix."""
+        calls = self._parse_pipeline(header["pipeline"])
+        frame_number = header.get("frame_number")
+        if any(c.write for c in calls) and (type(frame_number) is not int or not 0 <= frame_number < 10**7):
+            raise RequestError("bad_request", "writing outputs needs an integer frame_number between 0 and 9999999",
+                               "send the scene frame the files are named after")
+        shot_key = header.get("shot", "")
+        if not isinstance(shot_key, str) or len(shot_key) > 512:
+            raise RequestError("bad_request", "shot must be a string of at most 512 characters")
+        with self.lock:
+            t0 = time.perf_counter()
+            frame, index = self._decode(header["source"], payloads)
+            timings = {"decode": (time.perf_counter() - t0) * 1000}
+            shot = self._shot(shot_key)
+            state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
+            ctx = StageContext(self.zoo, shot, frame, index)
+            arrays, out_payloads, written = {}, [], []
+            try:
+                for call in calls:
+                    t = time.perf_counter()
+                    outputs = STAGES[call.name].run(state, call.params, ctx)
+                    timings[call.name] = (time.perf_counter() - t) * 1000
+                    t = time.perf_counter()
+                    if call.write:
+                        written += self._write(call, outputs, frame_number)
+                    for name in call.returns:
+                        arr = np.ascontiguousarray(outputs[name], dtype=np.float32)
+                        arrays[f"{call.name}.{name}"] = {"dtype": "float32", "shape": list(arr.shape),
+                                                         "payload": len(out_payloads)}
+                        out_payloads.append(memoryview(arr).cast("B"))
+                    timings[f"{call.name}.output"] = (time.perf_counter() - t) * 1000
+            finally:
+                shot.last_index = index
+        reply = {"type": "result", "id": header["id"], "arrays": arrays, "written": written,
+                 "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+                 "instances": [i.describe() for i in state.instances or []],
+                 "size": [state.size[1], state.size[0]]}
+        return reply, out_payloads
+
+    def _parse_pipeline(self, pipeline: list) -> list[StageCall]:
+        if not 1 <= len(pipeline) <= MAX_STAGES:
+            raise RequestError("bad_request", f"a pipeline has 1 to {MAX_STAGES} stages, got {len(pipeline)}")
+        calls, seen = [], []
+        for entry in pipeline:
+            if not isinstance(entry, dict) or not isinstance(entry.get("stage"), str):
+                raise RequestError("bad_request", "each pipeline entry must be an object with a 'stage' name")
+            name = entry["stage"]
+            if name not in STAGES:
+                raise RequestError("unknown_stage", f"unknown stage {name!r}",
+                                   f"available stages: {', '.join(STAGES)}; update the add-on or the engine")
+            spec = STAGES[name].SPEC
+            order = list(STAGES)
+            if seen and order.index(name) <= order.index(seen[-1]):
+                raise RequestError("bad_request", f"stage {name} cannot follow {seen[-1]}",
+                                   f"stages run in this order: {' -> '.join(order)}")
+            missing = [r for r in spec.requires if r not in seen]
+            if missing:
+                raise RequestError("bad_request", f"stage {name} needs {', '.join(missing)} before it",
+                                   "link the missing node upstream of it")
+            try:
+                params = spec.resolve(entry.get("params", {}))
+            except ParamError as exc:
+                raise RequestError("bad_param", str(exc), "see the engine's handshake for valid parameters") from None
+            write = entry.get("write")
+            if write is not None and (not isinstance(write, str) or not Path(write).is_absolute()):
+                raise RequestError("bad_request", f"{name}: 'write' must be an absolute folder path")
+            write_outputs = entry.get("write_outputs", list(spec.outputs))
+            if not isinstance(write_outputs, list) or not set(write_outputs) <= set(spec.outputs):
+                raise RequestError("bad_request", f"{name} can write only {', '.join(spec.outputs)}")
+            returns = entry.get("return", [])
+            if not isinstance(returns, list) or not set(returns) <= set(spec.outputs):
+                raise RequestError("bad_request", f"{name} can return only {', '.join(spec.outputs)}")
+            calls.append(StageCall(name, params, Path(write) if write else None, tuple(write_outputs), tuple(returns)))
+            seen.append(name)
+        return calls
+
+    def _decode(self, source: dict, payloads: list) -> tuple[np.ndarray, int]:
+        kind = source.get("kind")
+        if kind == "file":
+            path, index = source.get("path"), source.get("frame", 0)
+            if not isinstance(path, str) or type(index) is not int:
+                raise RequestError("bad_request", "a file source needs 'path' (string) and 'frame' (integer)")
+            try:
+                return self.frames.frame(path, index), index
+            except SourceError as exc:
+                raise RequestError(exc.code, str(exc), exc.hint) from None
+        if kind == "pixels":
+            spec = check_array_spec(source.get("array"), [memoryview(p).nbytes for p in payloads], "source.array")
+            if len(spec.shape) != 3 or spec.shape[2] not in (3, 4) or spec.dtype not in ("uint8", "float32"):
+                raise RequestError("bad_request", f"source pixels must be uint8 or float32 HxWx3 or HxWx4, got "
+                                   f"{spec.dtype}{list(spec.shape)}")
+            data = np.frombuffer(payloads[spec.payload], dtype=spec.dtype).reshape(spec.shape)[:, :, :3]
+            if spec.dtype == "float32":
+                if not np.isfinite(data).all():
+                    raise RequestError("bad_pixels", "source pixels contain NaN or infinity",
+                                       "clamp or fix the image before sending it")
+                data = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
+            index = source.get("frame", 0)
+            return np.ascontiguousarray(data), index if type(index) is int else 0
+        raise RequestError("bad_request", f"source kind {kind!r} is not 'file' or 'pixels'")
+
+    def _shot(self, key: str) -> ShotState:
+        shot = self.shots.pop(key, None) or ShotState()
+        self.shots[key] = shot
+        while len(self.shots) > MAX_SHOTS:
+            self.shots.popitem(last=False)
+        return shot
+
+    @staticmethod
+    def _write(call: StageCall, outputs: dict, frame_number: int) -> list[str]:
+        written = []
+        for name in call.write_outputs:
+            array = outputs[name]
+            path = call.write / name / f"{frame_number:06d}.exr"
+            write_exr(path, srgb_to_linear(array) if name in IMAGE_OUTPUTS else array)
+            written.append(str(path))
+        return written
+
+
+def describe_failure(exc: BaseException) -> tuple[str, str, str]:
+    """(code, message, hint) for an exception escaping a request."""
+    if isinstance(exc, RequestError):
+        return exc.code, str(exc), exc.hint
+    if isinstance(exc, WeightsError):
+        return exc.code, str(exc), exc.hint
+    if isinstance(exc, ProtocolError):
+        return exc.code, str(exc), "fix the client; the message breaks the instyle protocol"
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "out_of_memory", "the GPU ran out of memory", "lower the working resolution or the number of instances"
+    tail = traceback.format_exception(exc)[-3:]
+    return "internal", f"engine error: {type(exc).__name__}: {exc}", "".join(tail)[-2000:]
+
+

@@ -1,0 +1,136 @@
+"""Message framing: a fixed prefix, payload lengths, a JSON header, then binary payloads.
+
+Layout (network byte order)::
+
+    magic b"ISTY" | version u8 | flags u8 | reserved u16 | header_len u32 | payload_count u32
+    payload_len u64 * payload_count
+    header: UTF-8 JSON object, header_len bytes
+    payloads, back to back
+
+Every length is checked against `Limits` before anything is allocated or read, and nothing
+but JSON is ever decoded (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+MAGIC = b"ISTY"
+FRAMING_VERSION = 1
+PREFIX = struct.Struct("!4sBBHII")
+LENGTH = struct.Struct("!Q")
+
+Buffer = bytes | bytearray | memoryview
+
+
+class ProtocolError(Exception):
+    """A message that breaks the framing or the message schema.
+
+    `code` is a short machine-readable word, the text says what was wrong.
+    """
+
+    def __init__(self, message: str, code: str = "bad_message"):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds a receiver enforces before allocating anything."""
+
+    max_header_bytes: int = 1 << 20
+    max_payloads: int = 16
+    max_payload_bytes: int = 1 << 30
+    max_message_bytes: int = 3 << 30
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def encode_message(header: dict, payloads: Sequence[Buffer] = ()) -> list[Buffer]:
+    """Frame a message; returns the pieces to send in order (payloads are not copied)."""
+    head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    lengths = b"".join(LENGTH.pack(memoryview(p).nbytes) for p in payloads)
+    prefix = PREFIX.pack(MAGIC, FRAMING_VERSION, 0, 0, len(head), len(payloads))
+    return [prefix + lengths + head, *payloads]
+
+
+def send_message(sock, header: dict, payloads: Sequence[Buffer] = ()) -> None:
+    """Frame and send one message on a connected stream socket."""
+    for piece in encode_message(header, payloads):
+        sock.sendall(piece)
+
+
+def recv_message(sock, limits: Limits = DEFAULT_LIMITS) -> tuple[dict, list[bytearray]]:
+    """Receive one message; raises ConnectionError on a closed peer, ProtocolError on bad framing."""
+
+    def read_exact(n: int) -> bytearray:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = sock.recv_into(view[got:], n - got)
+            if k == 0:
+                raise ConnectionError("peer closed the connection" if got == 0 and n else "connection closed mid-message")
+            got += k
+        return buf
+
+    return _parse(read_exact, limits)
+
+
+def decode_message(data: Buffer, limits: Limits = DEFAULT_LIMITS) -> tuple[dict, list[bytearray]]:
+    """Decode one complete message held in memory; trailing bytes are an error."""
+    view = memoryview(data)
+    pos = 0
+
+    def read_exact(n: int) -> bytearray:
+        nonlocal pos
+        if pos + n > len(view):
+            raise ProtocolError("message is truncated", "truncated")
+        chunk = bytearray(view[pos:pos + n])
+        pos += n
+        return chunk
+
+    message = _parse(read_exact, limits)
+    if pos != len(view):
+        raise ProtocolError(f"{len(view) - pos} unexpected bytes after the message")
+    return message
+
+
+def _parse(read_exact: Callable[[int], bytearray], limits: Limits) -> tuple[dict, list[bytearray]]:
+    magic, version, _flags, _reserved, header_len, count = PREFIX.unpack(read_exact(PREFIX.size))
+    if magic != MAGIC:
+        raise ProtocolError("not an instyle message (bad magic bytes); is this client speaking the instyle protocol?")
+    if version != FRAMING_VERSION:
+        raise ProtocolError(f"framing version {version} is not supported (this side speaks {FRAMING_VERSION})",
+                            "protocol_version")
+    if header_len > limits.max_header_bytes:
+        raise ProtocolError(f"header of {header_len} bytes exceeds the limit of {limits.max_header_bytes}",
+                            "too_large")
+    if count > limits.max_payloads:
+        raise ProtocolError(f"{count} payloads exceed the limit of {limits.max_payloads}", "too_large")
+    lengths = [LENGTH.unpack(read_exact(LENGTH.size))[0] for _ in range(count)]
+    for n in lengths:
+        if n > limits.max_payload_bytes:
+            raise ProtocolError(f"payload of {n} bytes exceeds the limit of {limits.max_payload_bytes}", "too_large")
+    if header_len + sum(lengths) > limits.max_message_bytes:
+        raise ProtocolError(f"message exceeds the limit of {limits.max_message_bytes} bytes", "too_large")
+    header = _decode_header(read_exact(header_len))
+    return header, [read_exact(n) for n in lengths]
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _decode_header(raw: bytearray) -> dict:
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(f"header is not valid UTF-8 JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header must be a JSON object")
+    return header

@@ -1,0 +1,60 @@
+"""The add-on's bpy-free helpers, loaded straight from addon/ (no Blender needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from ..conftest import ROOT
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"addon_{name}", ROOT / "addon" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+frame_map = load("frame_map")
+cache = load("cache")
+
+
+def test_movie_clip_frames():
+    assert frame_map.movie_clip_index(1, 1, 0) == 0
+    assert frame_map.movie_clip_index(10, 5, 3) == 8
+
+
+@pytest.mark.parametrize("frame, start, duration, offset, cyclic, expected", [
+    (1, 1, 100, 0, False, 1), (7, 1, 100, 0, False, 7), (0, 1, 100, 0, False, 0), (500, 1, 100, 0, False, 100),
+    (7, 3, 100, 2, False, 7), (101, 1, 100, 0, True, 1), (100, 1, 100, 0, True, 100),
+])
+def test_image_node_frames(frame, start, duration, offset, cyclic, expected):
+    assert frame_map.image_node_number(frame, start, duration, offset, cyclic) == expected
+
+
+def test_sequence_files_keep_their_padding():
+    assert frame_map.sequence_file("/x/shot_v2_0001.png", 37) == "/x/shot_v2_0037.png"
+    assert frame_map.sequence_file("/x/12.exr", 3) == "/x/03.exr"
+    with pytest.raises(ValueError):
+        frame_map.sequence_file("/x/still.png", 3)
+
+
+def test_cache_claim_clears_frames_of_another_key(tmp_path):
+    node = tmp_path / "abc"
+    assert cache.claim(node, "k1", ("alpha",)) is False
+    (node / "alpha").mkdir()
+    cache.frame_file(node, "alpha", 4).write_bytes(b"x")
+    assert cache.has_frame(node, ("alpha",), 4) and not cache.has_frame(node, ("alpha",), 5)
+    assert cache.claim(node, "k1", ("alpha",)) is False and cache.has_frame(node, ("alpha",), 4)
+    assert cache.claim(node, "k2", ("alpha",)) is True
+    assert not cache.has_frame(node, ("alpha",), 4)
+    assert json.loads((node / "key.json").read_text()) == {"key": "k2"}
+    assert [p.name for p in node.iterdir()] == ["key.json"]
+
+
+def test_signatures_are_stable_and_sensitive():
+    a = cache.signature([["clip.avi", 1], ["mrf_blend", {"band": 6.0}]])
+    assert a == cache.signature([["clip.avi", 1], ["mrf_blend", {"band": 6.0}]])
+    assert a != cache.signature([["clip.avi", 1], ["mrf_blend", {"band": 7.0}]])

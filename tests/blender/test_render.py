@@ -1,0 +1,149 @@
+"""The whole path in real Blender: graph from Python, render, pixels checked against the source."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import bpy
+import numpy as np
+import pytest
+
+from ..conftest import ENGINE_PYTHON, VTEST
+from .conftest import ADDON, read_exr, read_png
+
+pytestmark = pytest.mark.skipif(not VTEST.is_file(), reason="needs vtest.avi from Debian's opencv-doc")
+
+FRAMES = 3
+
+
+def render(scene, out):
+    scene.render.filepath = str(out / "######")
+    bpy.ops.render.render(animation=True)
+    return [read_png(out / f"{f:06d}.png") for f in range(scene.frame_start, scene.frame_end + 1)]
+
+
+@pytest.fixture
+def rendered(fresh, tmp_path):
+    """Three frames of vtest.avi through the four nodes, and the same frames with the chain bypassed."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)
+    tree = scene.compositing_node_group
+    frames = render(scene, tmp_path / "styled")
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    tree.links.new(graph["source"].outputs["Image"], graph["output"].inputs[0])
+    fresh.render_hooks.unregister()
+    try:
+        reference = render(scene, tmp_path / "plain")
+    finally:
+        fresh.render_hooks.register()
+    return graph, frames, reference
+
+
+def test_frames_render_and_only_people_change(rendered, fresh):
+    graph, frames, reference = rendered
+    blend = graph["mrf_blend"]
+    root = fresh.paths.node_dir(blend.cache_id)
+    for k, (styled, plain) in enumerate(zip(frames, reference)):
+        frame = k + 1
+        assert styled.shape == plain.shape == (576, 768, 3)
+        alpha = read_exr(root / "alpha" / f"{frame:06d}.exr")
+        outside, inside = alpha == 0, alpha == 1
+        assert outside.mean() > 0.5 and inside.sum() > 500
+        assert np.array_equal(styled[outside], plain[outside]), f"frame {frame}: background changed"
+        diff = np.abs(styled[inside].astype(int) - plain[inside].astype(int)).mean()
+        assert diff > 10, f"frame {frame}: people barely changed (mean difference {diff:.1f} levels)"
+        masks = read_exr(fresh.paths.node_dir(graph["instance_mask"].cache_id) / "mask" / f"{frame:06d}.exr")
+        people = masks >= 0.5
+        assert np.abs(styled[people].astype(int) - plain[people].astype(int)).mean() > 5
+    statuses = [graph[n].status for n in ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")]
+    assert all(s.startswith(f"Frame {FRAMES}: ") for s in statuses), statuses
+
+
+def test_tracks_keep_their_style_across_frames(rendered, fresh):
+    graph, _, _ = rendered
+    replies = [fresh.render_hooks.last_replies[f][0] for f in range(1, FRAMES + 1)]
+    styles = [{i["track_id"]: i["style"] for i in r["instances"]} for r in replies]
+    shared = set(styles[0]) & set(styles[-1])
+    assert len(shared) >= 2
+    assert all(styles[0][t] == styles[-1][t] for t in shared)
+    assert len({styles[0][t] for t in shared}) >= 2, "different tracks should get different styles"
+
+
+def test_saved_file_reopens_with_nodes_and_properties(fresh, tmp_path):
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)
+    graph["instance_mask"].score_threshold = 0.55
+    graph["instance_mask"].classes = "person, dog"
+    graph["neural_style"].style = "style07"
+    graph["neural_style"].palette = "style01, style02"
+    graph["mrf_blend"].band = 11.0
+    ids = {k: graph[k].cache_id for k in ("instance_mask", "neural_style", "mrf_blend")}
+    path = tmp_path / "saved.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    nodes = {n.bl_idname: n for n in bpy.context.scene.compositing_node_group.nodes}
+    mask, style, blend = (nodes["InstyleInstanceMaskNode"], nodes["InstyleNeuralStyleNode"],
+                          nodes["InstyleMRFBlendNode"])
+    assert "InstyleInstanceTrackerNode" in nodes
+    assert (mask.score_threshold, mask.classes) == (pytest.approx(0.55), "person, dog")
+    assert (style.style, style.palette, blend.band) == ("style07", "style01, style02", 11.0)
+    assert (mask.cache_id, style.cache_id, blend.cache_id) == (ids["instance_mask"], ids["neural_style"],
+                                                               ids["mrf_blend"])
+    assert blend.node_tree is not None and any(n.name == "cache:alpha" for n in blend.node_tree.nodes)
+    assert blend.inputs["Stylized"].is_linked
+
+
+def test_missing_footage_is_reported_on_the_node(fresh, tmp_path):
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
+    graph["source"].clip.filepath = str(tmp_path / "gone.avi")
+    result = bpy.ops.instyle.bake()
+    assert result == {"CANCELLED"}
+    assert "footage file not found" in graph["mrf_blend"].status and "gone.avi" in graph["mrf_blend"].status
+
+
+def test_unknown_class_is_reported_with_the_valid_ones(fresh, tmp_path):
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
+    graph["instance_mask"].classes = "person, unicorn"
+    assert bpy.ops.instyle.bake() == {"CANCELLED"}
+    assert "'unicorn'" in graph["instance_mask"].status and "giraffe" in graph["instance_mask"].status
+
+
+def test_changed_parameters_invalidate_the_cache(fresh, tmp_path):
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
+    assert bpy.ops.instyle.bake() == {"FINISHED"}
+    alpha_file = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha" / "000001.exr"
+    before = read_exr(alpha_file)
+    graph["mrf_blend"].band = 30.0
+    assert bpy.ops.instyle.bake() == {"FINISHED"}
+    after = read_exr(alpha_file)
+    assert ((after > 0) & (after < 1)).sum() > 1.5 * ((before > 0) & (before < 1)).sum()
+
+
+def test_command_line_render_of_a_saved_file_without_a_bake(fresh, tmp_path):
+    """What `blender -b file.blend -a` does on a farm node: a new process opens the file and renders."""
+    scene = bpy.context.scene
+    fresh.graph_setup.footage_graph(scene, str(VTEST), 2)
+    scene.render.filepath = "//frames/######"
+    bpy.context.preferences.addons[ADDON].preferences.cache_dir = "//instyle_cache"
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "farm.blend"))
+    script = textwrap.dedent(f"""
+        import addon_utils, bpy, sys
+        addon_utils.enable("{ADDON}", default_set=True)
+        bpy.context.preferences.addons["{ADDON}"].preferences.engine_python = {str(ENGINE_PYTHON)!r}
+        bpy.ops.wm.open_mainfile(filepath={str(tmp_path / 'farm.blend')!r})
+        bpy.ops.render.render(animation=True)
+        hooks = sys.modules["{ADDON}"].render_hooks
+        sys.modules["{ADDON}"].engine_link.shutdown()
+        sys.exit(1 if hooks.failures else 0)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "frames" / "000001.png").is_file() and (tmp_path / "frames" / "000002.png").is_file()
+    cached = sorted(p.name for p in (tmp_path / "instyle_cache").glob("*/alpha/*.exr"))
+    assert cached == ["000001.exr", "000002.exr"]

@@ -1,0 +1,12 @@
+"""Shared paths for both test suites (engine tests run in .venv, Blender tests in .venv-blender)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+VTEST = OPENCV_DATA / "vtest.avi"
+MESSI = OPENCV_DATA / "messi5.jpg"
+ENGINE_PYTHON = Path(os.environ.get("INSTYLE_ENGINE_PYTHON", ROOT / ".venv" / "bin" / "python"))

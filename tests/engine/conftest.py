@@ -1,0 +1,55 @@
+"""Fixtures for engine tests: a real `instyle-engine serve` process on a private runtime file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from instyle.wire import connect, read_runtime
+
+
+class EngineProcess:
+    def __init__(self, runtime_file: Path, process: subprocess.Popen, ready_line: str):
+        self.runtime_file, self.process, self.ready_line = runtime_file, process, ready_line
+
+    @property
+    def info(self):
+        return read_runtime(self.runtime_file)
+
+    def client(self, name: str = "test"):
+        return connect(self.info, name)
+
+
+def start_engine(tmp: Path, *extra: str) -> EngineProcess:
+    runtime_file = tmp / "run" / "engine.json"
+    process = subprocess.Popen([sys.executable, "-m", "instyle.cli", "serve", "--runtime-file", str(runtime_file),
+                                "--device", "cpu", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    deadline = time.monotonic() + 120
+    line = process.stdout.readline()
+    while "ready on" not in line:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"engine did not start: {line}{process.stdout.read()}")
+        line = process.stdout.readline()
+    return EngineProcess(runtime_file, process, line.strip())
+
+
+def stop_engine(engine: EngineProcess) -> None:
+    engine.process.terminate()
+    try:
+        engine.process.wait(20)
+    except subprocess.TimeoutExpired:
+        engine.process.kill()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    engine = start_engine(tmp_path_factory.mktemp("engine"))
+    yield engine
+    stop_engine(engine)

@@ -1,0 +1,178 @@
+"""The real engine process over its real socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import struct
+
+import numpy as np
+import pytest
+
+from instyle.media import FrameSource
+from instyle.wire import EngineError, RuntimeInfo, connect, recv_message, send_message
+from instyle.wire.framing import MAGIC, PREFIX
+
+from ..conftest import VTEST
+
+FULL_PIPELINE = [
+    {"stage": "instance_mask", "params": {}},
+    {"stage": "instance_tracker", "params": {}},
+    {"stage": "neural_style", "params": {}, "return": ["image"]},
+    {"stage": "mrf_blend", "params": {"band": 6.0}, "return": ["image", "alpha"]},
+]
+
+
+def arrays(reply, payloads):
+    return {k: np.frombuffer(payloads[s["payload"]], dtype=s["dtype"]).reshape(s["shape"])
+            for k, s in reply["arrays"].items()}
+
+
+def test_ready_line_runtime_file_and_handshake(engine):
+    assert "ready on 127.0.0.1:" in engine.ready_line
+    assert stat.S_IMODE(os.stat(engine.runtime_file).st_mode) == 0o600
+    with engine.client() as client:
+        welcome = client.welcome
+    assert welcome["protocol"] == 1 and welcome["device"] == "cpu" and welcome["engine_version"]
+    assert list(welcome["stages"]) == ["instance_mask", "instance_tracker", "neural_style", "mrf_blend"]
+    assert welcome["stages"]["mrf_blend"]["params"]["band"]["type"] == "float"
+    assert welcome["stages"]["instance_mask"]["params"]["classes"]["default"] == ["person"]
+
+
+def test_wrong_token_is_rejected(engine):
+    info = engine.info
+    with pytest.raises(EngineError) as err:
+        connect(RuntimeInfo(info.pid, "not-the-token", info.host, info.port))
+    assert err.value.code == "unauthorized"
+
+
+@pytest.mark.skipif(not VTEST.is_file(), reason="needs vtest.avi from Debian's opencv-doc")
+def test_a_frame_through_the_whole_pipeline(engine):
+    with engine.client() as client:
+        reply, payloads = client.run({"kind": "file", "path": str(VTEST), "frame": 20}, FULL_PIPELINE, timeout=120)
+    out = arrays(reply, payloads)
+    source = FrameSource().frame(str(VTEST), 20).astype(np.float32) / 255
+    blended, alpha = out["mrf_blend.image"], out["mrf_blend.alpha"]
+    assert blended.shape == source.shape == (576, 768, 3)
+    people = [i for i in reply["instances"] if i["class"] == "person"]
+    assert len(people) >= 3, reply["instances"]
+    outside = alpha == 0
+    assert outside.mean() > 0.5
+    assert np.array_equal(blended[outside], source[outside])
+    inside = alpha == 1
+    assert inside.sum() > 500
+    assert np.abs(blended[inside] - source[inside]).mean() > 0.05
+    assert len({i["track_id"] for i in people}) == len(people)
+    assert set(reply["timings_ms"]) >= {"decode", "instance_mask", "neural_style", "mrf_blend"}
+
+
+def test_pixels_source_and_written_exr(engine, tmp_path):
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, :, 1] = 200
+    with engine.client() as client:
+        reply, _ = client.request({"type": "run", "frame_number": 3, "shot": "px",
+                                   "source": {"kind": "pixels", "array": {"dtype": "uint8", "shape": [48, 64, 3],
+                                                                         "payload": 0}},
+                                   "pipeline": [{"stage": "instance_mask", "params": {}, "write": str(tmp_path)}]},
+                                  [frame.tobytes()], timeout=60)
+    assert reply["instances"] == []
+    assert sorted(os.path.relpath(p, tmp_path) for p in reply["written"]) == ["index/000003.exr", "mask/000003.exr"]
+    import cv2
+    mask = cv2.imread(reply["written"][0], cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (48, 64, 4) and mask.dtype == np.float32 and not mask[:, :, :3].any()
+
+
+@pytest.mark.parametrize("request_header, code", [
+    ({"source": {"kind": "file", "path": "/nonexistent.avi", "frame": 0}, "pipeline": [{"stage": "instance_mask"}]},
+     "source_missing"),
+    ({"source": {"kind": "file", "path": str(VTEST), "frame": 100000}, "pipeline": [{"stage": "instance_mask"}]},
+     "frame_out_of_range"),
+    ({"source": {"kind": "file", "path": str(VTEST), "frame": 0}, "pipeline": [{"stage": "posterize"}]},
+     "unknown_stage"),
+    ({"source": {"kind": "file", "path": str(VTEST), "frame": 0},
+      "pipeline": [{"stage": "instance_mask", "params": {"colour": 1}}]}, "bad_param"),
+    ({"source": {"kind": "file", "path": str(VTEST), "frame": 0},
+      "pipeline": [{"stage": "neural_style", "params": {"style": "vangogh"}}]}, "bad_param"),
+    ({"source": {"kind": "file", "path": str(VTEST), "frame": 0}, "pipeline": [{"stage": "mrf_blend"}]},
+     "bad_request"),
+])
+def test_bad_requests_get_errors_that_name_the_problem(engine, request_header, code):
+    with engine.client() as client:
+        with pytest.raises(EngineError) as err:
+            client.request({"type": "run", **request_header}, timeout=60)
+        assert err.value.code == code and err.value.message
+        assert client.ping()["type"] == "pong"
+
+
+def test_nan_pixels_are_rejected(engine):
+    bad = np.full((8, 8, 3), np.nan, np.float32)
+    with engine.client() as client, pytest.raises(EngineError) as err:
+        client.request({"type": "run", "source": {"kind": "pixels", "array": {"dtype": "float32", "shape": [8, 8, 3],
+                                                                              "payload": 0}},
+                        "pipeline": [{"stage": "instance_mask"}]}, [bad.tobytes()])
+    assert err.value.code == "bad_pixels"
+
+
+def _raw(engine) -> socket.socket:
+    info = engine.info
+    sock = socket.create_connection((info.host, info.port), timeout=10)
+    send_message(sock, {"type": "hello", "protocol": 1, "token": info.token})
+    assert recv_message(sock)[0]["type"] == "welcome"
+    return sock
+
+
+def test_garbage_and_oversized_messages_are_answered_and_others_keep_working(engine):
+    with engine.client("bystander") as bystander:
+        garbage = _raw(engine)
+        garbage.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply, _ = recv_message(garbage)
+        assert reply["type"] == "error" and "magic" in reply["message"]
+        garbage.close()
+
+        huge = _raw(engine)
+        huge.sendall(PREFIX.pack(MAGIC, 1, 0, 0, 2, 1) + struct.pack("!Q", 1 << 40))
+        reply, _ = recv_message(huge)
+        assert reply["type"] == "error" and reply["code"] == "too_large"
+        huge.close()
+
+        truncated = _raw(engine)
+        truncated.sendall(PREFIX.pack(MAGIC, 1, 0, 0, 100, 0) + b"{}")
+        truncated.close()
+
+        schema = _raw(engine)
+        send_message(schema, {"type": "run", "id": 5, "source": "nope", "pipeline": []})
+        reply, _ = recv_message(schema)
+        assert reply["type"] == "error" and reply["id"] == 5
+        send_message(schema, {"type": "ping", "id": 6})
+        assert recv_message(schema)[0] == {"type": "pong", "id": 6}
+        schema.close()
+
+        assert bystander.ping()["type"] == "pong"
+
+
+def test_clients_that_never_say_hello_are_dropped(engine):
+    info = engine.info
+    sock = socket.create_connection((info.host, info.port), timeout=10)
+    send_message(sock, {"type": "ping", "id": 1})
+    reply, _ = recv_message(sock)
+    assert reply["code"] == "bad_handshake"
+    sock.close()
+
+
+def test_status_command_prints_the_handshake(engine):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "instyle.cli", "status", "--runtime-file", str(engine.runtime_file),
+                             "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["stages"]["neural_style"]["params"]["strength"]["max"] == 1.0
+
+
+def test_non_loopback_bind_needs_explicit_consent(tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "instyle.cli", "serve", "--host", "0.0.0.0", "--runtime-file",
+                             str(tmp_path / "e.json")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--allow-remote" in result.stderr
