@@ -26,7 +26,9 @@ class INSTYLE_OT_bake(bpy.types.Operator):
                 return False
             compute.prepare(self.chains)
         except Exception as exc:
-            self.report({"ERROR"}, compute.error_text(exc))
+            text = compute.error_text(exc)
+            compute.mark_all(scene, text)
+            self.report({"ERROR"}, text.removeprefix("Error: "))
             return False
         context.window_manager.progress_begin(0, len(self.frames))
         return True
@@ -40,7 +42,7 @@ class INSTYLE_OT_bake(bpy.types.Operator):
             except Exception as exc:
                 text = compute.error_text(exc)
                 compute.mark(chain, text)
-                self.report({"ERROR"}, f"Frame {frame}: {text}. Frames already baked are kept.")
+                self.report({"ERROR"}, f"Frame {frame}: {text.removeprefix('Error: ')}. Frames already baked are kept.")
                 return False
             compute.mark(chain, compute.describe(reply, frame))
         self.position += 1

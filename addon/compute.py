@@ -6,6 +6,7 @@ import time
 
 from . import cache, engine_link, inner_tree, paths
 from .chain import Chain, ChainError, terminal_chains
+from .nodes import is_instyle
 from .wire import EngineError
 
 
@@ -48,6 +49,14 @@ def describe(reply: dict | None, frame: int) -> str:
 def mark(chain: Chain, text: str) -> None:
     for node in chain.nodes:
         node.status = text
+
+
+def mark_all(scene, text: str) -> None:
+    """Show `text` on every instyle node of the scene's compositor (when no chain could be built)."""
+    tree = scene.compositing_node_group
+    for node in tree.nodes if tree else ():
+        if is_instyle(node):
+            node.status = text
 
 
 def error_text(exc: Exception) -> str:

