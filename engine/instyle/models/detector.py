@@ -94,7 +94,7 @@ class CenterNetDetector:
         image, scale = letterbox(frame[y0:y1, x0:x1], INPUT_SIZE)
         x = torch.from_numpy(image).to(self.device, torch.float32).unsqueeze(0)
         rows = self.graph.run({"tower_0/images": x}, ["tower_0/detections"])["tower_0/detections"][0]
-        rows = rows.float().cpu().clone()
+        rows = rows.float().cpu().clone()  # a normal tensor: graph outputs are inference tensors
         rows[:, :4] /= scale
         if (x0, y0, x1, y1) != (0, 0, *size):
             margin = _EDGE / scale

@@ -111,7 +111,7 @@ class _Step:
 @dataclass(frozen=True)
 class _Plan:
     initial: list
-    feeds: dict[str, tuple[int, torch.dtype | None]]
+    feeds: dict[str, tuple[int, torch.dtype]]
     steps: list[_Step]
     results: dict[str, int]
 
@@ -130,9 +130,13 @@ class TfjsGraph:
         model = json.loads(path.read_text())
         self.device = torch.device(device)
         self._nodes = {n.name: n for n in map(_parse_node, model["modelTopology"]["node"])}
-        unsupported = sorted({n.op for n in self._nodes.values() if n.op not in BUILDERS} - {"Const", "Placeholder"})
+        unsupported: dict[str, str] = {}
+        for n in self._nodes.values():
+            if n.op not in BUILDERS and n.op not in ("Const", "Placeholder"):
+                unsupported.setdefault(n.op, n.name)
         if unsupported:
-            raise UnsupportedOpError(f"{path.name}: unsupported TensorFlow op(s): {', '.join(unsupported)}")
+            found = ", ".join(f"{op} (e.g. node {name!r})" for op, name in sorted(unsupported.items()))
+            raise UnsupportedOpError(f"{path.name}: unsupported TensorFlow op(s): {found}")
         weights = load_weights(path.parent, model["weightsManifest"])
         self._consts = {}
         for node in self._nodes.values():
@@ -153,7 +157,7 @@ class TfjsGraph:
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._plan(self.output_names)
 
-    def run(self, inputs: dict[str, torch.Tensor | float], outputs: list[str]) -> dict[str, torch.Tensor]:
+    def run(self, inputs: dict[str, torch.Tensor | np.ndarray | float], outputs: list[str]) -> dict[str, torch.Tensor]:
         """Feed ``inputs`` (by placeholder name) and return the requested ``outputs`` by name."""
         plan = self._plan(tuple(outputs))
         missing = set(plan.feeds) - {_split_ref(k)[0] for k in inputs}
@@ -191,12 +195,9 @@ class TfjsGraph:
             return t
         return t.to(self.device)
 
-    def _feed(self, value, dtype: torch.dtype | None) -> torch.Tensor:
-        if not isinstance(value, torch.Tensor):
-            return torch.tensor(value, dtype=dtype)
-        if value.dim() == 0:
-            return value.to(dtype=dtype)
-        return value.to(self.device, dtype)
+    def _feed(self, value, dtype: torch.dtype) -> torch.Tensor:
+        value = torch.as_tensor(value, dtype=dtype)
+        return value if value.dim() == 0 else value.to(self.device)
 
     def _merge_pads_into_convs(self) -> None:
         """Fold a constant spatial ``Pad`` feeding a ``VALID`` conv into the conv's own padding."""
@@ -285,7 +286,8 @@ class TfjsGraph:
                 state[name] = 1
                 stack.append((name, True))
                 node = self._nodes[name]
-                stack.extend((dep, False) for dep in [*(s for s, _ in node.inputs), *node.control] if state.get(dep) != 2)
+                deps = [*(src for src, _ in node.inputs), *node.control]
+                stack.extend((dep, False) for dep in deps if state.get(dep) != 2)
         return order
 
     def _may_be_dead(self, order: list[str]) -> dict[str, bool]:

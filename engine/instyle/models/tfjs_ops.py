@@ -84,12 +84,17 @@ def _arg(const: torch.Tensor | None, convert: Callable[[torch.Tensor], Any]) -> 
 
 
 def _co_locate(*tensors: torch.Tensor) -> list[torch.Tensor]:
-    """Move CPU tensors (other than 0-dim scalars) to the device of the others."""
+    """Move CPU tensors to the device of the others (needed by cat/stack, not by 0-dim operands)."""
     devices = {t.device for t in tensors if t.device.type != "cpu"}
     if not devices:
         return list(tensors)
     (device,) = devices
-    return [t if t.device == device or t.dim() == 0 else t.to(device) for t in tensors]
+    return [t.to(device) for t in tensors]
+
+
+def _cpu_scalar(t: torch.Tensor) -> bool:
+    """0-dim CPU tensors combine with tensors on any device without a copy."""
+    return t.dim() == 0 and t.device.type == "cpu"
 
 
 # ---------------------------------------------------------------- element-wise
@@ -122,7 +127,7 @@ _UNARY: dict[str, Fn] = {
 def _binary(fn: Fn) -> Callable[[Node, list], Fn]:
     def build(node: Node, consts: list) -> Fn:
         def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            if a.device != b.device:
+            if a.device != b.device and not (_cpu_scalar(a) or _cpu_scalar(b)):
                 a, b = _co_locate(a, b)
             return fn(a, b)
 

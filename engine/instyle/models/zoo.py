@@ -46,14 +46,14 @@ class ModelZoo:
                                                                  self.device))
 
     @torch.inference_mode()
-    def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int) -> np.ndarray:
-        """One frame in several styles at once.
+    def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int = 0) -> np.ndarray:
+        """One image in several styles at once.
 
         rgb: float32 HxWx3 sRGB in [0, 1]. Returns float32 SxHxWx3 in [0, 1], one image per style name.
-        `resolution` is the longest side the network runs at (0: the frame's own).
+        `resolution` is the longest side the network runs at (0: the image's own).
         """
         h, w = rgb.shape[:2]
-        x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(self.device)
         scale = resolution / max(h, w) if resolution else 1.0
         if scale != 1.0:
             x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True,

@@ -28,32 +28,55 @@ SPEC = StageSpec(
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
-    """Sets `state.stylized` (float32 HxWx3 sRGB in [0, 1]); outside every instance it equals the source."""
-    instances = state.instances
-    if instances is None:
-        chosen = [params["style"]]
-    else:
-        for k, inst in enumerate(instances):
-            track = inst.track_id or k + 1
-            palette = params["palette"]
-            inst.style = palette[(track - 1) % len(palette)] if params["per_track"] else params["style"]
-        chosen = list(dict.fromkeys(inst.style for inst in instances))
-    if not chosen:
-        state.stylized = state.rgb.copy()
-        return {"image": state.stylized, "mask": _mask(state)}
+    """Sets `state.stylized` (float32 HxWx3 sRGB in [0, 1]); away from every instance it equals the source.
 
-    stylized = ctx.stylize(state.rgb, chosen, params["resolution"])
+    Instances are stylized as crops around their boxes when those cost less than whole-frame passes (one per
+    distinct style), else the frame is stylized once per style; `state.report` says which.
+    """
+    instances, h, w = state.instances, *state.size
+    scale = params["resolution"] / max(h, w) if params["resolution"] else 0.0
     if instances is None:
-        out = stylized[0]
-    else:
+        state.stylized = ctx.stylize(state.rgb, [params["style"]], params["resolution"])[0]
+        state.report["neural_style"] = {"mode": "frame", "styles": [params["style"]]}
+        return _finish(state, params)
+    palette = params["palette"]
+    for k, inst in enumerate(instances):
+        track = inst.track_id or k + 1
+        inst.style = palette[(track - 1) % len(palette)] if params["per_track"] else params["style"]
+    chosen = list(dict.fromkeys(inst.style for inst in instances))
+    out = state.rgb.copy()
+    if instances:
         owner = nearest_instance(np.stack([i.mask for i in instances]))
-        style_of = np.array([chosen.index(i.style) for i in instances])[owner]
-        out = np.take_along_axis(stylized, style_of[None, :, :, None], axis=0)[0]
+        regions = [_region(i.box, h, w) for i in instances]
+        crop_cost = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
+        mode = "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame"
+        if mode == "frame":
+            stylized = ctx.stylize(state.rgb, chosen, params["resolution"])
+            for k, inst in enumerate(instances):
+                mine = owner == k
+                out[mine] = stylized[chosen.index(inst.style)][mine]
+        else:
+            for k, (inst, (x0, y0, x1, y1)) in enumerate(zip(instances, regions)):
+                side = round(max(x1 - x0, y1 - y0) * scale) if scale else 0
+                crop = ctx.stylize(state.rgb[y0:y1, x0:x1], [inst.style], side)[0]
+                mine = owner[y0:y1, x0:x1] == k
+                out[y0:y1, x0:x1][mine] = crop[mine]
+        state.report["neural_style"] = {"mode": mode, "styles": chosen,
+                                        "crop_share": round(crop_cost / (h * w), 4)}
+    state.stylized = out
+    return _finish(state, params)
+
+
+def _region(box, h: int, w: int) -> tuple[int, int, int, int]:
+    """The crop stylized for an instance: its box plus context wide enough for the blend band."""
+    x1, y1, x2, y2 = box
+    margin = max(32.0, 0.25 * max(x2 - x1, y2 - y1))
+    return (max(int(x1 - margin), 0), max(int(y1 - margin), 0), min(int(np.ceil(x2 + margin)), w),
+            min(int(np.ceil(y2 + margin)), h))
+
+
+def _finish(state: FrameState, params: dict) -> dict[str, np.ndarray]:
     if params["strength"] < 1.0:
-        out = cv2.addWeighted(state.rgb, 1.0 - params["strength"], out, params["strength"], 0.0)
-    state.stylized = out.astype(np.float32)
-    return {"image": state.stylized, "mask": _mask(state)}
-
-
-def _mask(state: FrameState) -> np.ndarray:
-    return state.mask if state.mask is not None else np.ones(state.size, np.float32)
+        state.stylized = cv2.addWeighted(state.rgb, 1.0 - params["strength"], state.stylized, params["strength"], 0.0)
+    mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
+    return {"image": state.stylized, "mask": mask}
