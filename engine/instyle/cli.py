@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("model", nargs="?", help="a model name (fetch/path); fetch without one fetches all")
     weights.set_defaults(func=_weights)
 
+    bench = sub.add_parser("bench", help="run a benchmark suite side by side with its baselines")
+    bench.add_argument("suite", help="transport, mask, style, blend, track or pipeline")
+    bench.add_argument("--json", type=Path, help="also write the results here")
+    bench.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    bench.add_argument("--quick", action="store_true", help="a small smoke run (what CI runs)")
+    bench.set_defaults(func=_bench)
+
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -106,6 +113,14 @@ def _serve(args) -> int:
         server.serve_forever()
     finally:
         remove_runtime(runtime_file, os.getpid())
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import run_suite
+
+    _pick_device(args.device)
+    run_suite(args.suite, args.device, args.quick, args.json)
     return 0
 
 
