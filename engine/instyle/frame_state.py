@@ -9,7 +9,11 @@ import numpy as np
 
 @dataclass
 class Instance:
-    """One detected object: box (x1, y1, x2, y2) in pixels, soft mask float32 HxW in [0, 1]."""
+    """One detected object: box (x1, y1, x2, y2) in pixels, soft mask float32 HxW in [0, 1].
+
+    `stylized` (set by neural_style) is the frame in this instance's own style, float32 hxwx3 sRGB in [0, 1],
+    over `stylized_region` (x0, y0, x1, y1); MRF Blend mixes it where instances in different styles meet.
+    """
 
     box: tuple[float, float, float, float]
     class_name: str
@@ -17,6 +21,8 @@ class Instance:
     mask: np.ndarray
     track_id: int = 0
     style: str = ""
+    stylized: np.ndarray | None = None
+    stylized_region: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     def describe(self) -> dict:
         return {"box": [round(v, 2) for v in self.box], "class": self.class_name, "score": round(self.score, 4),

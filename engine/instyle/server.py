@@ -9,12 +9,39 @@ import stat
 import threading
 from pathlib import Path
 
-from .service import Service, describe_failure
+from .scheduler import Scheduler
+from .service import RequestError, Service, describe_failure
 from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, Limits, ProtocolError, check_header, error_message,
                    recv_message, send_message)
 
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class ClientConnection:
+    """A client's socket; replies and events from any thread are sent whole, one at a time."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def send(self, header: dict, payloads=()) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                send_message(self.sock, header, payloads)
+            except OSError:
+                self.closed = True
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 class EngineServer:
@@ -24,6 +51,8 @@ class EngineServer:
                  unix_path: str | None = None, limits: Limits = Limits(), hello_timeout: float = 10.0,
                  max_clients: int = 32):
         self.service, self.token, self.limits = service, token, limits
+        self.scheduler = Scheduler(service.run, lambda client, header, payloads=(): client.send(header, payloads),
+                                   describe_failure)
         self.hello_timeout, self.max_clients = hello_timeout, max_clients
         self.clients = threading.BoundedSemaphore(max_clients)
         if unix_path:
@@ -63,6 +92,7 @@ class EngineServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.scheduler.stop()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -80,11 +110,13 @@ class EngineServer:
         conn.close()
 
     def _client(self, conn: socket.socket) -> None:
+        client = ClientConnection(conn)
         try:
             if self._handshake(conn):
-                self._serve(conn)
+                self._serve(client)
         finally:
-            conn.close()
+            self.scheduler.drop_client(client)
+            client.close()
             self.clients.release()
 
     def _handshake(self, conn: socket.socket) -> bool:
@@ -108,30 +140,42 @@ class EngineServer:
         conn.settimeout(None)
         return self._try_send(conn, self.service.describe())
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve(self, client: "ClientConnection") -> None:
+        """Read requests until the client leaves; frames are computed by the scheduler's worker."""
         while True:
             try:
-                header, payloads = recv_message(conn, self.limits)
-            except ConnectionError:
-                return
+                header, payloads = recv_message(client.sock, self.limits)
             except ProtocolError as exc:
-                self._try_send(conn, error_message(exc.code, str(exc), "the connection is closed; reconnect"))
+                client.send(error_message(exc.code, str(exc), "the connection is closed; reconnect"))
                 return
-            except OSError:
+            except (ConnectionError, OSError):
                 return
             request_id = header.get("id") if type(header.get("id")) is int else None
             try:
                 kind = check_header(header, CLIENT_TYPES)
                 if kind == "run":
-                    reply, out = self.service.run(header, payloads)
+                    self.service.validate(header)
+                    self.scheduler.submit_run(client, header, payloads)
+                elif kind == "job":
+                    self.service.validate(header)
+                    self.scheduler.submit_job(client, header)
+                    client.send({"type": "accepted", "id": request_id})
+                elif kind == "cancel":
+                    if not self.scheduler.cancel(client, header["job"]):
+                        raise RequestError("unknown_job", f"this connection has no job {header['job']} to cancel",
+                                           "a client can cancel only its own queued or running requests")
+                    client.send({"type": "accepted", "id": request_id})
+                elif kind == "free":
+                    freed = self.service.free_memory()
+                    client.send({"type": "freed", "id": request_id, **freed})
                 elif kind == "ping":
-                    reply, out = {"type": "pong", "id": header["id"]}, []
+                    client.send({"type": "pong", "id": request_id})
                 else:
-                    reply, out = error_message("bad_request", "already greeted", "", request_id), []
+                    raise RequestError("bad_request", "hello was already accepted on this connection")
             except Exception as exc:  # every failure becomes an error reply; the engine keeps serving
                 code, message, hint = describe_failure(exc)
-                reply, out = error_message(code, message, hint, request_id), []
-            if not self._try_send(conn, reply, out):
+                client.send(error_message(code, message, hint, request_id))
+            if client.closed:
                 return
 
     @staticmethod

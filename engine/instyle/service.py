@@ -18,10 +18,12 @@ from .media import FrameSource, SourceError, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .params import ParamError
+from .scheduler import Cancelled
 from .stages import STAGES
 from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
 
 MAX_STAGES = 8
+MAX_JOB_FRAMES = 100_000
 MAX_SHOTS = 64
 IMAGE_OUTPUTS = {"image"}
 
@@ -46,8 +48,15 @@ class StageCall:
 class StageContext:
     """What a stage may use besides the frame: models, the shot's state, the frame as uint8."""
 
-    def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int):
+    def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
+                 is_cancelled=lambda: False):
         self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
+        self.is_cancelled = is_cancelled
+
+    def check_cancelled(self) -> None:
+        """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""
+        if self.is_cancelled():
+            raise Cancelled()
 
     def person_matte(self) -> np.ndarray:
         """RVM alpha for this frame, float32 HxW in [0, 1]; the recurrent state restarts unless frames follow."""
@@ -80,7 +89,28 @@ class Service:
         return {"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
                 "device": str(self.device), "stages": {name: m.SPEC.describe() for name, m in STAGES.items()}}
 
-    def run(self, header: dict, payloads: list) -> tuple[dict, list]:
+    def free_memory(self) -> dict:
+        """Unload every model and drop per-shot state; models load again when next needed."""
+        with self.lock:
+            released = self.zoo.unload_all()
+            for shot in self.shots.values():
+                shot.matte_state = None
+        return {"released_bytes": released}
+
+    def validate(self, header: dict) -> None:
+        """Check a request's pipeline (and a job's frame list) before it is queued."""
+        self._parse_pipeline(header["pipeline"])
+        items = header.get("items")
+        if items is not None:
+            if not 1 <= len(items) <= MAX_JOB_FRAMES:
+                raise RequestError("bad_request", f"a job has 1 to {MAX_JOB_FRAMES} frames, got {len(items)}")
+            for item in items:
+                if (not isinstance(item, dict) or not isinstance(item.get("source"), dict)
+                        or type(item.get("frame_number")) is not int):
+                    raise RequestError("bad_request", "each job item needs a 'source' object and an integer "
+                                       "'frame_number'")
+
+    def run(self, header: dict, payloads: list, is_cancelled=lambda: False) -> tuple[dict, list]:
         """Handle one `run` request; raises RequestError (or ProtocolError) for anything the client must fix."""
         calls = self._parse_pipeline(header["pipeline"])
         frame_number = header.get("frame_number")
@@ -96,10 +126,11 @@ class Service:
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
-            ctx = StageContext(self.zoo, shot, frame, index)
+            ctx = StageContext(self.zoo, shot, frame, index, is_cancelled)
             arrays, out_payloads, written = {}, [], []
             try:
                 for call in calls:
+                    ctx.check_cancelled()
                     t = time.perf_counter()
                     outputs = STAGES[call.name].run(state, call.params, ctx)
                     timings[call.name] = (time.perf_counter() - t) * 1000
@@ -202,6 +233,8 @@ class Service:
 
 def describe_failure(exc: BaseException) -> tuple[str, str, str]:
     """(code, message, hint) for an exception escaping a request."""
+    if isinstance(exc, OverflowError):
+        return "busy", str(exc), "wait for earlier requests to finish or cancel some"
     if isinstance(exc, RequestError):
         return exc.code, str(exc), exc.hint
     if isinstance(exc, WeightsError):

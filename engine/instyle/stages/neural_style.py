@@ -29,6 +29,7 @@ SPEC = StageSpec(
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Sets `state.stylized` (float32 HxWx3 sRGB in [0, 1]); away from every instance it equals the source.
+    Each instance keeps its own stylized pixels (`Instance.stylized` over `stylized_region`) for the blend.
 
     Instances are stylized as crops around their boxes when those cost less than whole-frame passes (one per
     distinct style), else the frame is stylized once per style; `state.report` says which.
@@ -53,12 +54,14 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         if mode == "frame":
             stylized = ctx.stylize(state.rgb, chosen, params["resolution"])
             for k, inst in enumerate(instances):
+                inst.stylized, inst.stylized_region = stylized[chosen.index(inst.style)], (0, 0, w, h)
                 mine = owner == k
-                out[mine] = stylized[chosen.index(inst.style)][mine]
+                out[mine] = inst.stylized[mine]
         else:
             for k, (inst, (x0, y0, x1, y1)) in enumerate(zip(instances, regions)):
                 side = round(max(x1 - x0, y1 - y0) * scale) if scale else 0
                 crop = ctx.stylize(state.rgb[y0:y1, x0:x1], [inst.style], side)[0]
+                inst.stylized, inst.stylized_region = crop, (x0, y0, x1, y1)
                 mine = owner[y0:y1, x0:x1] == k
                 out[y0:y1, x0:x1][mine] = crop[mine]
         state.report["neural_style"] = {"mode": mode, "styles": chosen,
@@ -78,5 +81,9 @@ def _region(box, h: int, w: int) -> tuple[int, int, int, int]:
 def _finish(state: FrameState, params: dict) -> dict[str, np.ndarray]:
     if params["strength"] < 1.0:
         state.stylized = cv2.addWeighted(state.rgb, 1.0 - params["strength"], state.stylized, params["strength"], 0.0)
+        for inst in state.instances or ():
+            x0, y0, x1, y1 = inst.stylized_region
+            inst.stylized = cv2.addWeighted(state.rgb[y0:y1, x0:x1], 1.0 - params["strength"], inst.stylized,
+                                            params["strength"], 0.0)
     mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
     return {"image": state.stylized, "mask": mask}

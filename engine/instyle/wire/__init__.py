@@ -7,11 +7,11 @@ from .framing import Limits, ProtocolError, decode_message, encode_message, recv
 from .arrays import ArraySpec, check_array_spec, describe_array
 from .messages import CLIENT_TYPES, ENGINE_TYPES, PROTOCOL_VERSION, check_header, error_message
 from .runtime import RuntimeInfo, default_runtime_path, read_runtime, write_runtime, remove_runtime
-from .client import Client, EngineError, connect
+from .client import Client, EngineError, Job, connect
 
 __all__ = [
     "CLIENT_TYPES", "ENGINE_TYPES", "PROTOCOL_VERSION", "Limits", "ProtocolError", "decode_message", "encode_message", "recv_message",
     "send_message", "ArraySpec", "check_array_spec", "describe_array", "error_message",
     "check_header", "RuntimeInfo", "default_runtime_path", "read_runtime", "write_runtime", "remove_runtime",
-    "Client", "EngineError", "connect",
+    "Client", "EngineError", "Job", "connect",
 ]

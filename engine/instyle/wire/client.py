@@ -1,13 +1,21 @@
-"""A blocking client connection to the engine: handshake, then requests answered in order."""
+"""A client connection to the engine: handshake, then any number of requests in flight, matched by id.
+
+A reader thread receives every message and hands it to the request it answers; nothing here touches the
+caller's application state, so it is safe inside Blender (results are collected by the caller's thread).
+"""
 
 from __future__ import annotations
 
 import itertools
+import queue
 import socket
+import threading
 
 from .framing import DEFAULT_LIMITS, ProtocolError, recv_message, send_message
 from .messages import ENGINE_TYPES, PROTOCOL_VERSION, check_header
 from .runtime import RuntimeInfo
+
+FINAL = frozenset({"result", "error", "cancelled", "pong", "accepted", "freed"})
 
 
 class EngineError(Exception):
@@ -18,6 +26,51 @@ class EngineError(Exception):
         self.code, self.message, self.hint = code, message, hint
 
 
+def _disconnected(detail: object) -> EngineError:
+    return EngineError("disconnected", f"lost the connection to the engine: {detail}",
+                       "the engine may have stopped; start it again or check its log")
+
+
+class Job:
+    """A bake running in the engine: `events()` yields its progress events, the last one final."""
+
+    def __init__(self, client: "Client", request_id: int, inbox: queue.Queue):
+        self.client, self.id, self._inbox = client, request_id, inbox
+        self.finished: dict | None = None
+
+    def poll(self) -> list[dict]:
+        """Events that have arrived, without waiting."""
+        out = []
+        while self.finished is None:
+            try:
+                out.append(self._take(block=False))
+            except queue.Empty:
+                break
+        return out
+
+    def wait_event(self, timeout: float | None = None) -> dict:
+        """The next event (raises queue.Empty after `timeout`)."""
+        return self._take(block=True, timeout=timeout)
+
+    def events(self, timeout: float | None = None):
+        while self.finished is None:
+            yield self.wait_event(timeout)
+
+    def cancel(self, timeout: float = 10.0) -> None:
+        self.client.request({"type": "cancel", "job": self.id}, timeout=timeout)
+
+    def _take(self, block: bool, timeout: float | None = None) -> dict:
+        header, _ = self._inbox.get(block=block, timeout=timeout)
+        if isinstance(header, EngineError):
+            self.finished = {"type": "error", "code": header.code, "message": header.message, "hint": header.hint}
+            self.client._forget(self.id)
+            return self.finished
+        if header["type"] not in ("progress", "accepted"):
+            self.finished = header
+            self.client._forget(self.id)
+        return header
+
+
 class Client:
     """One persistent connection; `welcome` holds the engine's handshake."""
 
@@ -25,46 +78,115 @@ class Client:
         self.sock = sock
         self.welcome = welcome
         self._ids = itertools.count(1)
+        self._inboxes: dict[int, queue.Queue] = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._broken: EngineError | None = None
+        sock.settimeout(None)
+        self._reader = threading.Thread(target=self._read, name="instyle-client", daemon=True)
+        self._reader.start()
 
     @property
     def stages(self) -> dict:
         return self.welcome["stages"]
 
+    @property
+    def alive(self) -> bool:
+        return self._broken is None
+
     def request(self, header: dict, payloads=(), timeout: float | None = None) -> tuple[dict, list[bytearray]]:
         """Send a request (an `id` is assigned) and wait for its reply; engine errors raise EngineError."""
-        header = dict(header, id=next(self._ids))
-        self.sock.settimeout(timeout)
+        request_id, inbox = self._send(header, payloads)
         try:
-            send_message(self.sock, header, payloads)
-            reply, data = recv_message(self.sock, DEFAULT_LIMITS)
-        except (OSError, ConnectionError) as exc:
-            raise EngineError("disconnected", f"lost the connection to the engine: {exc}",
-                              "the engine may have stopped; start it again or check its log") from None
-        check_header(reply, ENGINE_TYPES)
+            reply, data = inbox.get(timeout=timeout)
+        except queue.Empty:
+            raise EngineError("timeout", f"the engine did not answer within {timeout} s",
+                              "it may be busy with a long bake; try again or raise the timeout") from None
+        finally:
+            self._forget(request_id)
+        if isinstance(reply, EngineError):
+            raise reply
         if reply["type"] == "error":
             raise EngineError(reply["code"], reply["message"], reply.get("hint", ""))
-        if reply.get("id") != header["id"]:
-            raise ProtocolError(f"reply to request {reply.get('id')} arrived while waiting for {header['id']}")
+        if reply["type"] == "cancelled" and header.get("type") == "run":
+            raise EngineError("cancelled", "the request was cancelled")
         return reply, data
 
-    def run(self, source: dict, pipeline: list[dict], timeout: float | None = None, **extra) -> tuple[dict, list[bytearray]]:
-        """Run one frame of `source` through `pipeline` (see the engine's `run` handler)."""
+    def run(self, source: dict, pipeline: list[dict], timeout: float | None = None, **extra) -> tuple[dict, list]:
+        """Run one frame of `source` through `pipeline`; served before any queued bake frames."""
         return self.request({"type": "run", "source": source, "pipeline": pipeline, **extra}, timeout=timeout)
+
+    def submit_job(self, pipeline: list[dict], items: list[dict], timeout: float = 30.0, **extra) -> Job:
+        """Queue a bake of `items` (each {"source", "frame_number"}); returns once the engine accepted it."""
+        request_id, inbox = self._send({"type": "job", "pipeline": pipeline, "items": items, **extra}, ())
+        job = Job(self, request_id, inbox)
+        first = job.wait_event(timeout)
+        if first["type"] == "error":
+            raise EngineError(first["code"], first["message"], first.get("hint", ""))
+        return job
 
     def ping(self, timeout: float = 5.0) -> dict:
         return self.request({"type": "ping"}, timeout=timeout)[0]
 
+    def free_memory(self, timeout: float = 60.0) -> dict:
+        """Ask the engine to unload its models (before a GPU-hungry render, say)."""
+        return self.request({"type": "free"}, timeout=timeout)[0]
+
     def close(self) -> None:
+        self._broken = self._broken or _disconnected("closed by this client")
         try:
-            self.sock.close()
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.sock.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+    def _send(self, header: dict, payloads) -> tuple[int, queue.Queue]:
+        if self._broken is not None:
+            raise self._broken
+        request_id = next(self._ids)
+        inbox: queue.Queue = queue.Queue()
+        with self._lock:
+            self._inboxes[request_id] = inbox
+        try:
+            with self._send_lock:
+                send_message(self.sock, dict(header, id=request_id), payloads)
+        except OSError as exc:
+            self._forget(request_id)
+            raise _disconnected(exc) from None
+        return request_id, inbox
+
+    def _forget(self, request_id: int) -> None:
+        with self._lock:
+            self._inboxes.pop(request_id, None)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                header, payloads = recv_message(self.sock, DEFAULT_LIMITS)
+                check_header(header, ENGINE_TYPES)
+            except (OSError, ConnectionError, ProtocolError) as exc:
+                self._fail(self._broken or _disconnected(exc))
+                return
+            with self._lock:
+                inbox = self._inboxes.get(header.get("id"))
+            if inbox is not None:
+                inbox.put((header, payloads))
+            elif header["type"] == "error" and "id" not in header:
+                self._fail(EngineError(header["code"], header["message"], header.get("hint", "")))
+                return
+
+    def _fail(self, error: EngineError) -> None:
+        self._broken = error
+        with self._lock:
+            inboxes = list(self._inboxes.values())
+        for inbox in inboxes:
+            inbox.put((error, []))
 
 
 def connect(info: RuntimeInfo, client_name: str = "instyle-client", timeout: float = 10.0) -> Client:

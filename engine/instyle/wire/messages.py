@@ -1,7 +1,11 @@
 """Message types and the fields each must carry.
 
-Client to engine: ``hello`` (first, with the token), ``run`` (a frame through a pipeline), ``ping``.
-Engine to client: ``welcome`` (the handshake), ``result``, ``pong``, ``error``.
+Client to engine: ``hello`` (first, with the token), ``run`` (one frame through a pipeline, served before
+any bake), ``job`` (a bake: many frames, answered with ``accepted``, ``progress`` events and a ``result``),
+``cancel`` (one of the client's own jobs), ``free`` (unload models to release memory), ``ping``.
+Engine to client: ``welcome`` (the handshake), ``result``, ``accepted``, ``progress``, ``cancelled``,
+``freed``, ``pong``, ``error``. Every reply and event carries the ``id`` of the request it answers, so one
+connection can have many requests in flight.
 """
 
 from __future__ import annotations
@@ -14,14 +18,21 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "hello": {"protocol": int, "token": str},
     "run": {"id": int, "source": dict, "pipeline": list},
     "ping": {"id": int},
+    "job": {"id": int, "pipeline": list, "items": list},
+    "cancel": {"id": int, "job": int},
+    "free": {"id": int},
+    "accepted": {"id": int},
+    "progress": {"id": int, "done": int, "total": int},
+    "cancelled": {"id": int},
+    "freed": {"id": int},
     "welcome": {"protocol": int, "engine_version": str, "device": str, "stages": dict},
     "result": {"id": int},
     "pong": {"id": int},
     "error": {"code": str, "message": str},
 }
 
-CLIENT_TYPES = frozenset({"hello", "run", "ping"})
-ENGINE_TYPES = frozenset({"welcome", "result", "pong", "error"})
+CLIENT_TYPES = frozenset({"hello", "run", "ping", "job", "cancel", "free"})
+ENGINE_TYPES = frozenset({"welcome", "result", "pong", "error", "accepted", "progress", "cancelled", "freed"})
 
 
 def check_header(header: dict, allowed: frozenset[str]) -> str:

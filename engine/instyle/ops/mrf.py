@@ -1,0 +1,154 @@
+"""Continuous-label Markov random field blending of two images across a seam, solved as one sparse system.
+
+Every free pixel p of the band gets a label a_p in [0, 1], the share of `i1` (l1 = a, l0 = 1 - a), and the
+result is (1 - a) * i0 + a * i1. The energy is
+
+    E(a) = sum_p lambda_p (a_p - side_p)^2  +  sum_{p~q} |a_p - a_q|^2 * (|dbar_pq|^2 / s + eps)
+
+- unary: pulls each pixel toward the side of the seam it lies on (`side_p` = 1 on i1's side), more firmly the
+  farther it is from the seam (lambda_p = unary * distance / half band), so the blend stays near the seam;
+- pairwise: the continuous form of the seam cost of Castillo et al. (and Kwatra et al.'s graph-cut textures):
+  the output difference across a neighbour pair is (1 - a) * grad(i0) + a * grad(i1) (what the sources already
+  have) plus (a_p - a_q) * dbar_pq, where d = i1 - i0 and dbar_pq = (d_p + d_q) / 2. That second part is the
+  contrast the labels create; its square is the cost. With binary labels it is Castillo's cost exactly. `s` is
+  the mean |d|^2 in the band, so `unary` does not depend on how far the styles are from the footage.
+
+Both terms are quadratic and the pairwise weights are non-negative, so the minimiser solves a symmetric
+positive definite M-matrix system (a weighted graph Laplacian plus a diagonal): labels stay in [0, 1] by the
+maximum principle, pixels outside the band keep their side exactly (they are not unknowns), and the
+transition moves to where the two images agree and widens where they differ. It is solved by conjugate
+gradients with a Jacobi preconditioner, started from the linear feather ramp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+EPS = 1e-3
+REGULARISER = 1e-4
+TOLERANCE = 1e-4
+MAX_ITERATIONS = 400
+
+
+@dataclass(frozen=True)
+class BandGraph:
+    """The free pixels of an hxw window and the 4-neighbour edges touching them.
+
+    `nodes`: int64 (N,) flat indices of the free pixels. Each edge e joins free node `p[e]` (an index into
+    `nodes`) and pixel `q_pixel[e]` (flat index), which is free node `q_node[e]` or fixed (`q_node[e]` = -1).
+    An edge between two free pixels appears once.
+    """
+
+    shape: tuple[int, int]
+    nodes: np.ndarray
+    p: np.ndarray
+    q_pixel: np.ndarray
+    q_node: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.nodes)
+
+    def laplacian(self, weights: np.ndarray, diagonal: np.ndarray) -> sparse.csr_matrix:
+        """N x N: the graph Laplacian of the edges with `weights` (E,), rows of free nodes only (edges to fixed
+        pixels add to the diagonal), plus `diagonal` (N,)."""
+        n = self.size
+        both = self.q_node >= 0
+        diag = diagonal + np.bincount(self.p, weights, n) + np.bincount(self.q_node[both], weights[both], n)
+        rows = np.concatenate([np.arange(n), self.p[both], self.q_node[both]])
+        cols = np.concatenate([np.arange(n), self.q_node[both], self.p[both]])
+        data = np.concatenate([diag, -weights[both], -weights[both]])
+        return sparse.csr_matrix((data, (rows, cols)), shape=(n, n))
+
+    def from_fixed(self, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(N, ...) sum over each node's edges to fixed pixels of weight * value; `values` (E, ...) per edge."""
+        fixed = self.q_node < 0
+        weighted = (weights[fixed] * values[fixed].reshape(int(fixed.sum()), -1).T).T
+        out = np.stack([np.bincount(self.p[fixed], column, self.size) for column in weighted.T], axis=1)
+        return out.reshape(self.size, *values.shape[1:])
+
+
+def band_graph(free: np.ndarray) -> BandGraph:
+    """The BandGraph of a bool hxw mask of free pixels."""
+    h, w = free.shape
+    ys, xs = np.nonzero(free)
+    nodes = ys.astype(np.int64) * w + xs
+    index = np.full(h * w, -1, np.int64)
+    index[nodes] = np.arange(len(nodes))
+    ps, qs, qn = [], [], []
+    for dy, dx, forward in ((0, 1, True), (1, 0, True), (0, -1, False), (-1, 0, False)):
+        ny, nx = ys + dy, xs + dx
+        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        q_pixel = ny[ok].astype(np.int64) * w + nx[ok]
+        q_node = index[q_pixel]
+        keep = np.ones(len(q_pixel), bool) if forward else q_node < 0
+        ps.append(np.nonzero(ok)[0][keep])
+        qs.append(q_pixel[keep])
+        qn.append(q_node[keep])
+    return BandGraph((h, w), nodes, np.concatenate(ps), np.concatenate(qs), np.concatenate(qn))
+
+
+def solve(matrix: sparse.csr_matrix, rhs: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """x with matrix @ x = rhs for a symmetric positive definite `matrix`, by Jacobi-preconditioned conjugate
+    gradients on every column of rhs at once; rhs, start: float64 (N,) or (N, C); stops at a relative residual
+    of TOLERANCE.
+
+    Written out rather than scipy's `cg` because that calls BLAS dot products, which OpenBLAS spreads over
+    threads above ~10k elements; on a busy 2-core machine the hand-offs made a 40-iteration solve take 1.5 s
+    instead of 7 ms. Element-wise products and sums here stay on the calling thread.
+    """
+    b = rhs.reshape(len(rhs), -1)
+    x = start.reshape(len(start), -1).copy()
+    inverse_diagonal = (1.0 / matrix.diagonal())[:, None]
+    r = b - matrix @ x
+    z = inverse_diagonal * r
+    d = z.copy()
+    rz = np.einsum("ij,ij->j", r, z)
+    stop = (TOLERANCE * np.sqrt(np.einsum("ij,ij->j", b, b))) ** 2
+    for _ in range(MAX_ITERATIONS):
+        if np.all(np.einsum("ij,ij->j", r, r) <= stop):
+            break
+        ad = matrix @ d
+        step = rz / np.maximum(np.einsum("ij,ij->j", d, ad), 1e-300)
+        x += step * d
+        r -= step * ad
+        z = inverse_diagonal * r
+        rz_next = np.einsum("ij,ij->j", r, z)
+        d = z + (rz_next / np.maximum(rz, 1e-300)) * d
+        rz = rz_next
+    return x.reshape(rhs.shape)
+
+
+def mrf_labels(i0: np.ndarray, i1: np.ndarray, signed: np.ndarray, half: float, unary: float) -> np.ndarray:
+    """Labels (the share of `i1`) minimising the energy in the module docstring.
+
+    i0, i1: float32 hxwx3 sRGB in [0, 1]. signed: float32 hxw signed distance from the seam in pixels,
+    positive on i1's side (the pixels next to the seam are +-0.5). Pixels with |signed| < half are free;
+    the others keep their side (exactly 0 or 1). unary >= 0: weight of the unary cost. Returns float32 hxw
+    in [0, 1].
+    """
+    side = (signed > 0).astype(np.float32)
+    free = np.abs(signed) < half
+    graph = band_graph(free)
+    if graph.size == 0:
+        return side
+    flat0, flat1 = i0.reshape(-1, 3), i1.reshape(-1, 3)
+    nodes_p = graph.nodes[graph.p]
+    d_p = flat1[nodes_p] - flat0[nodes_p]
+    d_q = flat1[graph.q_pixel] - flat0[graph.q_pixel]
+    contrast = np.sum((0.5 * (d_p + d_q)) ** 2, axis=1, dtype=np.float64)
+    scale = max(float(contrast.mean()), 1e-6)
+    weights = contrast / scale + EPS
+    flat_side, flat_signed = side.reshape(-1), signed.reshape(-1)
+    distance = np.abs(flat_signed[graph.nodes]).astype(np.float64)
+    pull = unary * distance / half + REGULARISER
+    target = flat_side[graph.nodes].astype(np.float64)
+    matrix = graph.laplacian(weights, pull)
+    rhs = pull * target + graph.from_fixed(weights, flat_side[graph.q_pixel].astype(np.float64))
+    start = np.clip(0.5 + 0.5 * flat_signed[graph.nodes] / half, 0.0, 1.0).astype(np.float64)
+    labels = side.reshape(-1).copy()
+    labels[graph.nodes] = np.clip(solve(matrix, rhs, start), 0.0, 1.0)
+    return labels.reshape(side.shape)

@@ -1,0 +1,163 @@
+"""One worker runs frames one at a time on the device: interactive requests first, then bake jobs in turn.
+
+Every unit of work belongs to a client connection; a client sees and cancels only its own jobs, and a job
+that is cancelled (or whose client goes away) stops before its next frame and inside iterative stages.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+MAX_JOBS_PER_CLIENT = 8
+MAX_RUNS_PER_CLIENT = 64
+
+
+class Cancelled(Exception):
+    """Raised inside a stage when its job was cancelled."""
+
+
+@dataclass(eq=False)
+class Job:
+    """A bake: `items` are the frames to compute, each a dict with `source` and `frame_number`."""
+
+    owner: object
+    request_id: int
+    header: dict
+    items: list[dict]
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False)
+class Run:
+    owner: object
+    header: dict
+    payloads: list
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class Scheduler:
+    """`execute(header, payloads, is_cancelled) -> (reply, payloads)` does one frame; `send(owner, header,
+    payloads)` delivers replies and events to a client."""
+
+    def __init__(self, execute: Callable, send: Callable, describe_failure: Callable):
+        self.execute, self.send, self.describe_failure = execute, send, describe_failure
+        self.runs: collections.deque[Run] = collections.deque()
+        self.jobs: collections.deque[Job] = collections.deque()
+        self.current: Job | Run | None = None
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._work, name="instyle-worker", daemon=True)
+        self.thread.start()
+
+    def submit_run(self, owner, header: dict, payloads: list) -> None:
+        with self.cond:
+            if sum(r.owner is owner for r in self.runs) >= MAX_RUNS_PER_CLIENT:
+                raise OverflowError(f"more than {MAX_RUNS_PER_CLIENT} frame requests are waiting from this client")
+            self.runs.append(Run(owner, header, payloads))
+            self.cond.notify()
+
+    def submit_job(self, owner, header: dict) -> Job:
+        with self.cond:
+            if sum(j.owner is owner for j in self.jobs) >= MAX_JOBS_PER_CLIENT:
+                raise OverflowError(f"this client already has {MAX_JOBS_PER_CLIENT} bake jobs queued or running")
+            job = Job(owner, header["id"], header, list(header["items"]))
+            self.jobs.append(job)
+            self.cond.notify()
+            return job
+
+    def cancel(self, owner, request_id: int) -> bool:
+        """Cancel the client's job or waiting run with that id; False if it has none."""
+        with self.cond:
+            for item in [*self.jobs, *self.runs, self.current]:
+                if item is not None and item.owner is owner and self._id(item) == request_id:
+                    item.cancelled.set()
+                    return True
+        return False
+
+    def drop_client(self, owner) -> None:
+        with self.cond:
+            for item in [*self.jobs, *self.runs, self.current]:
+                if item is not None and item.owner is owner:
+                    item.cancelled.set()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify()
+
+    @staticmethod
+    def _id(item) -> int:
+        return item.request_id if isinstance(item, Job) else item.header["id"]
+
+    def _next(self):
+        with self.cond:
+            while not self.stopping:
+                while self.runs and self.runs[0].cancelled.is_set():
+                    run = self.runs.popleft()
+                    self.send(run.owner, {"type": "cancelled", "id": run.header["id"]})
+                if self.runs:
+                    self.current = self.runs.popleft()
+                    return self.current
+                if self.jobs:
+                    job = self.jobs.popleft()
+                    self.current = job
+                    return job
+                self.cond.wait()
+            return None
+
+    def _work(self) -> None:
+        while (item := self._next()) is not None:
+            try:
+                if isinstance(item, Run):
+                    self._run(item)
+                else:
+                    self._job_step(item)
+            finally:
+                with self.cond:
+                    self.current = None
+
+    def _run(self, run: Run) -> None:
+        try:
+            reply, payloads = self.execute(run.header, run.payloads, run.cancelled.is_set)
+        except Cancelled:
+            reply, payloads = {"type": "cancelled", "id": run.header["id"]}, []
+        except Exception as exc:
+            code, message, hint = self.describe_failure(exc)
+            reply, payloads = {"type": "error", "id": run.header["id"], "code": code, "message": message,
+                               "hint": hint}, []
+        self.send(run.owner, reply, payloads)
+
+    def _job_step(self, job: Job) -> None:
+        """Compute the job's next frame, then put it back at the end of the line (jobs take turns)."""
+        if job.cancelled.is_set():
+            self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
+            return
+        item = job.items[job.done]
+        header = {**job.header, "type": "run", "source": item.get("source"), "frame_number": item.get("frame_number")}
+        try:
+            reply, _ = self.execute(header, [], job.cancelled.is_set)
+        except Cancelled:
+            self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
+            return
+        except Exception as exc:
+            code, message, hint = self.describe_failure(exc)
+            self.send(job.owner, {"type": "error", "id": job.request_id, "code": code, "hint": hint,
+                                  "message": f"frame {item.get('frame_number')}: {message}", "done": job.done})
+            return
+        job.done += 1
+        elapsed = time.monotonic() - job.started
+        total = len(job.items)
+        self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
+                              "frame": item.get("frame_number"), "eta_s": round(elapsed / job.done * (total - job.done), 2),
+                              "timings_ms": reply["timings_ms"], "instances": len(reply["instances"])})
+        if job.done == total:
+            self.send(job.owner, {"type": "result", "id": job.request_id, "done": job.done, "total": total})
+            return
+        with self.cond:
+            self.jobs.append(job)
