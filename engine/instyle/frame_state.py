@@ -31,13 +31,18 @@ class Instance:
 
 @dataclass
 class FrameState:
-    """`rgb` is the source frame, float32 HxWx3 sRGB in [0, 1]; the rest is filled in by stages."""
+    """`rgb` is the source frame, float32 HxWx3 sRGB in [0, 1]; the rest is filled in by stages.
+
+    `owner` (int32 HxW, set by neural_style with instances) is the index in `instances` of the instance whose
+    style each pixel of `stylized` holds: the nearest one.
+    """
 
     rgb: np.ndarray
     index: int
     instances: list[Instance] | None = None
     mask: np.ndarray | None = None
     stylized: np.ndarray | None = None
+    owner: np.ndarray | None = None
     alpha: np.ndarray | None = None
     blended: np.ndarray | None = None
     report: dict = field(default_factory=dict)

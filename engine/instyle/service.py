@@ -58,18 +58,6 @@ class StageContext:
         if self.is_cancelled():
             raise Cancelled()
 
-    def person_matte(self) -> np.ndarray:
-        """RVM alpha for this frame, float32 HxW in [0, 1]; the recurrent state restarts unless frames follow."""
-        if self.shot.matte_state is None:
-            self.shot.matte_state = self.models.new_matte()
-        matte = self.shot.matte_state
-        if self.index != self.shot.last_index + 1:
-            matte.reset()
-        h, w = self.frame_uint8.shape[:2]
-        x = torch.from_numpy(self.frame_uint8).to(self.models.device).permute(2, 0, 1)[None].float() / 255.0
-        ratio = min(1.0, 384.0 / max(h, w))
-        return matte(x, downsample_ratio=ratio)[0, 0].float().cpu().numpy()
-
     def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int) -> np.ndarray:
         return self.models.stylize(rgb, styles, resolution)
 
@@ -85,9 +73,11 @@ class Service:
         self.lock = threading.Lock()
 
     def describe(self) -> dict:
-        """The handshake body: versions, device and every stage with its typed parameters."""
+        """The handshake body: versions, device, every stage with its typed parameters, and every model with
+        its license, restricted flag and (size-checked) status."""
         return {"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
-                "device": str(self.device), "stages": {name: m.SPEC.describe() for name, m in STAGES.items()}}
+                "device": str(self.device), "stages": {name: m.SPEC.describe() for name, m in STAGES.items()},
+                "models": self.zoo.store.summary()}
 
     def free_memory(self) -> dict:
         """Unload every model and drop per-shot state; models load again when next needed."""

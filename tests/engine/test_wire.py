@@ -60,6 +60,7 @@ def test_array_specs_must_match_their_payload():
     assert check_array_spec({"dtype": "float32", "shape": [2, 3, 4], "payload": 0}, [96]).nbytes == 96
     for spec, sizes in [({"dtype": "float32", "shape": [2, 3, 4], "payload": 0}, [95]),
                         ({"dtype": "float64", "shape": [1], "payload": 0}, [8]),
+                        ({"dtype": [2, 2, 3], "shape": [1], "payload": 0}, [1]),
                         ({"dtype": "uint8", "shape": [0, 3], "payload": 0}, [0]),
                         ({"dtype": "uint8", "shape": [100000, 3], "payload": 0}, [300000]),
                         ({"dtype": "uint8", "shape": [1], "payload": 1}, [1])]:

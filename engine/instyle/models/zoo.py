@@ -58,13 +58,31 @@ class ModelZoo:
             torch.cuda.empty_cache()
         return released
 
-    def detector(self):
+    def detector(self, tile_size: int | None = None):
+        """CenterNet on the whole frame, plus overlapping `tile_size` tiles when given (see CenterNetDetector)."""
         from .detector import CenterNetDetector
 
         def build():
             self.store.path("centernet", "centernet.bin")
-            return CenterNetDetector(self.store.path("centernet", "centernet.json").parent, self.device)
-        return self._get("centernet", build)
+            return CenterNetDetector(self.store.path("centernet", "centernet.json").parent, self.device,
+                                     tile_size=tile_size)
+        return self._get("centernet" if tile_size is None else f"centernet/tiles{tile_size}", build)
+
+    def crop_matte(self):
+        """The selfie network on person crops (instyle.models.person_matte.CropMatte)."""
+        from .person_matte import CropMatte
+        from .tfjs_graph import TfjsGraph
+
+        def build():
+            self.store.path("selfie", "selfie.bin")
+            return CropMatte(TfjsGraph(self.store.path("selfie", "selfie.json"), self.device))
+        return self._get("selfie", build)
+
+    def maskrcnn(self):
+        """torchvision Mask R-CNN v2 with the store's COCO weights (a separate download)."""
+        from .maskrcnn import load_maskrcnn
+
+        return self._get("maskrcnn_v2", lambda: load_maskrcnn(self.store, self.device))
 
     def new_matte(self):
         """A person matte with its own recurrent state (one per shot)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -32,42 +31,45 @@ class _Unreachable(_Retry):
 
 
 def download(url: str, dest: Path, sha256: str, size: int | None = None, *, label: str = "",
-             attempts: int = 4, backoff_s: float = 1.0, timeout_s: float = 30.0,
+             attempts: int = 3, backoff_s: float = 1.0, timeout_s: float = 30.0,
              progress: TextIO | None = sys.stderr) -> None:
     """Make `dest` hold the bytes at `url` whose sha256 is `sha256` (and size `size`, when known).
 
     Bytes arrive in `dest`'s sibling `<name>.part`, which a later call resumes with an HTTP Range request;
     `dest` only ever appears complete and verified (atomic rename). A broken connection, a timeout or an
-    HTTP 5xx is retried up to `attempts` times in all, sleeping `backoff_s`, then twice that, and so on; a
-    `.part` whose completed bytes fail the checksum is deleted and downloaded again from the start.
+    HTTP 5xx is retried, resuming, after `backoff_s`, then twice that, and so on; it gives up after
+    `attempts` failures in a row that brought no new bytes. A `.part` whose completed bytes fail the
+    checksum is deleted and downloaded again from the start.
     Raises WeightsError: "offline" (host unreachable), "download_failed" (HTTP error, or retries used up)
     or "model_corrupt" (the bytes never matched), each with a hint naming `url` and `dest`.
     """
     label = label or dest.name
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    failure = ("download_failed", "no attempt was made")
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
+    failures = 0
+    while True:
+        had = part.stat().st_size if part.is_file() else 0
         try:
             _transfer(url, part, size, timeout_s, _Progress(label, progress))
-        except _Unreachable as exc:
-            failure = ("offline", f"{url} is unreachable ({exc})")
-            continue
         except _Retry as exc:
-            failure = ("download_failed", str(exc))
-            continue
-        actual = sha256_of(part)
-        if actual == sha256 and (size is None or part.stat().st_size == size):
-            os.replace(part, dest)
-            return
-        failure = ("model_corrupt", f"the downloaded bytes ({part.stat().st_size} bytes, sha256 {actual}) do not "
-                   f"match the manifest ({size if size is not None else 'unknown'} bytes, sha256 {sha256})")
-        part.unlink()
-    code, problem = failure
-    raise WeightsError(code, f"cannot download {label} after {attempts} attempts: {problem}",
-                       _by_hand(url, dest, sha256))
+            code = "offline" if isinstance(exc, _Unreachable) else "download_failed"
+            problem = f"{url} is unreachable ({exc})" if code == "offline" else str(exc)
+            grew = part.is_file() and part.stat().st_size > had
+            failures = 0 if grew else failures + 1
+        else:
+            actual = sha256_of(part)
+            if actual == sha256 and (size is None or part.stat().st_size == size):
+                os.replace(part, dest)
+                return
+            code, problem = "model_corrupt", (
+                f"the downloaded bytes ({part.stat().st_size} bytes, sha256 {actual}) do not match the manifest "
+                f"({size if size is not None else 'unknown'} bytes, sha256 {sha256})")
+            part.unlink()
+            failures += 1
+        if failures >= attempts:
+            raise WeightsError(code, f"cannot download {label} ({failures} failed attempts): {problem}",
+                               _by_hand(url, dest, sha256))
+        time.sleep(backoff_s * 2 ** max(failures - 1, 0))
 
 
 def _by_hand(url: str, dest: Path, sha256: str) -> str:
@@ -96,10 +98,10 @@ def _transfer(url: str, part: Path, size: int | None, timeout_s: float, bar: _Pr
             raise _Retry(f"HTTP {exc.code} {exc.reason}") from None
         raise WeightsError("download_failed", f"{url} answered HTTP {exc.code} {exc.reason}",
                            "the address may have moved; check the manifest's url") from None
-    except urllib.error.URLError as exc:
+    except urllib.error.URLError as exc:  # no connection: refused, unknown host, connect timeout
         raise _Unreachable(str(exc.reason)) from None
-    except (TimeoutError, socket.timeout, ConnectionError) as exc:
-        raise _Unreachable(str(exc) or type(exc).__name__) from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise _Retry(f"no answer ({type(exc).__name__}: {exc})") from None
     with response:
         resumed = have and response.status == 206
         if resumed and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
@@ -114,7 +116,7 @@ def _transfer(url: str, part: Path, size: int | None, timeout_s: float, bar: _Pr
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     bar.advance(len(chunk))
-        except (http.client.IncompleteRead, TimeoutError, socket.timeout, ConnectionError) as exc:
+        except (http.client.IncompleteRead, TimeoutError, ConnectionError) as exc:
             raise _Retry(f"connection lost after {part.stat().st_size} bytes ({type(exc).__name__})") from None
         finally:
             bar.finish()
@@ -124,12 +126,13 @@ def _transfer(url: str, part: Path, size: int | None, timeout_s: float, bar: _Pr
 
 
 class _Progress:
-    """`label [#####.....] 45% 12.3/27.0 MB 3.1 MB/s` redrawn in place on a terminal; on anything else
-    (a log file) one line at each quarter, so logs stay short."""
+    """`label [#########...........] 45% 12.3/27.0 MB 3.1 MB/s` redrawn in place on a terminal; on anything
+    else (a log file) one line as each quarter begins, so logs stay short."""
 
     def __init__(self, label: str, out: TextIO | None):
         self.label, self.out = label, out
         self.tty = bool(out) and out.isatty()
+        self.width = 0
 
     def start(self, done: int, total: int | None) -> None:
         self.done, self.total, self.first = done, total, done
@@ -157,7 +160,7 @@ class _Progress:
                 return
         else:
             quarter = int(fraction * 4) if fraction is not None else 0
-            if not force and quarter == self.quarter:
+            if quarter == self.quarter:
                 return
             self.quarter = quarter
         self.shown_at = now
@@ -168,5 +171,6 @@ class _Progress:
             bar = "#" * int(fraction * 20)
             text = (f"{self.label} [{bar:.<20}] {fraction:4.0%} {self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB "
                     f"{rate:.1f} MB/s")
-        self.out.write(f"\r{text}" if self.tty else f"{text}\n")
+        self.width = max(self.width, len(text))
+        self.out.write(f"\r{text:<{self.width}}" if self.tty else f"{text}\n")
         self.out.flush()

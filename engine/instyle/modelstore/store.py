@@ -68,32 +68,24 @@ class ModelStore:
         return (f"run `instyle-engine weights fetch {model}` (needs internet), or download {f.url} by hand "
                 f"and put it at {self.root / model / file}")
 
-    def check(self, model: str, file: str) -> str:
-        """"" if the file is present and intact, else "missing" or "corrupt"."""
+    def check(self, model: str, file: str, hashed: bool = True) -> str:
+        """"" if the file is present and intact, else "missing" or "corrupt".
+
+        `hashed=False` compares only the size (no reading): cheap enough for every handshake and listing;
+        the sha256 is checked anyway before a file is used (`path`).
+        """
         entry = self.entry(model).file(file)
         path = self.root / model / file
         if not path.is_file():
             return "missing"
-        if entry.size is not None and path.stat().st_size != entry.size or sha256_of(path) != entry.sha256:
+        if entry.size is not None and path.stat().st_size != entry.size or hashed and sha256_of(path) != entry.sha256:
             return "corrupt"
         return ""
 
     def status(self, model: str, hashed: bool = True) -> str:
-        """"present", "missing" or "corrupt" for the whole model.
-
-        `hashed=False` only compares file sizes (no reading): cheap enough for every handshake; the sha256
-        is checked anyway before a file is used (`path`).
-        """
-        problems = {(self.check if hashed else self._size_check)(model, f.name) for f in self.entry(model).files}
-        problems.discard("")
+        """"present", "missing" or "corrupt" for the whole model (see `check` for `hashed`)."""
+        problems = {self.check(model, f.name, hashed) for f in self.entry(model).files} - {""}
         return "corrupt" if "corrupt" in problems else "missing" if problems else "present"
-
-    def _size_check(self, model: str, file: str) -> str:
-        entry = self.entry(model).file(file)
-        path = self.root / model / file
-        if not path.is_file():
-            return "missing"
-        return "corrupt" if entry.size is not None and path.stat().st_size != entry.size else ""
 
     def summary(self) -> list[dict]:
         """Every model's name, license, restricted flag, whether it is offline, and its size-checked status."""

@@ -52,6 +52,10 @@ class BandGraph:
     def size(self) -> int:
         return len(self.nodes)
 
+    def take(self, image: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """The values of an hxw or hxwxC `image` (any strides) at flat pixel indices `pixels`."""
+        return image[np.divmod(pixels, self.shape[1])]
+
     def laplacian(self, weights: np.ndarray, diagonal: np.ndarray) -> sparse.csr_matrix:
         """N x N: the graph Laplacian of the edges with `weights` (E,), rows of free nodes only (edges to fixed
         pixels add to the diagonal), plus `diagonal` (N,)."""
@@ -74,18 +78,16 @@ class BandGraph:
 def band_graph(free: np.ndarray) -> BandGraph:
     """The BandGraph of a bool hxw mask of free pixels."""
     h, w = free.shape
-    ys, xs = np.nonzero(free)
-    nodes = ys.astype(np.int64) * w + xs
-    index = np.full(h * w, -1, np.int64)
-    index[nodes] = np.arange(len(nodes))
+    nodes = np.flatnonzero(free)
+    ys, xs = np.divmod(nodes, w)
     ps, qs, qn = [], [], []
     for dy, dx, forward in ((0, 1, True), (1, 0, True), (0, -1, False), (-1, 0, False)):
-        ny, nx = ys + dy, xs + dx
-        ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        q_pixel = ny[ok].astype(np.int64) * w + nx[ok]
-        q_node = index[q_pixel]
-        keep = np.ones(len(q_pixel), bool) if forward else q_node < 0
-        ps.append(np.nonzero(ok)[0][keep])
+        ok = np.nonzero((ys + dy >= 0) & (ys + dy < h) & (xs + dx >= 0) & (xs + dx < w))[0]
+        q_pixel = nodes[ok] + (dy * w + dx)
+        q_node = np.minimum(np.searchsorted(nodes, q_pixel), max(len(nodes) - 1, 0))
+        q_node = np.where(nodes[q_node] == q_pixel, q_node, -1) if len(nodes) else q_node
+        keep = np.ones(len(ok), bool) if forward else q_node < 0
+        ps.append(ok[keep])
         qs.append(q_pixel[keep])
         qn.append(q_node[keep])
     return BandGraph((h, w), nodes, np.concatenate(ps), np.concatenate(qs), np.concatenate(qn))
@@ -130,25 +132,19 @@ def mrf_labels(i0: np.ndarray, i1: np.ndarray, signed: np.ndarray, half: float, 
     the others keep their side (exactly 0 or 1). unary >= 0: weight of the unary cost. Returns float32 hxw
     in [0, 1].
     """
-    side = (signed > 0).astype(np.float32)
-    free = np.abs(signed) < half
-    graph = band_graph(free)
+    labels = (signed > 0).astype(np.float32)
+    graph = band_graph(np.abs(signed) < half)
     if graph.size == 0:
-        return side
-    flat0, flat1 = i0.reshape(-1, 3), i1.reshape(-1, 3)
-    nodes_p = graph.nodes[graph.p]
-    d_p = flat1[nodes_p] - flat0[nodes_p]
-    d_q = flat1[graph.q_pixel] - flat0[graph.q_pixel]
+        return labels
+    p_pixel, q_pixel = graph.nodes[graph.p], graph.q_pixel
+    d_p = graph.take(i1, p_pixel) - graph.take(i0, p_pixel)
+    d_q = graph.take(i1, q_pixel) - graph.take(i0, q_pixel)
     contrast = np.sum((0.5 * (d_p + d_q)) ** 2, axis=1, dtype=np.float64)
-    scale = max(float(contrast.mean()), 1e-6)
-    weights = contrast / scale + EPS
-    flat_side, flat_signed = side.reshape(-1), signed.reshape(-1)
-    distance = np.abs(flat_signed[graph.nodes]).astype(np.float64)
-    pull = unary * distance / half + REGULARISER
-    target = flat_side[graph.nodes].astype(np.float64)
+    weights = contrast / max(float(contrast.mean()), 1e-6) + EPS
+    node_signed = graph.take(signed, graph.nodes).astype(np.float64)
+    pull = unary * np.abs(node_signed) / half + REGULARISER
     matrix = graph.laplacian(weights, pull)
-    rhs = pull * target + graph.from_fixed(weights, flat_side[graph.q_pixel].astype(np.float64))
-    start = np.clip(0.5 + 0.5 * flat_signed[graph.nodes] / half, 0.0, 1.0).astype(np.float64)
-    labels = side.reshape(-1).copy()
-    labels[graph.nodes] = np.clip(solve(matrix, rhs, start), 0.0, 1.0)
-    return labels.reshape(side.shape)
+    rhs = pull * (node_signed > 0) + graph.from_fixed(weights, (graph.take(signed, q_pixel) > 0).astype(np.float64))
+    start = np.clip(0.5 + 0.5 * node_signed / half, 0.0, 1.0)
+    labels[np.divmod(graph.nodes, graph.shape[1])] = np.clip(solve(matrix, rhs, start), 0.0, 1.0)
+    return labels

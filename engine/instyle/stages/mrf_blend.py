@@ -1,29 +1,110 @@
-"""MRF Blend: stylized regions blended into the untouched background across a band at the mask edge."""
+"""MRF Blend: stylized regions blended into the untouched background across a band at the mask edge, and into
+each other where instances in different styles meet.
+
+Modes: `mrf` (labels from a continuous Markov random field, ops/mrf.py), `feather` (a linear ramp across the
+band), `naive` (a hard paste at the mask edge) and `poisson` (gradient-domain blending inside the band,
+ops/poisson.py). Every mode leaves the pixels outside the band bit for bit as they were.
+
+Outputs: `image` is the blended frame; `alpha` the mix factor of `stylized_for_mix` over the footage, exactly 0
+outside the band; `stylized_for_mix` the neural_style image with the seams between instances blended (and, in
+`poisson` mode, the solved band, where alpha is then 1). image == composite(footage, stylized_for_mix, alpha)
+in every mode, which is what Blender's MRF Blend node computes from its own Image input.
+"""
 
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 
 from ..frame_state import FrameState
-from ..ops.blend import composite, feather_alpha
+from ..ops.blend import composite, feather_ramp, meeting_signed_distance, meeting_windows, signed_edge_distance
+from ..ops.mrf import mrf_labels
+from ..ops.poisson import poisson_band
 from ..params import Param, StageSpec
+
+MODES = ("mrf", "feather", "naive", "poisson")
 
 SPEC = StageSpec(
     name="mrf_blend",
-    doc="Blend the stylized image into the original inside a band along the mask edges; "
-        "pixels outside the band keep their exact source values.",
+    doc="Blend the stylized image into the original inside a band along the mask edges, and between instances "
+        "where they meet; pixels outside the band keep their exact source values.",
     params=(
-        Param("mode", "enum", "feather", "how labels are found in the band", choices=("feather",)),
+        Param("mode", "enum", "mrf", "how the band is blended: mrf (Markov random field labels), feather (linear "
+              "ramp), naive (hard paste, no band), poisson (gradient domain)", choices=MODES),
         Param("band", "float", 6.0, "width in pixels of the blend band centred on the mask edge", 0.0, 256.0),
+        Param("unary", "float", 1.0, "mrf: how firmly band pixels keep the side of the edge they lie on, against "
+              "the cost of the contrast the blend creates (0: contrast only)", 0.0, 100.0),
     ),
-    outputs=("image", "alpha"),
+    outputs=("image", "alpha", "stylized_for_mix"),
     requires=("neural_style",),
 )
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
-    """Sets `state.alpha` (the stylized share l1, float32 HxW in [0, 1]) and `state.blended` (HxWx3 sRGB)."""
-    mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
-    state.alpha = feather_alpha(mask, params["band"])
-    state.blended = composite(state.rgb, state.stylized, state.alpha)
-    return {"image": state.blended, "alpha": state.alpha}
+    """Sets `state.alpha` (float32 HxW in [0, 1]) and `state.blended` (float32 HxWx3 sRGB in [0, 1])."""
+    mode = params["mode"]
+    half = 0.0 if mode == "naive" else params["band"] / 2.0
+    alpha, layer = np.zeros(state.size, np.float32), state.stylized
+    inside = (state.mask if state.mask is not None else np.ones(state.size, np.float32)) >= 0.5
+    if inside.any():
+        window = _work_window(inside, half)
+        signed = signed_edge_distance(inside[window])
+        layer = _blend_meetings(state, window, signed > -half, mode, half, params["unary"])
+        if mode == "poisson":
+            band = np.abs(signed) < half
+            layer = layer if layer is not state.stylized else layer.copy()
+            layer[window][band] = poisson_band(state.rgb[window], layer[window], signed, half)[band]
+            alpha[window] = signed > -half
+        else:
+            alpha[window] = _labels(mode, state.rgb[window], layer[window], signed, half, params["unary"])
+    image = composite(state.rgb, layer, alpha)
+    state.alpha, state.blended = alpha, image
+    return {"image": image, "alpha": alpha, "stylized_for_mix": layer}
+
+
+def _work_window(inside: np.ndarray, half: float) -> tuple[slice, slice]:
+    """The bounding box of `inside` (bool HxW, not empty) grown past the band: all a blend can change."""
+    x, y, w, h = cv2.boundingRect(inside.astype(np.uint8))
+    grow = math.ceil(half) + 2
+    return slice(max(y - grow, 0), y + h + grow), slice(max(x - grow, 0), x + w + grow)
+
+
+def _labels(mode: str, i0: np.ndarray, i1: np.ndarray, signed: np.ndarray, half: float, unary: float) -> np.ndarray:
+    """The share of i1 (float32 hxw in [0, 1]) in the band |signed| < half for an alpha mode."""
+    return mrf_labels(i0, i1, signed, half, unary) if mode == "mrf" else feather_ramp(signed, half)
+
+
+def _blend_meetings(state: FrameState, window: tuple[slice, slice], reach: np.ndarray, mode: str, half: float,
+                    unary: float) -> np.ndarray:
+    """`state.stylized` with every seam between two instances' styles blended like the mask edge, between the
+    two instances' own stylized images, where it lies in `reach` (bool, over `window` of the frame); a copy, or
+    `state.stylized` itself when there is no such seam."""
+    instances, layer = state.instances or [], state.stylized
+    if half <= 0 or state.owner is None or len(instances) < 2:
+        return layer
+    top, left = window[0].start, window[1].start
+    for lo, hi, (x0, y0, x1, y1) in meeting_windows(state.owner[window], reach, math.ceil(half) + 2):
+        a, b = instances[lo].stylized_region, instances[hi].stylized_region
+        x0, y0 = max(x0 + left, a[0], b[0]), max(y0 + top, a[1], b[1])
+        x1, y1 = min(x1 + left, a[2], b[2]), min(y1 + top, a[3], b[3])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        s_lo, s_hi = (_crop(instances[k].stylized, instances[k].stylized_region, (x0, y0, x1, y1)) for k in (lo, hi))
+        signed = meeting_signed_distance(state.owner[y0:y1, x0:x1], lo, hi)
+        signed = np.where(reach[y0 - top:y1 - top, x0 - left:x1 - left], signed, np.copysign(np.inf, signed))
+        band = np.abs(signed) < half
+        if mode == "poisson":
+            mixed = poisson_band(s_lo, s_hi, signed, half)
+        else:
+            share = _labels(mode, s_lo, s_hi, signed, half, unary)[:, :, None]
+            mixed = (1.0 - share) * s_lo + share * s_hi
+        layer = layer if layer is not state.stylized else layer.copy()
+        layer[y0:y1, x0:x1][band] = mixed[band]
+    return layer
+
+
+def _crop(image: np.ndarray, region: tuple[int, int, int, int], window: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of `image` (which covers `region` of the frame) that covers `window`, inside `region`."""
+    return image[window[1] - region[1]:window[3] - region[1], window[0] - region[0]:window[2] - region[0]]

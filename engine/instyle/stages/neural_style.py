@@ -47,7 +47,7 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     chosen = list(dict.fromkeys(inst.style for inst in instances))
     out = state.rgb.copy()
     if instances:
-        owner = nearest_instance(np.stack([i.mask for i in instances]))
+        owner = state.owner = nearest_instance(np.stack([i.mask for i in instances]))
         regions = [_region(i.box, h, w) for i in instances]
         crop_cost = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
         mode = "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame"

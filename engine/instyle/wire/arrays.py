@@ -39,7 +39,7 @@ def check_array_spec(spec: object, payload_sizes: list[int], what: str = "array"
     if not isinstance(spec, dict):
         raise ProtocolError(f"{what} must be an object with dtype, shape and payload")
     dtype, shape, index = spec.get("dtype"), spec.get("shape"), spec.get("payload")
-    if dtype not in ITEM_SIZE:
+    if not isinstance(dtype, str) or dtype not in ITEM_SIZE:
         raise ProtocolError(f"{what}: dtype {dtype!r} is not one of {sorted(ITEM_SIZE)}")
     if (not isinstance(shape, list) or not 1 <= len(shape) <= 4
             or not all(type(d) is int and 0 < d <= MAX_DIM for d in shape)):
