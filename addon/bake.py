@@ -1,10 +1,91 @@
-"""The Bake operator: compute the scene's frame range into the cache, with progress and cancel."""
+"""The Bake operator: the scene's frame range computed into the cache as engine jobs, with progress, cancel,
+and automatic restart of a dead engine that resumes from the first frame not yet cached."""
 
 from __future__ import annotations
 
+import time
+
 import bpy
 
-from . import compute
+from . import compute, engine_link
+from .wire import EngineError
+
+MAX_RESTARTS = 3
+
+
+class BakeRun:
+    """Jobs for every chain's uncached frames; `pump` advances them, `cancel` stops them."""
+
+    def __init__(self, scene):
+        self.scene = scene
+        self.frames = list(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
+        self.chains = compute.chains_of(scene)
+        compute.prepare(self.chains)
+        self.total = len(self.frames) * len(self.chains)
+        self.restarts = 0
+        self.error = ""
+        self.jobs: dict[int, object] = {}
+        self._submit()
+
+    def _submit(self) -> None:
+        client = engine_link.client()
+        self.jobs = {}
+        for k, chain in enumerate(self.chains):
+            todo = [f for f in self.frames if not chain.cached(f)]
+            if todo:
+                self.jobs[k] = client.submit_job(chain.pipeline(), [
+                    {"source": chain.source_for(f), "frame_number": f} for f in todo], shot=chain.shot)
+
+    @property
+    def done(self) -> int:
+        return sum(chain.cached(f) for chain in self.chains for f in self.frames)
+
+    def pump(self, wait: float = 0.0) -> bool:
+        """Handle the jobs' events (waiting up to `wait` seconds for one); True when every job has ended."""
+        deadline = time.monotonic() + wait
+        for k, job in list(self.jobs.items()):
+            while job.finished is None:
+                events = job.poll()
+                if not events and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    continue
+                for event in events:
+                    self._handle(self.chains[k], event)
+                break
+            if job.finished is not None:
+                del self.jobs[k]
+        if not self.jobs and not self.error and self.done < self.total:
+            self._resume()
+        return not self.jobs
+
+    def _handle(self, chain, event: dict) -> None:
+        if event["type"] == "progress":
+            compute.mark(chain, f"Baking: frame {event['frame']} ({event['done']}/{event['total']}), "
+                                f"{event['eta_s']:.0f} s left")
+        elif event["type"] == "error" and event["code"] != "disconnected":
+            self.error = f"{event['message']}" + (f" ({event['hint']})" if event.get("hint") else "")
+            compute.mark(chain, f"Error: {self.error}")
+        elif event["type"] == "cancelled":
+            compute.mark(chain, f"Bake cancelled; {self.done} frame(s) cached")
+
+    def _resume(self) -> None:
+        """The engine went away mid-bake: start it again and queue what is not cached yet."""
+        if self.restarts >= MAX_RESTARTS:
+            self.error = f"the engine stopped {self.restarts} times during the bake; see its log"
+            return
+        self.restarts += 1
+        engine_link.restart()
+        compute.prepare(self.chains)
+        self._submit()
+
+    def cancel(self) -> None:
+        for job in self.jobs.values():
+            try:
+                job.cancel()
+            except EngineError:
+                pass
+        while self.jobs:
+            self.pump(0.1)
 
 
 class INSTYLE_OT_bake(bpy.types.Operator):
@@ -16,75 +97,62 @@ class INSTYLE_OT_bake(bpy.types.Operator):
     _timer = None
 
     def _start(self, context) -> bool:
-        scene = context.scene
-        self.frames = list(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
-        self.position = 0
         try:
-            self.chains = compute.chains_of(scene)
-            if not self.chains:
-                self.report({"WARNING"}, "No instyle nodes in the scene's compositor")
-                return False
-            compute.prepare(self.chains)
+            self.run = BakeRun(context.scene)
         except Exception as exc:
             text = compute.error_text(exc)
-            compute.mark_all(scene, text)
+            compute.mark_all(context.scene, text)
             self.report({"ERROR"}, text.removeprefix("Error: "))
             return False
-        context.window_manager.progress_begin(0, len(self.frames))
+        if not self.run.chains:
+            self.report({"WARNING"}, "No instyle nodes in the scene's compositor")
+            return False
+        context.window_manager.progress_begin(0, max(self.run.total, 1))
         return True
 
-    def _step(self, context) -> bool:
-        """Compute the next frame; False when a frame failed."""
-        frame = self.frames[self.position]
-        for chain in self.chains:
-            try:
-                reply = compute.ensure_frame(chain, frame)
-            except Exception as exc:
-                text = compute.error_text(exc)
-                compute.mark(chain, text)
-                self.report({"ERROR"}, f"Frame {frame}: {text.removeprefix('Error: ')}. Frames already baked are kept.")
-                return False
-            compute.mark(chain, compute.describe(reply, frame))
-        self.position += 1
-        context.window_manager.progress_update(self.position)
-        return True
-
-    def _finish(self, context, ok: bool):
+    def _finish(self, context, cancelled: bool = False):
         context.window_manager.progress_end()
         if self._timer is not None:
             context.window_manager.event_timer_remove(self._timer)
             self._timer = None
-        if ok:
-            self.report({"INFO"}, f"Baked {len(self.frames)} frame(s)")
-        for area in context.screen.areas if context.screen else ():
-            area.tag_redraw()
-        return {"FINISHED"} if ok else {"CANCELLED"}
+        run = self.run
+        if run.error:
+            self.report({"ERROR"}, f"Bake stopped: {run.error}. {run.done} frame(s) are cached and kept.")
+            return {"CANCELLED"}
+        if cancelled:
+            self.report({"WARNING"}, f"Bake cancelled; {run.done} frame(s) are cached and kept")
+            return {"CANCELLED"}
+        for chain in run.chains:
+            compute.mark(chain, f"Baked {len(run.frames)} frame(s)")
+        restarted = f" (the engine was restarted {run.restarts} time(s))" if run.restarts else ""
+        self.report({"INFO"}, f"Baked {len(run.frames)} frame(s){restarted}")
+        return {"FINISHED"}
 
     def execute(self, context):
         if not self._start(context):
             return {"CANCELLED"}
-        while self.position < len(self.frames):
-            if not self._step(context):
-                return self._finish(context, False)
-        return self._finish(context, True)
+        while not self.run.pump(wait=0.5):
+            context.window_manager.progress_update(self.run.done)
+        return self._finish(context)
 
     def invoke(self, context, event):
         if bpy.app.background or context.window is None:
             return self.execute(context)
         if not self._start(context):
             return {"CANCELLED"}
-        self._timer = context.window_manager.event_timer_add(0.001, window=context.window)
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
         if event.type == "ESC":
-            self.report({"WARNING"}, f"Bake cancelled after {self.position} frame(s); baked frames are kept")
-            return self._finish(context, False)
+            self.run.cancel()
+            return self._finish(context, cancelled=True)
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        if not self._step(context):
-            return self._finish(context, False)
-        if self.position >= len(self.frames):
-            return self._finish(context, True)
-        return {"RUNNING_MODAL"}
+        finished = self.run.pump()
+        context.window_manager.progress_update(self.run.done)
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "NODE_EDITOR":
+                area.tag_redraw()
+        return self._finish(context) if finished else {"RUNNING_MODAL"}

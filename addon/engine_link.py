@@ -24,10 +24,12 @@ def client() -> Client:
     global _client
     if _client is not None:
         try:
-            _client.ping()
-            return _client
+            if _client.alive:
+                _client.ping()
+                return _client
         except EngineError:
-            disconnect()
+            pass
+        disconnect()
     info = read_runtime(_runtime_file()) if not _starts_engine() else _ensure_started()
     if info is None:
         raise EngineError("not_running", f"no instyle engine is running (none recorded in {_runtime_file()})",
@@ -37,8 +39,15 @@ def client() -> Client:
 
 
 def restart() -> Client:
-    """Drop the connection (and an engine this Blender started that has died) and connect again."""
+    """Drop the connection, end an engine this Blender started (it has died or stopped answering) and
+    connect to a fresh one."""
+    global _process
     disconnect()
+    if _process is not None:
+        if _process.poll() is None:
+            _process.kill()
+        _process.wait()
+        _process = None
     return client()
 
 
@@ -47,6 +56,11 @@ def disconnect() -> None:
     if _client is not None:
         _client.close()
         _client = None
+
+
+def engine_pid() -> int | None:
+    """Process id of the engine this Blender started, if it is running."""
+    return _process.pid if _process is not None and _process.poll() is None else None
 
 
 def shutdown() -> None:

@@ -137,13 +137,23 @@ class MRFBlendNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     STAGE = "mrf_blend"
     INPUTS = ("Image", "Stylized")
     OUTPUTS = (Socket("Image", "color", "mix"), Socket("Alpha", "float", "alpha"))
-    PROPS = ("band",)
+    PROPS = ("mode", "band", "unary")
+    MODE_ITEMS = (
+        ("mrf", "MRF", "Labels from a Markov random field: the seam goes where stylized and original agree"),
+        ("feather", "Feather", "A linear ramp across the band"),
+        ("naive", "Naive Paste", "A hard cut at the mask edge, no band"),
+        ("poisson", "Poisson", "Gradient-domain blending inside the band"),
+    )
 
+    mode: EnumProperty(name="Mode", items=MODE_ITEMS, default="mrf", description="How the band is blended")
     band: FloatProperty(name="Band", default=6.0, min=0.0, max=256.0,
                         description="Width in pixels of the blend band centred on the mask edge")
+    unary: FloatProperty(name="Unary", default=1.0, min=0.0, max=100.0,
+                         description="MRF: how firmly band pixels keep the side of the edge they lie on, against "
+                                     "the cost of the contrast the blend creates")
 
     def stage_params(self) -> dict:
-        return {"mode": "feather", "band": self.band}
+        return {"mode": self.mode, "band": self.band, "unary": self.unary}
 
 
 NODE_CLASSES = (InstanceMaskNode, InstanceTrackerNode, NeuralStyleNode, MRFBlendNode)

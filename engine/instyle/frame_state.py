@@ -57,6 +57,5 @@ class ShotState:
     """What persists between frames of one shot: tracker identities and the matte's recurrent state."""
 
     last_index: int = -2
-    track_centres: dict[int, tuple[float, float]] = field(default_factory=dict)
-    next_track_id: int = 1
+    tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
     matte_state: object = None

@@ -14,7 +14,7 @@ import torch
 
 from . import __version__
 from .frame_state import FrameState, ShotState
-from .media import FrameSource, SourceError, srgb_to_linear, write_exr
+from .media import IMAGE_SUFFIXES, FrameSource, SourceError, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .params import ParamError
@@ -25,7 +25,7 @@ from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
 MAX_STAGES = 8
 MAX_JOB_FRAMES = 100_000
 MAX_SHOTS = 64
-IMAGE_OUTPUTS = {"image"}
+IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
 
 
 class RequestError(Exception):
@@ -46,12 +46,32 @@ class StageCall:
 
 
 class StageContext:
-    """What a stage may use besides the frame: models, the shot's state, the frame as uint8."""
+    """What a stage may use besides the frame: models, the shot's state, the frame as uint8; the request's
+    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`)."""
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
-                 is_cancelled=lambda: False):
+                 is_cancelled=lambda: False, source: dict | None = None, frames: FrameSource | None = None,
+                 pipeline: dict | None = None):
         self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
         self.is_cancelled = is_cancelled
+        self.source, self.frames, self.pipeline = source or {}, frames, pipeline or {}
+        self.write_dir: Path | None = None
+
+    @property
+    def video(self) -> str | None:
+        """The video file this request reads, whose other frames the engine can decode; None for pixels sent by
+        the client, a still image or one image of a sequence."""
+        path = self.source.get("path") if self.source.get("kind") == "file" else None
+        return path if self.frames is not None and path and Path(path).suffix.lower() not in IMAGE_SUFFIXES else None
+
+    def for_frame(self, index: int) -> StageContext:
+        """A context for frame `index` of the same video (see `video`), with a fresh shot state of its own."""
+        try:
+            frame = self.frames.frame(self.video, index)
+        except SourceError as exc:
+            raise RequestError(exc.code, str(exc), exc.hint) from None
+        return StageContext(self.models, ShotState(), frame, index, self.is_cancelled, self.source, self.frames,
+                            self.pipeline)
 
     def check_cancelled(self) -> None:
         """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""
@@ -116,11 +136,13 @@ class Service:
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
-            ctx = StageContext(self.zoo, shot, frame, index, is_cancelled)
+            ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, header["source"], self.frames,
+                               {c.name: c.params for c in calls})
             arrays, out_payloads, written = {}, [], []
             try:
                 for call in calls:
                     ctx.check_cancelled()
+                    ctx.write_dir = call.write
                     t = time.perf_counter()
                     outputs = STAGES[call.name].run(state, call.params, ctx)
                     timings[call.name] = (time.perf_counter() - t) * 1000
@@ -227,6 +249,8 @@ def describe_failure(exc: BaseException) -> tuple[str, str, str]:
         return "busy", str(exc), "wait for earlier requests to finish or cancel some"
     if isinstance(exc, RequestError):
         return exc.code, str(exc), exc.hint
+    if isinstance(exc, ParamError):
+        return "bad_param", str(exc), "correct the node's setting"
     if isinstance(exc, WeightsError):
         return exc.code, str(exc), exc.hint
     if isinstance(exc, ProtocolError):

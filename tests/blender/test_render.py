@@ -147,3 +147,39 @@ def test_command_line_render_of_a_saved_file_without_a_bake(fresh, tmp_path):
     assert (tmp_path / "frames" / "000001.png").is_file() and (tmp_path / "frames" / "000002.png").is_file()
     cached = sorted(p.name for p in (tmp_path / "instyle_cache").glob("*/alpha/*.exr"))
     assert cached == ["000001.exr", "000002.exr"]
+
+
+def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
+    """kill -9 of the engine mid-bake: the bake restarts it and ends with every frame cached and valid."""
+    import os
+    import signal
+    import threading
+    import time
+
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 8)
+    alpha_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha"
+    fresh.engine_link.client()
+    first_pid = fresh.engine_link.engine_pid()
+    killed = threading.Event()
+
+    def kill_after_two_frames():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if alpha_dir.is_dir() and len(list(alpha_dir.glob("*.exr"))) >= 2:
+                os.kill(first_pid, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_after_two_frames, daemon=True)
+    watcher.start()
+    assert bpy.ops.instyle.bake() == {"FINISHED"}
+    watcher.join()
+    assert killed.is_set()
+    assert fresh.engine_link.engine_pid() not in (None, first_pid)
+    assert sorted(p.name for p in alpha_dir.iterdir()) == [f"{f:06d}.exr" for f in range(1, 9)]
+    for f in range(1, 9):
+        alpha = read_exr(alpha_dir / f"{f:06d}.exr")
+        assert alpha.shape == (576, 768) and (alpha == 1).any() and (alpha == 0).any()
+    assert graph["mrf_blend"].status == "Baked 8 frame(s)"

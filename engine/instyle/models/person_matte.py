@@ -3,8 +3,8 @@
 - `frame_matte`: Robust Video Matting on the whole frame, its recurrent state carried from frame to frame
   (one `RobustVideoMatte` per shot, reset at a cut).
 - `CropMatte`: the MediaPipe selfie network (256x256 input) on crops around each person, so a person
-  30 px tall is matted at 128 px or more. Crops are packed into shared 256x256 inputs: a 64x128 cell for
-  a small person (8 per input), half an input (128x256) for a tall one, a whole input for a wide one.
+  30 px tall is matted at 200 px. Crops are packed into shared 256x256 inputs: upright people two to an
+  input (128x256 each), a wider box alone in an input.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from .matte import RobustVideoMatte
 from .tfjs_graph import TfjsGraph
 
 SIDE = 256  # the selfie network's input
-_CELL = (64, 128)  # w, h of the smallest slot: an input is 4 x 2 cells
 _MARGIN = 0.12  # context around each box, as a fraction of its size on each side
 
 
@@ -48,42 +47,24 @@ class Slot:
 def layout(boxes: np.ndarray) -> tuple[list[Slot], int]:
     """Slots for Nx4 boxes (x1, y1, x2, y2 frame pixels) and the number of 256x256 inputs they fill.
 
-    A box with its margin narrower than half its height gets a 1:2 crop: a 64x128 cell if the crop is at
-    most 128 px tall in the frame, else half an input; a wider box gets a square crop filling an input.
+    A box with its margin at most half as wide as tall gets a 1:2 crop in half an input (128x256), two to
+    an input; a wider box gets a square crop filling an input. (The network fails on people much smaller
+    than 128 px tall, so small people are scaled up, never packed tighter.)
     """
-    kinds: list[tuple[str, float, float, float, float]] = []
+    slots, canvases, free_half = [], 0, None  # free_half: an input whose right half is still empty
     for x1, y1, x2, y2 in boxes.astype(np.float64):
         w, h = (x2 - x1) * (1 + 2 * _MARGIN), (y2 - y1) * (1 + 2 * _MARGIN)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        if w <= h / 2:
-            kinds.append(("small" if h <= 2 * _CELL[1] else "tall", cx, cy, h / 2, h))
-        else:
+        if w > h / 2:
             side = max(w, h)
-            kinds.append(("square", cx, cy, side, side))
-    slots: list[Slot | None] = [None] * len(kinds)
-    canvases = 0
-    halves: list[tuple[int, int]] = []  # (canvas, x) of free 128x256 halves
-
-    def half() -> tuple[int, int]:
-        nonlocal canvases
-        if not halves:
-            halves.extend([(canvases, 0), (canvases, SIDE // 2)])
+            slots.append(Slot(cx, cy, side, side, canvases, 0, 0, SIDE, SIDE))
             canvases += 1
-        return halves.pop(0)
-
-    for k, (kind, cx, cy, cw, ch) in enumerate(kinds):
-        if kind == "square":
-            slots[k] = Slot(cx, cy, cw, ch, canvases, 0, 0, SIDE, SIDE)
-            canvases += 1
-        elif kind == "tall":
-            canvas, x = half()
-            slots[k] = Slot(cx, cy, cw, ch, canvas, x, 0, SIDE // 2, SIDE)
-    small = [k for k, kind in enumerate(kinds) if kind[0] == "small"]
-    for i in range(0, len(small), 4):
-        canvas, x = half()
-        for j, k in enumerate(small[i:i + 4]):
-            _, cx, cy, cw, ch = kinds[k]
-            slots[k] = Slot(cx, cy, cw, ch, canvas, x + (j % 2) * _CELL[0], (j // 2) * _CELL[1], *_CELL)
+        elif free_half is None:
+            slots.append(Slot(cx, cy, h / 2, h, canvases, 0, 0, SIDE // 2, SIDE))
+            free_half, canvases = canvases, canvases + 1
+        else:
+            slots.append(Slot(cx, cy, h / 2, h, free_half, SIDE // 2, 0, SIDE // 2, SIDE))
+            free_half = None
     return slots, canvases
 
 

@@ -7,17 +7,21 @@ result is (1 - a) * i0 + a * i1. The energy is
 
 - unary: pulls each pixel toward the side of the seam it lies on (`side_p` = 1 on i1's side), more firmly the
   farther it is from the seam (lambda_p = unary * distance / half band), so the blend stays near the seam;
-- pairwise: the continuous form of the seam cost of Castillo et al. (and Kwatra et al.'s graph-cut textures):
-  the output difference across a neighbour pair is (1 - a) * grad(i0) + a * grad(i1) (what the sources already
-  have) plus (a_p - a_q) * dbar_pq, where d = i1 - i0 and dbar_pq = (d_p + d_q) / 2. That second part is the
-  contrast the labels create; its square is the cost. With binary labels it is Castillo's cost exactly. `s` is
-  the mean |d|^2 in the band, so `unary` does not depend on how far the styles are from the footage.
+- pairwise: the contrast between neighbours that their labels create (the continuous form of Castillo et
+  al.'s pairwise cost). With d = i1 - i0, the output difference across a neighbour pair p~q is exactly
+  (1 - abar) * (i0_p - i0_q) + abar * (i1_p - i1_q), which the sources already have (abar is the pair's mean
+  label), plus (a_p - a_q) * dbar_pq with dbar_pq = (d_p + d_q) / 2: that second part is what the labels
+  create, and its square is the cost. With binary labels a cut between p and q costs |dbar_pq|^2, the two
+  images' mismatch there, as in graph-cut seam finding. `s` is the mean |dbar|^2 over the band's pairs, so
+  `unary` means the same whatever the styles' contrast with the footage.
 
 Both terms are quadratic and the pairwise weights are non-negative, so the minimiser solves a symmetric
 positive definite M-matrix system (a weighted graph Laplacian plus a diagonal): labels stay in [0, 1] by the
 maximum principle, pixels outside the band keep their side exactly (they are not unknowns), and the
-transition moves to where the two images agree and widens where they differ. It is solved by conjugate
-gradients with a Jacobi preconditioner, started from the linear feather ramp.
+transition moves to where the two images agree and widens where they differ. The energy is convex, so no
+graph cut (binary labels, then refinement) is needed: its exact minimiser is one sparse linear solve over
+the band's pixels only, done by conjugate gradients with a Jacobi preconditioner started from the linear
+feather ramp (15-55 iterations on vtest.avi frames, bands of 6 to 24 pixels).
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-EPS = 1e-3
-REGULARISER = 1e-4
-TOLERANCE = 1e-4
+EPS = 1e-3  # pairwise weight (relative to the mean) where the images agree: a cut there costs next to nothing
+REGULARISER = 1e-4  # added to every node's diagonal: positive definite even with no unary and no fixed neighbour
+TOLERANCE = 1e-4  # relative residual at which conjugate gradients stop
 MAX_ITERATIONS = 400
 
 
@@ -70,7 +74,7 @@ class BandGraph:
     def from_fixed(self, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
         """(N, ...) sum over each node's edges to fixed pixels of weight * value; `values` (E, ...) per edge."""
         fixed = self.q_node < 0
-        weighted = (weights[fixed] * values[fixed].reshape(int(fixed.sum()), -1).T).T
+        weighted = weights[fixed, None] * values[fixed].reshape(int(fixed.sum()), -1)
         out = np.stack([np.bincount(self.p[fixed], column, self.size) for column in weighted.T], axis=1)
         return out.reshape(self.size, *values.shape[1:])
 
@@ -84,8 +88,8 @@ def band_graph(free: np.ndarray) -> BandGraph:
     for dy, dx, forward in ((0, 1, True), (1, 0, True), (0, -1, False), (-1, 0, False)):
         ok = np.nonzero((ys + dy >= 0) & (ys + dy < h) & (xs + dx >= 0) & (xs + dx < w))[0]
         q_pixel = nodes[ok] + (dy * w + dx)
-        q_node = np.minimum(np.searchsorted(nodes, q_pixel), max(len(nodes) - 1, 0))
-        q_node = np.where(nodes[q_node] == q_pixel, q_node, -1) if len(nodes) else q_node
+        found = np.minimum(np.searchsorted(nodes, q_pixel), len(nodes) - 1)
+        q_node = np.where(nodes[found] == q_pixel, found, -1)
         keep = np.ones(len(ok), bool) if forward else q_node < 0
         ps.append(ok[keep])
         qs.append(q_pixel[keep])

@@ -13,9 +13,6 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import chi2
 
-MASK_CELL = 8
-"""Masks are compared on a grid of MASK_CELL x MASK_CELL pixel cells (sampled at the cell centres)."""
-
 COLOUR_BINS = (8, 4, 4)
 """Hue, saturation and value bins of the appearance histograms."""
 
@@ -24,13 +21,16 @@ COLOUR_BINS = (8, 4, 4)
 class Detections:
     """One frame's instances as the trackers compare them.
 
-    boxes: float64 Nx4 (x1, y1, x2, y2) in pixels. masks: bool N x gh x gw, the instances' masks on the
-    MASK_CELL grid. colours: float32 N x prod(COLOUR_BINS), each a histogram of the instance's HSV colours
-    summing to 1 (all 0 for an instance without mask pixels). frame_size: (height, width) in pixels.
+    boxes: float64 Nx4 (x1, y1, x2, y2) in pixels. colours: float32 N x prod(COLOUR_BINS), each a histogram
+    of the HSV colours of the box's person (see describe_detections), summing to 1 (all 0 for an empty box).
+    frame_size: (height, width) in pixels.
+
+    Only boxes and the frame's pixels are used, never the instance masks: the Instance Mask stage carries
+    state from frame to frame, so its masks depend on the order frames are computed in, while boxes and
+    pixels do not; tracks built from them are the same whatever order a shot is rendered in.
     """
 
     boxes: np.ndarray
-    masks: np.ndarray
     colours: np.ndarray
     frame_size: tuple[int, int]
 
@@ -38,32 +38,36 @@ class Detections:
         return len(self.boxes)
 
 
-def describe_detections(frame: np.ndarray, boxes: np.ndarray, masks: np.ndarray) -> Detections:
-    """Coarse masks and colour histograms of a frame's instances.
+def describe_detections(frame: np.ndarray, boxes: np.ndarray) -> Detections:
+    """Colour histograms of the boxes (Nx4, x1, y1, x2, y2 pixels) of an HxWx3 uint8 RGB frame.
 
-    frame: uint8 HxWx3 RGB. boxes: Nx4 (x1, y1, x2, y2) pixels. masks: float NxHxW in [0, 1] (instance
-    pixels are those >= 0.5).
+    A box's colours are taken inside the ellipse inscribed in it, which holds mostly the person and little of
+    the background, leaving out what other boxes reaching lower in the frame cover: people standing nearer
+    the camera, in front of this one. Where they cover the whole ellipse, the whole ellipse is used.
     """
     h, w = frame.shape[:2]
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    masks = np.asarray(masks).reshape(-1, h, w)
-    half = MASK_CELL // 2
-    coarse = masks[:, half::MASK_CELL, half::MASK_CELL] >= 0.5
     colours = np.zeros((len(boxes), int(np.prod(COLOUR_BINS))), np.float32)
     for k, box in enumerate(boxes):
         x0, y0 = max(int(box[0]), 0), max(int(box[1]), 0)
         x1, y1 = min(int(np.ceil(box[2])), w), min(int(np.ceil(box[3])), h)
         if x1 <= x0 or y1 <= y0:
             continue
-        inside = (masks[k, y0:y1, x0:x1] >= 0.5).astype(np.uint8)
-        if inside.sum() < 0.1 * inside.size:
-            inside = None  # a thing the matte hardly sees (a sign, a bag): the colours of its box
+        inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        centre = (round((box[0] + box[2]) / 2) - x0, round((box[1] + box[3]) / 2) - y0)
+        axes = (max(round((box[2] - box[0]) / 2), 1), max(round((box[3] - box[1]) / 2), 1))
+        cv2.ellipse(inside, centre, axes, 0, 0, 360, 1, -1)
+        visible = inside.copy()
+        for other in boxes[boxes[:, 3] > box[3]]:
+            visible[max(int(other[1]) - y0, 0):max(int(np.ceil(other[3])) - y0, 0),
+                    max(int(other[0]) - x0, 0):max(int(np.ceil(other[2])) - x0, 0)] = 0
         hsv = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_RGB2HSV)
-        hist = cv2.calcHist([hsv], [0, 1, 2], inside, list(COLOUR_BINS), [0, 180, 0, 256, 0, 256]).ravel()
+        hist = cv2.calcHist([hsv], [0, 1, 2], visible if visible.any() else inside, list(COLOUR_BINS),
+                            [0, 180, 0, 256, 0, 256]).ravel()
         total = hist.sum()
         if total > 0:
             colours[k] = hist / total
-    return Detections(boxes, coarse, colours, (h, w))
+    return Detections(boxes, colours, (h, w))
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -176,15 +180,18 @@ def kalman_predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.nd
     return mean @ _F.T, _F @ cov @ _F.T + np.einsum("ti,ij->tij", std ** 2, np.eye(8))
 
 
-def kalman_project(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expected measurement Tx4 and its covariance Tx4x4 (measurement noise included)."""
-    noise = np.einsum("ti,ij->tij", _size_std(mean[:, 2:4], _STD_POSITION) ** 2, np.eye(4))
-    return mean @ _H.T, _H @ cov @ _H.T + noise
+def kalman_project(mean: np.ndarray, cov: np.ndarray, noise: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Expected measurement Tx4 and its covariance Tx4x4, with the measurement noise's standard deviation
+    times `noise` (a scalar or one factor per track)."""
+    scale = np.broadcast_to(np.asarray(noise, np.float64), (len(mean),))[:, None]
+    std = _size_std(mean[:, 2:4], _STD_POSITION) * scale
+    return mean @ _H.T, _H @ cov @ _H.T + np.einsum("ti,ij->tij", std ** 2, np.eye(4))
 
 
-def kalman_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Tracks corrected by their measured Tx4 boxes."""
-    z_mean, s = kalman_project(mean, cov)
+def kalman_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray,
+                  noise: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks corrected by their measured Tx4 boxes, trusted less where `noise` (per track) is above 1."""
+    z_mean, s = kalman_project(mean, cov, noise)
     gain = np.linalg.solve(s, _H @ cov).transpose(0, 2, 1)
     innovation = _measurement(boxes) - z_mean
     return mean + np.einsum("tij,tj->ti", gain, innovation), cov - gain @ s @ gain.transpose(0, 2, 1)
@@ -197,29 +204,13 @@ def mahalanobis(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> np.ndar
     return np.einsum("tni,tni->tn", diff, np.linalg.solve(s, diff.transpose(0, 2, 1)).transpose(0, 2, 1))
 
 
-def shifted_mask_iou(masks: np.ndarray, shifts: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """IoU of each of T bool grid masks moved by its integer (dx, dy) cells in `shifts` (Tx2) with each of N
-    bool grid masks `others`: float64 TxN in [0, 1]."""
-    t, gh, gw = masks.shape
-    moved = np.zeros((t, gh, gw), np.float32)
-    for k, (dx, dy) in enumerate(shifts):
-        if abs(dx) < gw and abs(dy) < gh:
-            moved[k, max(dy, 0):gh + min(dy, 0), max(dx, 0):gw + min(dx, 0)] = \
-                masks[k, max(-dy, 0):gh - max(dy, 0), max(-dx, 0):gw - max(dx, 0)]
-    a, b = moved.reshape(t, -1), others.reshape(len(others), -1).astype(np.float32)
-    inter = a @ b.T
-    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0).astype(np.float64)
-
-
 @dataclass(frozen=True)
 class KalmanState:
     """Every track of a shot, confirmed, tentative or lost; arrays have one row per track (T rows).
 
     ids: int64 T (0 while tentative). mean: Tx8 (cx, cy, w, h and their velocities, pixels per frame);
     cov: Tx8x8. hits: int64 T, frames matched in a row. lost: int64 T, frames since the last match.
-    colours: float32 TxB appearance histograms (as Detections.colours). masks: bool T x gh x gw, the last
-    matched mask; seen: Tx4 the last matched box. next_id: the id the next confirmed track gets.
+    colours: float32 TxB appearance histograms (as Detections.colours). seen: Tx4 the last matched box. next_id: the id the next confirmed track gets.
     frames: frames stepped so far.
     """
 
@@ -229,28 +220,32 @@ class KalmanState:
     hits: np.ndarray
     lost: np.ndarray
     colours: np.ndarray
-    masks: np.ndarray
     seen: np.ndarray
     next_id: int = 1
     frames: int = 0
 
     def take(self, rows: np.ndarray) -> KalmanState:
         return replace(self, ids=self.ids[rows], mean=self.mean[rows], cov=self.cov[rows], hits=self.hits[rows],
-                       lost=self.lost[rows], colours=self.colours[rows], masks=self.masks[rows],
-                       seen=self.seen[rows])
+                       lost=self.lost[rows], colours=self.colours[rows], seen=self.seen[rows])
 
 
 _RULED_OUT = 1e6
+PARTLY_COVERED = 0.2
+"""A new track whose box is more than this much covered by a nearer one waits to be confirmed."""
+PARTIAL = 0.75
+"""A box narrower or shorter than this share of its track's shows only part of its person."""
 
 
 @dataclass(frozen=True)
 class KalmanTracker:
-    """Tracks by optimal assignment on box and mask overlap, distance from a constant-velocity prediction, and
-    colour. A track is born after `confirm` frames in a row (at once on the shot's first frame) and survives
-    `max_lost` frames unseen, so a person who reappears within that time gets their identity back.
+    """Tracks by optimal assignment on box overlap, distance from a constant-velocity prediction, and
+    colour. A track is born (gets an id) after `confirm` frames in a row, once its box is not largely covered
+    by another (at once on the shot's first frame), and survives `max_lost` frames unseen, so a person who
+    reappears within that time gets their identity back; until then, a lost person is looked for among the
+    tentative tracks, such as one starting where they come out from behind someone.
 
-    Association runs in two rounds: tracks seen in the last frame take the detections first; tracks lost
-    for longer then compete for the rest. An unseen person is looked for both where they would be had they
+    Association runs in three rounds: confirmed tracks seen in the last frame take the detections first,
+    confirmed tracks lost for longer then compete for the rest, and tentative tracks for what is left. An unseen person is looked for both where they would be had they
     kept walking (the Kalman prediction, whose uncertainty grows while they are unseen) and where they were
     last seen (had they stopped); pairs farther than `gate` (squared Mahalanobis distance) from both, or
     with colours farther apart than `max_colour`, are ruled out. `weights` weigh (1 - overlap), colour
@@ -267,12 +262,10 @@ class KalmanTracker:
     def initial(self) -> KalmanState:
         return KalmanState(np.zeros(0, np.int64), np.zeros((0, 8)), np.zeros((0, 8, 8)), np.zeros(0, np.int64),
                            np.zeros(0, np.int64), np.zeros((0, int(np.prod(COLOUR_BINS))), np.float32),
-                           np.zeros((0, 0, 0), bool), np.zeros((0, 4)))
+                           np.zeros((0, 4)))
 
     def step(self, state: KalmanState, detections: Detections) -> tuple[KalmanState, np.ndarray]:
         """Advance one frame. ids: int64 N, one per detection; 0 where the detection's track is not confirmed."""
-        if state.masks.shape[1:] != detections.masks.shape[1:]:
-            state = replace(state, masks=np.zeros((len(state.ids), *detections.masks.shape[1:]), bool))
         mean = state.mean.copy()
         mean[state.lost > 0, 6:] = 0.0  # an unseen person keeps their size
         mean, cov = kalman_predict(mean, state.cov)
@@ -280,7 +273,9 @@ class KalmanTracker:
         track_of = np.full(len(detections), -1, np.int64)
         if len(state.ids) and len(detections):
             cost = self._cost(state, detections)
-            for rows in (np.flatnonzero(state.lost == 0), np.flatnonzero(state.lost > 0)):
+            confirmed = state.ids > 0
+            rounds = (confirmed & (state.lost == 0), confirmed & (state.lost > 0), ~confirmed)
+            for rows in map(np.flatnonzero, rounds):
                 free = np.flatnonzero(track_of < 0)
                 if not len(rows) or not len(free):
                     continue
@@ -298,38 +293,51 @@ class KalmanTracker:
         recent = (state.lost == 0)[:, None]
         best = np.full((len(state.ids), len(det)), _RULED_OUT)
         for mean in (state.mean, still):
-            boxes = box_iou(_box(mean[:, :4]), det.boxes)
-            shifts = np.rint((mean[:, :2] - _measurement(state.seen)[:, :2]) / MASK_CELL).astype(np.int64)
-            overlap = (boxes + shifted_mask_iou(state.masks, shifts, det.masks)) / 2
+            overlap = box_iou(_box(mean[:, :4]), det.boxes)
             motion = mahalanobis(mean, state.cov, det.boxes)
             cost = w_overlap * (1 - overlap) + w_motion * np.minimum(motion / self.gate, 1.0)
-            allowed = (motion <= self.gate) | (recent & (boxes > 0))
+            allowed = (motion <= self.gate) | (recent & (overlap > 0))
             best = np.where(allowed, np.minimum(best, cost), best)
         colour = colour_distance(state.colours, det.colours)
         return np.where((best < _RULED_OUT) & (colour <= self.max_colour), best + w_colour * colour, _RULED_OUT)
 
     def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray) -> tuple[KalmanState, np.ndarray]:
-        """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest."""
+        """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest.
+
+        A box touching a nearer person's, or much smaller than its track expects, may show only part of its
+        person: it moves the track's box little and leaves its velocity as it was, so a person walking behind
+        another is expected to come out on the far side.
+        """
         matched = np.flatnonzero(track_of >= 0)
         rows = track_of[matched]
+        covered = covered_by_nearer(det.boxes)[matched]
+        partial = (covered_by_nearer(det.boxes, margin=0.1)[matched] > 0.05) | \
+            (_measurement(det.boxes[matched])[:, 2:] < PARTIAL * state.mean[rows, 2:4]).any(axis=1)
         mean, cov = state.mean.copy(), state.cov.copy()
-        mean[rows], cov[rows] = kalman_update(state.mean[rows], state.cov[rows], det.boxes[matched])
+        mean[rows], cov[rows] = kalman_update(state.mean[rows], state.cov[rows], det.boxes[matched],
+                                              np.where(partial, 10.0, 1.0))
+        # A person found again in full starts afresh, moving as they did between where they were last seen.
+        again = (state.lost[rows] > 0) & ~partial
+        back, found = rows[again], matched[again]
+        mean[back], cov[back] = kalman_initiate(det.boxes[found])
+        mean[back, 4:6] = (mean[back, :2] - _measurement(state.seen[back])[:, :2]) / (state.lost[back, None] + 1)
         hits, lost = np.zeros_like(state.hits), state.lost + 1
         hits[rows], lost[rows] = state.hits[rows] + 1, 0
-        colours, masks, seen = state.colours.copy(), state.masks.copy(), state.seen.copy()
-        clean = _unoccluded(det.boxes)[matched]
-        fresh, new_colours = rows[clean], det.colours[matched[clean]]
+        colours, seen = state.colours.copy(), state.seen.copy()
+        visible = covered <= 0.5
+        fresh, new_colours = rows[visible], det.colours[matched[visible]]
         known = colours[fresh].sum(axis=1, keepdims=True) > 0
         colours[fresh] = np.where(known, 0.8 * colours[fresh] + 0.2 * new_colours, new_colours)
-        masks[rows], seen[rows] = det.masks[matched], det.boxes[matched]
+        seen[rows] = _box(mean[rows, :4])
         ids = state.ids.copy()
-        confirmed = (ids == 0) & (hits >= self.confirm)
+        behind = np.zeros(len(ids), bool)
+        behind[rows] = covered > PARTLY_COVERED
+        confirmed = (ids == 0) & (hits >= self.confirm) & ~behind
         ids[confirmed] = state.next_id + np.arange(int(confirmed.sum()))
         out = np.zeros(len(det), np.int64)
         out[matched] = ids[rows]
         keep = np.flatnonzero(np.where(ids > 0, lost <= self.max_lost, lost == 0))
-        state = replace(state, ids=ids, mean=mean, cov=cov, hits=hits, lost=lost, colours=colours, masks=masks,
-                        seen=seen, next_id=state.next_id + int(confirmed.sum())).take(keep)
+        state = replace(state, ids=ids, mean=mean, cov=cov, hits=hits, lost=lost, colours=colours, seen=seen, next_id=state.next_id + int(confirmed.sum())).take(keep)
 
         new = np.flatnonzero(track_of < 0)
         born = np.zeros(len(new), np.int64)
@@ -341,21 +349,21 @@ class KalmanTracker:
             ids=np.concatenate([state.ids, born]), mean=np.concatenate([state.mean, mean]),
             cov=np.concatenate([state.cov, cov]), hits=np.concatenate([state.hits, np.ones(len(new), np.int64)]),
             lost=np.concatenate([state.lost, np.zeros(len(new), np.int64)]),
-            colours=np.concatenate([state.colours, det.colours[new]]), masks=np.concatenate([state.masks,
-                                                                                             det.masks[new]]),
+            colours=np.concatenate([state.colours, det.colours[new]]),
             seen=np.concatenate([state.seen, det.boxes[new]]), next_id=state.next_id + int((born > 0).sum()),
             frames=state.frames + 1)
         return state, out
 
 
-def _unoccluded(boxes: np.ndarray, limit: float = 0.1) -> np.ndarray:
-    """bool N: boxes (Nx4) of which no other box covers more than `limit` of the area (their colours are their own)."""
-    n = len(boxes)
-    if n < 2:
-        return np.ones(n, bool)
-    lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+def covered_by_nearer(boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """float64 N in [0, 1]: the largest share of each box (Nx4) covered by a single box reaching lower in the
+    frame, whose person stands nearer the camera, in front; each box first grown by `margin` of its width
+    and height on every side (so boxes that touch count)."""
+    size = boxes[:, 2:] - boxes[:, :2]
+    grown = np.concatenate([boxes[:, :2] - margin * size, boxes[:, 2:] + margin * size], axis=1)
+    lo = np.maximum(grown[:, None, :2], boxes[None, :, :2])
+    hi = np.minimum(grown[:, None, 2:], boxes[None, :, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    np.fill_diagonal(inter, 0)
-    area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1e-9)
-    return (inter / area[:, None]).max(axis=1) <= limit
+    nearer = boxes[None, :, 3] > boxes[:, None, 3]
+    area = np.maximum(np.prod(size, axis=1), 1e-9)
+    return (np.where(nearer, inter, 0.0) / area[:, None]).max(axis=1, initial=0.0)

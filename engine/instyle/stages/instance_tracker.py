@@ -1,39 +1,222 @@
-"""Instance Tracker: each instance keeps an id from frame to frame (nearest box centre, as IST)."""
+"""Instance Tracker: each person keeps an identity, and so a style, for the whole shot.
+
+Given the footage frame the shot starts at (`shot_start`), identities are worked out in the shot's order
+from there and recorded in the shot's track store (`tracks.jsonl` in the folder this stage writes to, see
+`track_store`). A frame the store holds takes its ids from there, its instances matched to the recorded
+boxes (the detector gives the same boxes for the same frame and parameters). A frame it lacks is tracked on
+from the last frame this engine tracked; if that is not the frame before, the engine first decodes and
+analyses the frames in between (or, when it has tracked nothing up to this frame, all frames from
+`shot_start`), so a shot rendered in any order, on any number of machines, gets the same ids as one
+rendered in order. Rendering the frame range in order first (Analyze) fills the store at no extra cost.
+Without `shot_start`, or for footage that is not a video the engine can seek in (pixels from the client,
+image sequences), frames are tracked in the order they arrive, starting afresh after any jump.
+
+The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others and
+`exclude` leaves people unstyled. Tentative tracks (people seen for fewer than `confirm_frames` frames) get no
+id and are left out too.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from ..frame_state import FrameState
-from ..ops.tracking import match_nearest_centres
-from ..params import Param, StageSpec
+from ..ops.tracking import CentreTracker, KalmanTracker, box_iou, describe_detections
+from ..params import Param, ParamError, StageSpec
+from ..track_store import TrackStore
+from . import instance_mask
+
+STORE_NAME = "tracks.jsonl"
 
 SPEC = StageSpec(
     name="instance_tracker",
     doc="Keep each instance's identity across the frames of a shot.",
     params=(
-        Param("max_distance", "float", 0.1, "largest centre movement between frames, as a fraction of the frame "
-              "diagonal, that still continues a track", 0.0, 1.0),
+        Param("method", "enum", "kalman", "kalman: optimal assignment on box overlap, motion prediction and "
+              "colour, lost people kept for their return; centre: IST's nearest box centre in the last frame",
+              choices=("kalman", "centre")),
+        Param("max_distance", "float", 0.1, "centre method: largest centre movement between frames, as a "
+              "fraction of the frame diagonal, that still continues a track", 0.0, 1.0),
+        Param("confirm_frames", "int", 3, "kalman: frames in a row a new person is seen before getting an id "
+              "(and a style)", 1, 30),
+        Param("max_lost", "int", 30, "kalman: frames an unseen person's identity is kept for their return",
+              0, 10000),
+        Param("shot_start", "int", -1, "the footage frame the shot begins at: ids are worked out in order from "
+              "there and recorded, so every frame gets the same ids whatever order it is rendered in; -1: frames "
+              "are tracked in the order they arrive, afresh after any jump", -1, 10**7 - 1),
+        Param("merge", "str", "", "ids that are one person, as OLD=NEW pairs, e.g. '3=1, 7=2'"),
+        Param("exclude", "str", "", "ids to leave unstyled, e.g. '5, 9'"),
+        Param("select", "str", "", "ids whose masks make the Selected output, e.g. '1, 4'"),
     ),
-    outputs=("mask", "tracks"),
+    outputs=("mask", "tracks", "selected"),
     requires=("instance_mask",),
 )
 
 
+@dataclass
+class Session:
+    """One shot's tracking in this engine: the tracker's state after frame `next - 1`, and the shot's record."""
+
+    key: str
+    store: TrackStore
+    tracker: KalmanTracker | CentreTracker
+    state: object
+    next: int
+
+
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
-    """Sets each instance's `track_id`; outputs the mask and a pass holding each pixel's track id (0: none)."""
-    shot = ctx.shot
-    if state.index != shot.last_index + 1:
-        shot.track_centres, shot.next_track_id = {}, 1
+    """Sets each kept instance's `track_id`; outputs the tracked people's mask, a pass holding each pixel's
+    track id (0: none) and the mask of the ids in `select`."""
+    merge = parse_merge(params["merge"])
+    exclude, select = parse_ids(params["exclude"], "exclude"), parse_ids(params["select"], "select")
+    ids = _identities(state, params, ctx)
+    kept = []
+    for instance, raw in zip(state.instances, ids):
+        instance.track_id = merge.get(int(raw), int(raw))
+        if instance.track_id and instance.track_id not in exclude:
+            kept.append(instance)
+    state.instances = kept
     h, w = state.size
-    centres = np.array([((i.box[0] + i.box[2]) / 2, (i.box[1] + i.box[3]) / 2) for i in state.instances],
-                       np.float64).reshape(-1, 2)
-    ids, shot.next_track_id = match_nearest_centres(shot.track_centres, centres,
-                                                    params["max_distance"] * float(np.hypot(h, w)),
-                                                    shot.next_track_id)
-    shot.track_centres = {i: tuple(c) for i, c in zip(ids, centres)}
+    masks = np.stack([i.mask for i in kept]) if kept else np.zeros((0, h, w), np.float32)
+    state.mask = np.clip(masks.sum(axis=0), 0, 1).astype(np.float32)
     tracks = np.zeros((h, w), np.float32)
-    for instance, track_id in zip(state.instances, ids):
-        instance.track_id = track_id
-        tracks[instance.mask >= 0.5] = track_id
-    return {"mask": state.mask, "tracks": tracks}
+    for instance in kept:
+        tracks[instance.mask >= 0.5] = instance.track_id
+    chosen = [i.mask for i in kept if i.track_id in select]
+    selected = np.clip(np.sum(chosen, axis=0), 0, 1).astype(np.float32) if chosen else np.zeros((h, w), np.float32)
+    return {"mask": state.mask, "tracks": tracks, "selected": selected}
+
+
+def parse_ids(text: str, name: str) -> set[int]:
+    """'5, 9' -> {5, 9}; raises ParamError naming `name` for anything but positive integers."""
+    ids = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not part.isdigit() or int(part) == 0:
+            raise ParamError(f"instance_tracker.{name}: {part!r} is not a track id; list positive whole numbers "
+                             f"separated by commas, e.g. '5, 9'")
+        ids.add(int(part))
+    return ids
+
+
+def parse_merge(text: str) -> dict[int, int]:
+    """'3=1, 7=2' -> {3: 1, 7: 2}, chains followed to their end ('3=2, 2=1' sends 3 to 1); raises ParamError
+    for a malformed pair, an id merged into two others, or a cycle."""
+    pairs: dict[int, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        old, sep, new = (s.strip() for s in part.partition("="))
+        if not sep or not old.isdigit() or not new.isdigit() or int(old) == 0 or int(new) == 0:
+            raise ParamError(f"instance_tracker.merge: {part!r} is not OLD=NEW with two track ids; write pairs "
+                             f"separated by commas, e.g. '3=1, 7=2'")
+        old_id, new_id = int(old), int(new)
+        if old_id in pairs and pairs[old_id] != new_id:
+            raise ParamError(f"instance_tracker.merge: {old_id} is merged into both {pairs[old_id]} and {new_id}; "
+                             "keep one of the two")
+        if old_id != new_id:
+            pairs[old_id] = new_id
+    resolved = {}
+    for old_id in pairs:
+        seen, target = [old_id], pairs[old_id]
+        while target in pairs:
+            if target in seen:
+                raise ParamError(f"instance_tracker.merge: {' -> '.join(map(str, seen + [target]))} goes round in "
+                                 "a circle; remove one of those pairs")
+            seen.append(target)
+            target = pairs[target]
+        resolved[old_id] = target
+    return resolved
+
+
+def make_tracker(params: dict) -> KalmanTracker | CentreTracker:
+    if params["method"] == "centre":
+        return CentreTracker(params["max_distance"])
+    return KalmanTracker(confirm=params["confirm_frames"], max_lost=params["max_lost"])
+
+
+def _identities(state: FrameState, params: dict, ctx) -> np.ndarray:
+    """Raw track ids (int64, one per instance, 0 for a tentative track) of this frame."""
+    boxes = _boxes(state)
+    session = _session(params, ctx)
+    index = state.index
+    report = state.report.setdefault("instance_tracker", {})
+    start = params["shot_start"]
+    if start < 0 or ctx.video is None:
+        report["mode"] = "arrival order"
+        if index != session.next:
+            session.state, session.next = session.tracker.initial(), index
+        return _track(session, ctx.frame_uint8, boxes, record=False)
+    if index < start:
+        raise ParamError(f"instance_tracker: frame {index} of the footage comes before the shot's first frame "
+                         f"(shot_start = {start}); set shot_start to the footage frame where the shot begins")
+    stored = session.store.get(index)
+    if stored is not None:
+        report["mode"] = "stored"
+        return _stored_ids(*stored, boxes)
+    if index < session.next:
+        session.state, session.next = session.tracker.initial(), start
+    analysed = 0
+    while session.next < index:
+        ctx.check_cancelled()
+        other = ctx.for_frame(session.next)
+        earlier = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=other.index)
+        instance_mask.run(earlier, ctx.pipeline["instance_mask"], other)
+        _track(session, other.frame_uint8, _boxes(earlier))
+        analysed += 1
+    report["mode"] = "tracked"
+    report["analysed_frames"] = analysed
+    return _track(session, ctx.frame_uint8, boxes)
+
+
+def _boxes(state: FrameState) -> np.ndarray:
+    return np.array([i.box for i in state.instances], np.float64).reshape(-1, 4)
+
+
+def _track(session: Session, frame: np.ndarray, boxes: np.ndarray, record: bool = True) -> np.ndarray:
+    """Step the session's tracker with frame `session.next`, and record it unless the store has it already."""
+    session.state, ids = session.tracker.step(session.state, describe_detections(frame, boxes))
+    if record and session.store.get(session.next) is None:
+        session.store.put(session.next, boxes, ids)
+    session.next += 1
+    return ids
+
+
+def _stored_ids(stored_boxes: np.ndarray, stored_ids: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """The recorded ids of this frame's boxes, each matched to a recorded box (IoU at least 0.5); 0 for a box
+    that matches none."""
+    ids = np.zeros(len(boxes), np.int64)
+    if len(boxes) and len(stored_boxes):
+        iou = box_iou(boxes, stored_boxes)
+        for r, c in zip(*linear_sum_assignment(-iou)):
+            if iou[r, c] >= 0.5:
+                ids[r] = stored_ids[c]
+    return ids
+
+
+def _session(params: dict, ctx) -> Session:
+    """The shot's session, started afresh when the footage or the mask or tracker parameters change."""
+    key = _key(params, ctx)
+    session = ctx.shot.tracking
+    if session is None or session.key != key:
+        store = TrackStore(Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.video else None, key)
+        tracker = make_tracker(params)
+        session = ctx.shot.tracking = Session(key, store, tracker, tracker.initial(), params["shot_start"])
+    return session
+
+
+def _key(params: dict, ctx) -> str:
+    """What a shot's tracks depend on: the footage file (path, size, time), the mask stage's parameters and
+    the tracking parameters (not the corrections applied after tracking)."""
+    footage = None
+    if ctx.video:
+        stat = os.stat(ctx.video)
+        footage = [os.path.abspath(ctx.video), stat.st_size, stat.st_mtime_ns]
+    used = ("max_distance",) if params["method"] == "centre" else ("confirm_frames", "max_lost")
+    tracking = {k: params[k] for k in ("method", "shot_start", *used)}
+    text = json.dumps([footage, ctx.pipeline.get("instance_mask"), tracking], sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

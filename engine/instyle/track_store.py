@@ -1,0 +1,110 @@
+"""The Instance Tracker's record of a shot: every analysed frame's boxes and track ids, kept in a JSON-lines file
+in the tracker's cache folder, so that any machine rendering any frame, in any order, reads the same identities.
+
+The file's first line is `{"instyle_tracks": 1, "key": KEY}`, each further line one frame:
+`{"frame": F, "boxes": [[x1, y1, x2, y2], ...], "ids": [...]}`. KEY stands for everything the tracks depend on
+(the footage, the mask and tracker parameters): a file holding another key is stale and is replaced by the
+first frame stored for the new one. Frames are appended with one write each, so engines on several machines
+may add to the same file; lines others appended are picked up on the next read, and a torn last line (a crash
+mid-write) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+VERSION = 1
+
+
+class TrackStore:
+    """Frame index -> (boxes float64 Nx4 in pixels, track ids int64 N) for one key; `path` None keeps the
+    record in memory only."""
+
+    def __init__(self, path: Path | None, key: str):
+        self.path, self.key = path, key
+        self._frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._file: tuple[int, int] | None = None  # (inode, bytes read) of the file the frames came from
+
+    def get(self, frame: int) -> tuple[np.ndarray, np.ndarray] | None:
+        self._refresh()
+        return self._frames.get(frame)
+
+    def put(self, frame: int, boxes: np.ndarray, ids: np.ndarray) -> None:
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        line = json.dumps({"frame": int(frame), "boxes": boxes.tolist(), "ids": ids.tolist()}) + "\n"
+        if self.path is not None:
+            self._refresh()
+            if self._file is None:
+                self._replace(line)
+            else:
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(descriptor, line.encode())
+                finally:
+                    os.close(descriptor)
+        self._frames[int(frame)] = (boxes, ids)
+
+    def _replace(self, line: str) -> None:
+        """Start the file afresh for this key with one frame's line (atomically: temporary name, then rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"instyle_tracks": VERSION, "key": self.key}) + "\n" + line)
+        os.replace(tmp, self.path)
+        self._frames.clear()
+        self._file = (os.stat(self.path).st_ino, 0)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Read what was added to the file since the last read; forget everything if the file went stale."""
+        if self.path is None:
+            return
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            self._frames.clear()
+            self._file = None
+            return
+        if self._file is None or self._file[0] != stat.st_ino or stat.st_size < self._file[1]:
+            self._frames.clear()
+            self._file = (stat.st_ino, 0)
+        inode, offset = self._file
+        if stat.st_size == offset:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            data = f.read(stat.st_size - offset)
+        complete = data[:data.rfind(b"\n") + 1]
+        for number, raw in enumerate(complete.splitlines()):
+            record = _parse(raw)
+            if offset == 0 and number == 0:
+                if record is None or record.get("instyle_tracks") != VERSION or record.get("key") != self.key:
+                    self._file = None  # another key's tracks, or not a track file: replaced on the next put
+                    return
+            elif record is not None:
+                self._frames[record["frame"]] = record["boxes"], record["ids"]
+        self._file = (inode, offset + len(complete))
+
+
+def _parse(raw: bytes) -> dict | None:
+    """One line as a dict; a frame line with its boxes as float64 Nx4 and ids as int64 N; None if unreadable."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if "frame" not in record:
+        return record
+    try:
+        boxes = np.asarray(record["boxes"], np.float64).reshape(-1, 4)
+        ids = np.asarray(record["ids"], np.int64).reshape(-1)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if type(record["frame"]) is not int or len(boxes) != len(ids):
+        return None
+    return {"frame": record["frame"], "boxes": boxes, "ids": ids}

@@ -1,0 +1,236 @@
+"""The Instance Tracker: association through crossings, the shot's track store, artist corrections, and the
+same ids whatever order a shot's frames are rendered in (through the real Service and models)."""
+
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from instyle.frame_state import FrameState, Instance, ShotState
+from instyle.ops.tracking import (CentreTracker, KalmanTracker, box_iou, colour_distance, describe_detections,
+                                  kalman_initiate, kalman_predict, kalman_update)
+from instyle.params import ParamError
+from instyle.service import Service
+from instyle.stages import instance_tracker
+from instyle.track_store import TrackStore
+
+from ..conftest import VTEST
+
+RED, BLUE, GREEN = (200, 30, 30), (30, 30, 200), (30, 160, 40)
+
+
+def crossing(hidden: int = 10, frames: int = 60):
+    """Two painted people on a grey ground crossing: A (red, 40x120, nearer) walks right at 3 px a frame, B
+    (blue, 20x60, farther, drawn first) walks left at 1 px a frame and is fully behind A for `hidden` frames.
+    Yields (frame uint8 HxWx3, detection boxes Nx4 of the visible people, person index per box, whether B
+    is fully hidden)."""
+    relative = 4.0
+    # B is fully behind A while |xA - xB| <= (40 - 20) / 2; A passes over B's centre at frame `frames // 2`.
+    speed_scale = 20.0 / (relative * hidden)
+    va, vb = 3.0 * speed_scale, -1.0 * speed_scale
+    meet = frames // 2
+    for f in range(frames):
+        xa, xb = 200 + va * (f - meet), 200 + vb * (f - meet)
+        a = np.array([xa - 20, 40, xa + 20, 160])
+        b = np.array([xb - 10, 50, xb + 10, 110])
+        frame = np.full((200, 400, 3), 128, np.uint8)
+        cv2.rectangle(frame, (round(b[0]), round(b[1])), (round(b[2]) - 1, round(b[3]) - 1), BLUE, -1)
+        cv2.rectangle(frame, (round(a[0]), round(a[1])), (round(a[2]) - 1, round(a[3]) - 1), RED, -1)
+        boxes, people = [a], [0]
+        left, right = b[0], b[2]
+        if a[0] <= b[0] < a[2]:
+            left = a[2]
+        if a[0] < b[2] <= a[2]:
+            right = a[0]
+        if right - left >= 5:  # a detector finds people of whom at least a sliver shows
+            boxes.append(np.array([left, b[1], right, b[3]]))
+            people.append(1)
+        yield frame, np.array(boxes, np.float64), people, a[0] <= b[0] and b[2] <= a[2]
+
+
+def track(tracker, scene):
+    """ids[f][person] for every frame of `scene` (absent people missing from the dict)."""
+    state, out = tracker.initial(), []
+    for frame, boxes, people, _ in scene:
+        state, ids = tracker.step(state, describe_detections(frame, boxes))
+        out.append(dict(zip(people, ids.tolist())))
+    return out
+
+
+def test_box_iou_and_colour_distance():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float64)
+    iou = box_iou(boxes, boxes)
+    assert np.allclose(np.diag(iou), 1) and iou[0, 1] == pytest.approx(50 / 150) and iou[0, 2] == 0
+    frame = np.zeros((40, 40, 3), np.uint8)
+    frame[:, :20] = RED
+    frame[:, 20:] = BLUE
+    colours = describe_detections(frame, np.array([[0, 0, 20, 40], [20, 0, 40, 40], [1, 0, 19, 40]])).colours
+    distance = colour_distance(colours, colours)
+    assert np.allclose(colours.sum(axis=1), 1)
+    assert distance[0, 2] == pytest.approx(0, abs=1e-6) and distance[0, 1] == pytest.approx(1, abs=1e-6)
+
+
+def test_kalman_filter_learns_a_constant_velocity():
+    mean, cov = kalman_initiate(np.array([[0.0, 0.0, 20.0, 60.0]]))
+    for f in range(1, 15):
+        mean, cov = kalman_predict(mean, cov)
+        mean, cov = kalman_update(mean, cov, np.array([[5.0 * f, 2.0 * f, 5.0 * f + 20, 2.0 * f + 60]]))
+    assert mean[0, 4:6] == pytest.approx([5.0, 2.0], abs=0.2)
+    predicted, _ = kalman_predict(mean, cov)
+    assert predicted[0, :2] == pytest.approx([5.0 * 15 + 10, 2.0 * 15 + 30], abs=1.0)
+
+
+@pytest.mark.parametrize("hidden", [3, 10])
+def test_a_person_hidden_behind_another_keeps_their_id_where_the_centre_baseline_switches(hidden):
+    scene = list(crossing(hidden))
+    covered = [c for *_, c in scene]
+    assert sum(covered) in (hidden, hidden + 1) and sum(len(b) == 1 for _, b, _, _ in scene) > sum(covered)
+    kalman = track(KalmanTracker(), scene)
+    before, after = kalman[0], kalman[-1]
+    assert before == after and len(set(before.values())) == 2 and 0 not in before.values()
+    assert all(ids.get(p, 0) in (0, before[p]) for ids in kalman for p in (0, 1)), "no one takes another's id"
+    assert sum(ids.get(1) == 0 for ids in kalman) <= 2, "B is known again at once, or almost"
+    centre = track(CentreTracker(), scene)
+    assert centre[-1][1] != centre[0][1], "the nearest-centre baseline should lose the hidden person"
+
+
+def test_new_tracks_are_born_after_confirmation_and_lost_ones_come_back_within_max_lost():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[:, :100], frame[:, 100:] = GREEN, RED
+    still, flicker = np.array([[10.0, 10, 40, 90]]), np.array([[130.0, 10, 160, 90]])
+    tracker = KalmanTracker(confirm=3, max_lost=5)
+    state, ids = tracker.step(tracker.initial(), describe_detections(frame, still))
+    assert ids.tolist() == [1], "people in the shot's first frame get ids at once"
+    seen = []
+    for f in range(1, 4):
+        state, ids = tracker.step(state, describe_detections(frame, np.concatenate([still, flicker])))
+        seen.append(ids.tolist())
+    assert seen == [[1, 0], [1, 0], [1, 2]], "a newcomer gets an id on its third frame"
+    for gap, expect_same in ((5, True), (6, False)):
+        s = state
+        for _ in range(gap):
+            s, _ = tracker.step(s, describe_detections(frame, still))
+        s, ids = tracker.step(s, describe_detections(frame, np.concatenate([still, flicker])))
+        assert bool(ids[1] == 2) is expect_same, f"after {gap} frames away"
+
+
+def test_step_leaves_its_input_state_untouched():
+    scene = list(crossing(4, frames=30))
+    tracker = KalmanTracker()
+    state = tracker.initial()
+    for frame, boxes, _, _ in scene[:20]:
+        state, _ = tracker.step(state, describe_detections(frame, boxes))
+    copy = {k: np.copy(v) if isinstance(v, np.ndarray) else v for k, v in vars(state).items()}
+    frame, boxes, _, _ = scene[20]
+    first = tracker.step(state, describe_detections(frame, boxes))
+    second = tracker.step(state, describe_detections(frame, boxes))
+    assert all(np.array_equal(copy[k], v) for k, v in vars(state).items())
+    assert np.array_equal(first[1], second[1]) and np.array_equal(first[0].mean, second[0].mean)
+
+
+def test_merge_and_id_lists_parse_with_clear_errors():
+    assert instance_tracker.parse_merge(" 3=1, 7 = 2,") == {3: 1, 7: 2}
+    assert instance_tracker.parse_merge("3=2, 2=1") == {3: 1, 2: 1}
+    assert instance_tracker.parse_merge("") == {}
+    assert instance_tracker.parse_ids("5, 9", "exclude") == {5, 9}
+    for text, fragment in (("3-1", "not OLD=NEW"), ("3=1, 3=2", "both 1 and 2"), ("1=2, 2=1", "circle"),
+                           ("0=1", "not OLD=NEW")):
+        with pytest.raises(ParamError, match=fragment):
+            instance_tracker.parse_merge(text)
+    with pytest.raises(ParamError, match=r"exclude: 'x' is not a track id"):
+        instance_tracker.parse_ids("5, x", "exclude")
+
+
+def fake_context(frame: np.ndarray, shot: ShotState):
+    """What the stage reads from a request with pixels from the client (tracked in arrival order)."""
+    return SimpleNamespace(shot=shot, frame_uint8=frame, video=None, write_dir=None,
+                           pipeline={"instance_mask": {}})
+
+
+def test_stage_applies_merge_exclude_and_select_after_tracking():
+    scene = list(crossing(3, frames=40))[:6]
+    params = instance_tracker.SPEC.resolve({"merge": "2=7", "select": "7"})
+    shot = ShotState()
+    for f, (frame, boxes, _, _) in enumerate(scene):
+        masks = np.zeros((len(boxes), 200, 400), np.float32)
+        for k, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
+            masks[k, y1:y2, x1:x2] = 1
+        state = FrameState(rgb=frame.astype(np.float32) / 255, index=f,
+                           instances=[Instance(tuple(b), "person", 0.9, m) for b, m in zip(boxes, masks)])
+        out = instance_tracker.run(state, params, fake_context(frame, shot))
+    assert [i.track_id for i in state.instances] == [1, 7]
+    assert set(np.unique(out["tracks"])) == {0, 1, 7}
+    assert np.array_equal(out["selected"], masks[1]) and np.array_equal(out["mask"], np.clip(masks.sum(0), 0, 1))
+    state.instances = [Instance(tuple(b), "person", 0.9, m) for b, m in zip(boxes, masks)]
+    state.index += 1
+    out = instance_tracker.run(state, instance_tracker.SPEC.resolve({"exclude": "2"}), fake_context(frame, shot))
+    assert [i.track_id for i in state.instances] == [1] and np.array_equal(out["mask"], masks[0])
+    assert out["selected"].max() == 0
+
+
+def test_track_store_is_shared_through_its_file_and_replaced_for_another_key(tmp_path):
+    path = tmp_path / "tracks.jsonl"
+    one, other_machine = TrackStore(path, "k1"), TrackStore(path, "k1")
+    boxes = np.array([[1.5, 2.25, 30.125, 40.0], [50, 60, 70, 80]])
+    one.put(4, boxes, [3, 0])
+    got = other_machine.get(4)
+    assert np.array_equal(got[0], boxes) and got[1].tolist() == [3, 0]
+    other_machine.put(5, boxes[:1], [3])
+    assert one.get(5)[1].tolist() == [3], "frames appended elsewhere are read"
+    with open(path, "a") as f:
+        f.write('{"frame": 6, "boxes": [[1, 2')  # a writer died mid-line
+    assert one.get(6) is None and one.get(4) is not None
+    stale = TrackStore(path, "k2")
+    assert stale.get(4) is None, "tracks made with other footage or parameters are not used"
+    stale.put(0, boxes, [1, 2])
+    assert json.loads(path.read_text().splitlines()[0])["key"] == "k2" and len(path.read_text().splitlines()) == 2
+    assert one.get(4) is None and one.get(0) is None
+
+
+def short_clip(tmp_path, frames: int) -> str:
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (768, 576))
+    capture = cv2.VideoCapture(str(VTEST))
+    for _ in range(frames):
+        writer.write(capture.read()[1])
+    writer.release()
+    capture.release()
+    return str(clip)
+
+
+def render(clip: str, order, write_dir) -> tuple[dict, list]:
+    """A fresh engine (as on another machine) computes the frames in `order`: {frame: sorted (box, id)}."""
+    service = Service(torch.device("cpu"))
+    ids, modes = {}, []
+    for f in order:
+        reply, _ = service.run({"id": f, "shot": "clip", "frame_number": f + 1,
+                                "source": {"kind": "file", "path": clip, "frame": f},
+                                "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
+                                             {"stage": "instance_tracker", "params": {"shot_start": 0},
+                                              "write": str(write_dir), "write_outputs": ["tracks"]}]}, [])
+        ids[f] = sorted((tuple(i["box"]), i["track_id"]) for i in reply["instances"])
+        modes.append(reply["report"]["instance_tracker"])
+    return ids, modes
+
+
+def test_a_shot_rendered_in_shuffled_order_gets_the_same_ids_as_in_order(tmp_path):
+    frames = 6
+    clip = short_clip(tmp_path, frames)
+    in_order, modes = render(clip, range(frames), tmp_path / "a")
+    assert all(m == {"mode": "tracked", "analysed_frames": 0} for m in modes)
+    assert len({i for f in in_order.values() for _, i in f}) >= 3 and all(in_order.values())
+    order = list(range(frames))
+    random.Random(7).shuffle(order)
+    shuffled, modes = render(clip, order, tmp_path / "b")
+    assert shuffled == in_order
+    assert sum(m.get("analysed_frames", 0) for m in modes) > 0 and any(m["mode"] == "stored" for m in modes)
+    reader, modes = render(clip, [4, 1, 2], tmp_path / "a")
+    assert all(m == {"mode": "stored"} for m in modes), "another machine reads the identities from the store"
+    assert all(reader[f] == in_order[f] for f in reader)
+    assert (tmp_path / "b" / "tracks" / f"{frames:06d}.exr").is_file()
