@@ -170,6 +170,8 @@ class EngineServer:
                     client.send({"type": "freed", "id": request_id, **freed})
                 elif kind == "ping":
                     client.send({"type": "pong", "id": request_id})
+                elif kind == "echo":
+                    client.send(*self.service.echo(header, payloads))
                 else:
                     raise RequestError("bad_request", "hello was already accepted on this connection")
             except Exception as exc:  # every failure becomes an error reply; the engine keeps serving

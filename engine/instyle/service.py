@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -21,6 +22,8 @@ from .params import ParamError
 from .scheduler import Cancelled
 from .stages import STAGES
 from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
+from .wire.arrays import ITEM_SIZE
+from .wire.shm import aligned, attach, check_region
 
 MAX_STAGES = 8
 MAX_JOB_FRAMES = 100_000
@@ -130,15 +133,15 @@ class Service:
         shot_key = header.get("shot", "")
         if not isinstance(shot_key, str) or len(shot_key) > 512:
             raise RequestError("bad_request", "shot must be a string of at most 512 characters")
-        with self.lock:
+        with self.lock, _segment(header) as segment:
             t0 = time.perf_counter()
-            frame, index = self._decode(header["source"], payloads)
+            frame, index = self._decode(header["source"], payloads, segment)
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
             ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, header["source"], self.frames,
                                {c.name: c.params for c in calls})
-            arrays, out_payloads, written = {}, [], []
+            out, written = Outputs(segment, header), []
             try:
                 for call in calls:
                     ctx.check_cancelled()
@@ -150,18 +153,15 @@ class Service:
                     if call.write:
                         written += self._write(call, outputs, frame_number)
                     for name in call.returns:
-                        arr = np.ascontiguousarray(outputs[name], dtype=np.float32)
-                        arrays[f"{call.name}.{name}"] = {"dtype": "float32", "shape": list(arr.shape),
-                                                         "payload": len(out_payloads)}
-                        out_payloads.append(memoryview(arr).cast("B"))
+                        out.add(f"{call.name}.{name}", np.asarray(outputs[name], dtype=np.float32))
                     timings[f"{call.name}.output"] = (time.perf_counter() - t) * 1000
             finally:
                 shot.last_index = index
-        reply = {"type": "result", "id": header["id"], "arrays": arrays, "written": written,
+        reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,
                  "size": [state.size[1], state.size[0]]}
-        return reply, out_payloads
+        return reply, out.payloads
 
     def _parse_pipeline(self, pipeline: list) -> list[StageCall]:
         if not 1 <= len(pipeline) <= MAX_STAGES:
@@ -200,7 +200,28 @@ class Service:
             seen.append(name)
         return calls
 
-    def _decode(self, source: dict, payloads: list) -> tuple[np.ndarray, int]:
+    @staticmethod
+    def _source_pixels(source: dict, payloads: list, segment) -> np.ndarray:
+        """A copy of the pixels a `pixels` source names: in a payload, or in the request's shared memory."""
+        array = source.get("array")
+        if isinstance(array, dict) and "shm_offset" in array:
+            if segment is None:
+                raise RequestError("bad_request", "source.array names shm_offset but the request has no 'shm'")
+            dtype, shape, offset, nbytes = check_region(array, segment.size, "source.array")
+            return np.frombuffer(segment.buf, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
+                                 offset=offset).reshape(shape).copy()
+        spec = check_array_spec(array, [memoryview(p).nbytes for p in payloads], "source.array")
+        return np.frombuffer(payloads[spec.payload], dtype=spec.dtype).reshape(spec.shape)
+
+    def echo(self, header: dict, payloads: list) -> tuple[dict, list]:
+        """Send the source pixels straight back (transport check and benchmark): no stage runs."""
+        with _segment(header) as segment:
+            data = self._source_pixels(header["source"], payloads, segment)
+            out = Outputs(segment, header)
+            out.add("echo.image", data)
+            return {"type": "result", "id": header["id"], "arrays": out.specs}, out.payloads
+
+    def _decode(self, source: dict, payloads: list, segment=None) -> tuple[np.ndarray, int]:
         kind = source.get("kind")
         if kind == "file":
             path, index = source.get("path"), source.get("frame", 0)
@@ -211,12 +232,12 @@ class Service:
             except SourceError as exc:
                 raise RequestError(exc.code, str(exc), exc.hint) from None
         if kind == "pixels":
-            spec = check_array_spec(source.get("array"), [memoryview(p).nbytes for p in payloads], "source.array")
-            if len(spec.shape) != 3 or spec.shape[2] not in (3, 4) or spec.dtype not in ("uint8", "float32"):
+            data = self._source_pixels(source, payloads, segment)
+            if data.ndim != 3 or data.shape[2] not in (3, 4) or data.dtype not in (np.uint8, np.float32):
                 raise RequestError("bad_request", f"source pixels must be uint8 or float32 HxWx3 or HxWx4, got "
-                                   f"{spec.dtype}{list(spec.shape)}")
-            data = np.frombuffer(payloads[spec.payload], dtype=spec.dtype).reshape(spec.shape)[:, :, :3]
-            if spec.dtype == "float32":
+                                   f"{data.dtype}{list(data.shape)}")
+            data = data[:, :, :3]
+            if data.dtype == np.float32:
                 if not np.isfinite(data).all():
                     raise RequestError("bad_pixels", "source pixels contain NaN or infinity",
                                        "clamp or fix the image before sending it")
@@ -241,6 +262,63 @@ class Service:
             write_exr(path, srgb_to_linear(array) if name in IMAGE_OUTPUTS else array)
             written.append(str(path))
         return written
+
+
+class Outputs:
+    """Arrays going back to the client: as payloads, or written into the request's shared memory."""
+
+    def __init__(self, segment, header: dict):
+        self.segment, self.specs, self.payloads = segment, {}, []
+        self.offset = self.start(header) if segment is not None else 0
+
+    @staticmethod
+    def start(header: dict) -> int:
+        """Where returned arrays begin: `shm.return_offset`, else just after a source held in the segment."""
+        given = header["shm"].get("return_offset")
+        if type(given) is int and given >= 0:
+            return aligned(given)
+        array = header.get("source", {}).get("array")
+        if isinstance(array, dict) and type(array.get("shm_offset")) is int and isinstance(array.get("shape"), list):
+            n = ITEM_SIZE.get(array.get("dtype"), 1) if isinstance(array.get("dtype"), str) else 1
+            for d in array["shape"]:
+                n *= d if type(d) is int else 0
+            return aligned(array["shm_offset"] + n)
+        return 0
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array)
+        spec = {"dtype": array.dtype.name, "shape": list(array.shape)}
+        if self.segment is None:
+            spec["payload"] = len(self.payloads)
+            self.payloads.append(memoryview(array).cast("B"))
+        else:
+            if self.offset + array.nbytes > self.segment.size:
+                raise RequestError("shm_too_small", f"the shared memory segment ({self.segment.size} bytes) cannot "
+                                   f"hold the returned {name} ({array.nbytes} bytes from offset {self.offset})",
+                                   "create a larger segment")
+            self.segment.buf[self.offset:self.offset + array.nbytes] = memoryview(array).cast("B")
+            spec["shm_offset"] = self.offset
+            self.offset = aligned(self.offset + array.nbytes)
+        self.specs[name] = spec
+
+
+@contextlib.contextmanager
+def _segment(header: dict):
+    """The request's shared memory segment (attached for the request's duration), or None."""
+    shm = header.get("shm")
+    if shm is None:
+        yield None
+        return
+    if not isinstance(shm, dict):
+        raise RequestError("bad_request", "'shm' must be an object with the segment's 'name'")
+    try:
+        segment = attach(shm.get("name"))
+    except ProtocolError as exc:
+        raise RequestError(exc.code, str(exc), "create the segment before sending, and keep it until the reply")
+    try:
+        yield segment
+    finally:
+        segment.close()
 
 
 def describe_failure(exc: BaseException) -> tuple[str, str, str]:

@@ -175,3 +175,39 @@ def test_non_loopback_bind_needs_explicit_consent(tmp_path):
     result = subprocess.run([sys.executable, "-m", "instyle.cli", "serve", "--host", "0.0.0.0", "--runtime-file",
                              str(tmp_path / "e.json")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--allow-remote" in result.stderr
+
+
+def test_echo_through_payloads_and_shared_memory(engine):
+    from multiprocessing import shared_memory
+
+    frame = np.random.default_rng(1).random((108, 192, 4), dtype=np.float32)
+    spec = {"dtype": "float32", "shape": list(frame.shape)}
+    with engine.client() as client:
+        reply, payloads = client.request({"type": "echo", "source": {"kind": "pixels", "array": {**spec, "payload": 0}}},
+                                         [frame.tobytes()], timeout=30)
+        back = np.frombuffer(payloads[0], np.float32).reshape(frame.shape)
+        assert np.array_equal(back, frame)
+
+        segment = shared_memory.SharedMemory(create=True, size=2 * frame.nbytes + 64)
+        try:
+            np.ndarray(frame.shape, np.float32, segment.buf)[:] = frame
+            reply, payloads = client.request({"type": "echo", "shm": {"name": segment.name},
+                                              "source": {"kind": "pixels", "array": {**spec, "shm_offset": 0}}},
+                                             timeout=30)
+            assert payloads == []
+            out = reply["arrays"]["echo.image"]
+            assert out["shm_offset"] >= frame.nbytes
+            back = np.ndarray(frame.shape, np.float32, segment.buf, offset=out["shm_offset"])
+            assert np.array_equal(back, frame)
+            with pytest.raises(EngineError) as err:
+                client.request({"type": "echo", "shm": {"name": segment.name},
+                                "source": {"kind": "pixels", "array": {**spec, "shm_offset": frame.nbytes + 128}}})
+            assert "do not fit" in err.value.message
+            del back
+        finally:
+            segment.close()
+            segment.unlink()
+        with pytest.raises(EngineError) as err:
+            client.request({"type": "echo", "shm": {"name": "instyle-no-such-segment"},
+                            "source": {"kind": "pixels", "array": {**spec, "shm_offset": 0}}})
+        assert err.value.code == "bad_shm"

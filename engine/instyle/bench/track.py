@@ -1,6 +1,6 @@
 """`bench track`: identities through crossings, this tracker against IST's nearest-centre baseline.
 
-Synthetic shots with exact ground truth: people cut out of vtest.avi and messi5.jpg with their RVM mattes walk
+Synthetic shots with exact ground truth: people cut out of vtest.avi frames with their RVM mattes walk
 over vtest.avi's empty plaza (the per-pixel median of the clip) on crossing paths, a nearer person hiding a
 farther one for a set number of frames. Both trackers see the same detections: the ground truth's visible
 boxes and masks with detector-like jitter (`oracle`), and, in the full run, the engine's own Instance Mask
@@ -18,11 +18,12 @@ import numpy as np
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 VTEST = OPENCV_DATA / "vtest.avi"
-MESSI = OPENCV_DATA / "messi5.jpg"
+CAST_FRAMES = (250, 700)
+VTEST_FRAMES = 150
 VISIBLE = 0.25
 """A person is in the ground truth (and detectable) while at least this share of them is visible."""
 HIDDEN = 0.02
-"""A person counts as fully hidden while less than this share of them is visible."""
+"""A person is fully hidden while less than this share of them is visible."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,21 @@ def isolated_people(detections, frame_size, min_height: float = 60.0) -> list:
     return picked
 
 
+def cast(zoo, quick: bool) -> list[Sprite]:
+    """The people of the synthetic shots: those standing clear of others in a few vtest.avi frames (one frame
+    in a quick run)."""
+    from ..media import FrameSource
+
+    frames = FrameSource()
+    sprites = []
+    for index in CAST_FRAMES[:1] if quick else CAST_FRAMES:
+        image = frames.frame(str(VTEST), index)
+        found = zoo.detector().detect(image, score_threshold=0.5, classes={0})
+        sprites += [cut_out(zoo, image, d.box, f"vtest.avi frame {index}")
+                    for d in isolated_people(found, image.shape[:2])]
+    return sprites
+
+
 @dataclass(frozen=True)
 class Walker:
     """A person crossing the shot at a constant speed: `height` in pixels (taller is nearer the camera, and
@@ -117,11 +133,12 @@ class Walker:
 
 @dataclass
 class Shot:
-    """Rendered frames with exact ground truth, and the detector-like detections derived from it.
+    """Rendered frames with exact ground truth, and detector-like detections derived from it.
 
-    frames: uint8 HxWx3 RGB. truth[f]: (ids, boxes Kx4) of the people at least VISIBLE visible in frame f.
-    visibility: float FxP, each walker's visible share per frame. oracle[f]: (boxes Nx4, masks NxHxW float32,
-    person index of each detection).
+    frames: uint8 HxWx3 RGB. truth[f]: (ids int64 K, boxes Kx4) of the people at least VISIBLE visible in
+    frame f (id = walker index + 1). visibility: float FxP, each walker's visible share per frame (the share
+    of them inside the frame and not behind someone). oracle[f]: boxes Nx4 of the visible people, jittered,
+    some dropped, largest first.
     """
 
     name: str
@@ -130,70 +147,59 @@ class Shot:
     visibility: np.ndarray
     oracle: list
 
-    def hidden_runs(self) -> list[int]:
-        """For each walker, the longest run of frames in which they are fully hidden (after first being seen)."""
-        runs = []
+    def gaps(self) -> tuple[int, int]:
+        """The longest runs of frames in which someone seen before and after is out of sight (under VISIBLE)
+        and fully hidden (under HIDDEN)."""
+        longest = [0, 0]
         for column in self.visibility.T:
             seen = np.flatnonzero(column >= VISIBLE)
-            longest = current = 0
-            for v in column[seen[0]:seen[-1] + 1] if len(seen) else []:
-                current = current + 1 if v < HIDDEN else 0
-                longest = max(longest, current)
-            runs.append(longest)
-        return runs
+            for k, limit in enumerate((VISIBLE, HIDDEN)):
+                current = 0
+                for v in column[seen[0]:seen[-1] + 1] if len(seen) else []:
+                    current = current + 1 if v < limit else 0
+                    longest[k] = max(longest[k], current)
+        return longest[0], longest[1]
 
 
 def render(name: str, background: np.ndarray, walkers: list[Walker], frames: int, seed: int,
-           jitter: float = 0.02, miss: float = 0.03) -> Shot:
-    """Composite `walkers` over `background` for `frames` frames, with ground truth and oracle detections.
-
-    Oracle boxes are the visible parts' boxes moved by Gaussian noise of `jitter` times the box height per
-    side; each detection is dropped with probability `miss`. Detections come largest first, as a detector's
-    most confident first.
-    """
+           jitter: float = 0.02, miss: float = 0.0) -> Shot:
+    """Composite `walkers` over `background` (uint8 HxWx3) for `frames` frames, with ground truth and oracle
+    detections: the visible parts' boxes moved by Gaussian noise of `jitter` times the box height per side,
+    each dropped with probability `miss`."""
     rng = np.random.default_rng(seed)
     h, w = background.shape[:2]
-    order = np.argsort([walker.height for walker in walkers])[::-1]  # nearest first
+    nearest_first = np.argsort([-walker.height for walker in walkers], kind="stable")
     scaled = [_scale(walker) for walker in walkers]
+    full = np.array([alpha.sum() for _, alpha in scaled])
     shot = Shot(name, [], [], np.zeros((frames, len(walkers))), [])
     for f in range(frames):
         canvas = background.astype(np.float32) / 255.0
-        alphas = np.zeros((len(walkers), h, w), np.float32)
-        for k, walker in enumerate(walkers):
-            rgb, alpha = scaled[k]
-            x = int(round(walker.x0 + walker.speed * f - alpha.shape[1] / 2))
-            _paste(alphas[k], alpha, x, int(walker.top))
         covered = np.zeros((h, w), np.float32)
-        visible = np.zeros_like(alphas)
-        for k in order:
-            visible[k] = alphas[k] * (1 - covered)
-            covered = covered + visible[k]
-        for k in order[::-1]:
+        visible = np.zeros((len(walkers), h, w), np.float32)
+        for k in nearest_first:
             rgb, alpha = scaled[k]
-            x = int(round(walkers[k].x0 + walkers[k].speed * f - alpha.shape[1] / 2))
-            layer = np.zeros((h, w, 3), np.float32)
-            _paste(layer, rgb, x, int(walkers[k].top))
-            canvas = canvas * (1 - alphas[k][..., None]) + layer * alphas[k][..., None]
-        full = np.array([alpha.sum() for _, alpha in scaled])
-        shot.visibility[f] = visible.reshape(len(walkers), -1).sum(1) / full
+            x, y = int(round(walkers[k].x0 + walkers[k].speed * f - alpha.shape[1] / 2)), int(walkers[k].top)
+            placed, colour = np.zeros((h, w), np.float32), np.zeros((h, w, 3), np.float32)
+            _paste(placed, alpha, x, y)
+            _paste(colour, rgb, x, y)
+            visible[k] = placed * (1 - covered)
+            canvas = canvas * (1 - visible[k][..., None]) + colour * visible[k][..., None]
+            covered = covered + visible[k]
         shot.frames.append(np.round(canvas * 255).astype(np.uint8))
-        ids, boxes, det_boxes, det_masks, det_person = [], [], [], [], []
-        for k in np.argsort(-visible.reshape(len(walkers), -1).sum(1)):
+        shot.visibility[f] = visible.reshape(len(walkers), -1).sum(axis=1) / full
+        ids, boxes, found = [], [], []
+        for k in np.argsort(-shot.visibility[f], kind="stable"):
             if shot.visibility[f, k] < VISIBLE:
                 continue
             ys, xs = np.nonzero(visible[k] >= 0.5)
             box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
             ids.append(k + 1)
             boxes.append(box)
-            if rng.random() < miss:
-                continue
             noisy = box + rng.normal(0, jitter * (box[3] - box[1]), 4)
-            det_boxes.append(np.clip(noisy, 0, [w, h, w, h]))
-            det_masks.append(visible[k])
-            det_person.append(k)
+            if rng.random() >= miss:
+                found.append(np.clip(noisy, 0, [w, h, w, h]))
         shot.truth.append((np.array(ids, np.int64), np.array(boxes).reshape(-1, 4)))
-        shot.oracle.append((np.array(det_boxes).reshape(-1, 4), np.array(det_masks, np.float32).reshape(-1, h, w),
-                            np.array(det_person, np.int64)))
+        shot.oracle.append(np.array(found).reshape(-1, 4))
     return shot
 
 
@@ -211,3 +217,200 @@ def _paste(target: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + pw, w), min(y + ph, h)
     if x1 > x0 and y1 > y0:
         target[y0:y1, x0:x1] = patch[y0 - y:y1 - y, x0 - x:x1 - x]
+
+
+def crossing(name: str, background: np.ndarray, near: Sprite, far: Sprite, gap: int, same_way: bool = False,
+             frames: int = 60) -> Shot:
+    """`near` (300 px tall) and `far` (110 px tall, farther away, heads level) meet mid-shot, walking towards
+    each other or (`same_way`) the near one overtaking, at speeds that keep the far one out of sight (under
+    VISIBLE, so undetectable) for `gap` frames."""
+    top = 120.0
+    near_alpha, far_alpha = _scale(Walker(near, 300.0, top, 0, 0))[1], _scale(Walker(far, 110.0, top, 0, 0))[1]
+    reach = near_alpha.shape[1] + far_alpha.shape[1]
+    width = sum(_visible_at(near_alpha, far_alpha, dx, 15) < VISIBLE for dx in range(-reach, reach))
+    relative = width / gap
+    v_near = relative * (2.0 if same_way else 0.65)
+    v_far = v_near - relative
+    meet, middle = frames / 2, background.shape[1] / 2
+    walkers = [Walker(near, 300.0, top, middle - v_near * meet, v_near),
+               Walker(far, 110.0, top + 15, middle - v_far * meet, v_far)]
+    return render(name, background, walkers, frames, seed=gap)
+
+
+def _visible_at(near: np.ndarray, far: np.ndarray, dx: int, dy: int) -> float:
+    """The share of `far` (alpha) not behind `near` when their centres are `dx` apart and the far one's top is
+    `dy` lower."""
+    oy, ox = far.shape[0] + abs(dy), far.shape[1] + abs(dx)
+    canvas = np.zeros((near.shape[0] + 2 * oy, near.shape[1] + 2 * ox), np.float32)
+    canvas[oy:oy + near.shape[0], ox:ox + near.shape[1]] = near
+    x = ox + near.shape[1] // 2 + dx - far.shape[1] // 2
+    window = canvas[oy + dy:oy + dy + far.shape[0], x:x + far.shape[1]]
+    return float((far * (1 - window)).sum() / far.sum())
+
+
+def crowd(background: np.ndarray, sprites: list[Sprite], people: int, frames: int, seed: int) -> Shot:
+    """`people` walkers at random depths (90 to 280 px tall, heads near one line) crossing the frame both
+    ways at walking speeds, their paths crossing; detections miss 3% of the time."""
+    rng = np.random.default_rng(seed)
+    h, w = background.shape[:2]
+    walkers = []
+    for k in range(people):
+        height = rng.uniform(90, 280)
+        speed = rng.uniform(0.012, 0.03) * height * rng.choice([-1, 1])
+        start = rng.uniform(0.1, 0.9) * w
+        walkers.append(Walker(sprites[k % len(sprites)], height, rng.uniform(90, 140), start - speed * frames / 2,
+                              speed))
+    return render(f"crowd-{people}", background, walkers, frames, seed, miss=0.03)
+
+
+def trackers() -> dict:
+    from ..ops.tracking import CentreTracker, KalmanTracker
+
+    return {"kalman": KalmanTracker(), "centre": CentreTracker()}
+
+
+def accumulate(shot: Shot, detections: list, tracker):
+    """A py-motmetrics accumulator of `tracker` on `shot` given per-frame detection boxes (Nx4); hypotheses
+    are the boxes with an id, matched to the truth at IoU 0.5 or more."""
+    import motmetrics
+
+    from ..ops.tracking import box_iou, describe_detections
+
+    accumulator = motmetrics.MOTAccumulator(auto_id=True)
+    state = tracker.initial()
+    for frame, boxes, (truth_ids, truth_boxes) in zip(shot.frames, detections, shot.truth):
+        state, ids = tracker.step(state, describe_detections(frame, boxes))
+        shown = ids > 0
+        iou = box_iou(truth_boxes, boxes[shown])  # motmetrics' own iou_matrix needs numpy < 2
+        accumulator.update(truth_ids.tolist(), ids[shown].tolist(), np.where(iou >= 0.5, 1.0 - iou, np.nan))
+    return accumulator
+
+
+METRICS = {"idf1": ("IDF1", ""), "num_switches": ("identity switches", ""), "mota": ("MOTA", ""),
+           "num_fragmentations": ("fragmentations", "")}
+
+
+def record_mot(ctx, shots: list[Shot], detections: dict, group: str) -> None:
+    """Both trackers' MOT metrics on every shot and over all of them, side by side."""
+    import motmetrics
+
+    metrics = motmetrics.metrics.create()
+    for name, tracker in trackers().items():
+        accumulators = [accumulate(shot, detections[shot.name], tracker) for shot in shots]
+        table = metrics.compute_many(accumulators, metrics=list(METRICS), names=[s.name for s in shots],
+                                     generate_overall=True)
+        for row, values in table.iterrows():
+            label = "all shots" if row == "OVERALL" else row
+            for key, (title, _) in METRICS.items():
+                ctx.value(f"{label}: {title}, {name}", values[key], "", group=group)
+
+
+def detector_boxes(zoo, frames: list) -> list[np.ndarray]:
+    """The Instance Mask stage's boxes (its defaults, at the faster quality) on consecutive frames of a shot."""
+    from ..frame_state import FrameState, ShotState
+    from ..service import StageContext
+    from ..stages import instance_mask
+
+    params = instance_mask.SPEC.resolve({"quality": "faster"})
+    shot, out = ShotState(), []
+    for index, frame in enumerate(frames):
+        state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
+        instance_mask.run(state, params, StageContext(zoo, shot, frame, index))
+        shot.last_index = index
+        out.append(np.array([i.box for i in state.instances], np.float64).reshape(-1, 4))
+    return out
+
+
+def track_statistics(frames: list, detections: list, tracker, margin: int = 20) -> dict[str, float]:
+    """Without ground truth: how many ids, how long they last, and how many start or end away from the frame's
+    edges after the first frame (a person who was already there, or still is: identity lost)."""
+    from ..ops.tracking import describe_detections
+
+    h, w = frames[0].shape[:2]
+    state, spans = tracker.initial(), {}
+    for f, (frame, boxes) in enumerate(zip(frames, detections)):
+        state, ids = tracker.step(state, describe_detections(frame, boxes))
+        for i, box in zip(ids.tolist(), boxes):
+            if i:
+                spans.setdefault(i, []).append((f, box))
+
+    def inside(box) -> bool:
+        return box[0] > margin and box[1] > margin and box[2] < w - margin and box[3] < h - margin
+
+    last = len(frames) - 1
+    return {"ids": len(spans), "frames per id": float(np.mean([len(s) for s in spans.values()])) if spans else 0.0,
+            "ids starting inside the frame": sum(s[0][0] > 0 and inside(s[0][1]) for s in spans.values()),
+            "ids ending inside the frame": sum(s[-1][0] < last and inside(s[-1][1]) for s in spans.values())}
+
+
+def run(ctx) -> None:
+    import torch
+
+    from ..frame_state import FrameState, Instance, ShotState
+    from ..media import FrameSource
+    from ..models.zoo import ModelZoo
+    from ..modelstore import ModelStore
+    from ..ops.tracking import describe_detections
+    from ..service import StageContext
+    from ..stages import instance_tracker
+
+    zoo = ModelZoo(ModelStore(), torch.device(ctx.device))
+    background = plaza(30 if ctx.quick else 100)
+    sprites = cast(zoo, ctx.quick)
+    tone = [cv2.cvtColor(np.round(s.rgb * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)[s.alpha >= 0.5].mean(axis=0)
+            for s in sprites]
+    by_darkness = sorted(range(len(sprites)), key=lambda k: tone[k][2])
+    darkest, second, colourful = by_darkness[0], by_darkness[1], max(range(len(sprites)), key=lambda k: tone[k][1])
+    ctx.value("people cut out", len(sprites), "", group="synthetic shots")
+
+    plans = [("cross, 10 frames unseen", colourful, darkest, 10, False)]
+    if not ctx.quick:
+        plans = [("cross, 3 frames unseen", colourful, darkest, 3, False),
+                 ("cross, 6 frames unseen", colourful, darkest, 6, False), *plans,
+                 ("cross, look-alikes, 10 frames unseen", second, darkest, 10, False),
+                 ("overtake, 10 frames unseen", colourful, darkest, 10, True),
+                 ("cross, 20 frames unseen", colourful, darkest, 20, False)]
+    shots = [crossing(name, background, sprites[near], sprites[far], gap, same_way)
+             for name, near, far, gap, same_way in plans]
+    shots.append(crowd(background, sprites, 10, 40 if ctx.quick else 100, seed=1))
+    for shot in shots:
+        unseen, hidden = shot.gaps()
+        ctx.value(f"{shot.name}: longest unseen", unseen, "frames", group="synthetic shots",
+                  note=f"fully hidden for {hidden}")
+    record_mot(ctx, shots, {s.name: s.oracle for s in shots}, "synthetic shots, oracle detections")
+
+    busy = shots[-1]
+    f = int(np.argmax([len(b) for b in busy.oracle]))
+    stage_ctx = StageContext(zoo, ShotState(), busy.frames[f], f)
+    masks = np.zeros((len(busy.oracle[f]), *busy.frames[f].shape[:2]), np.float32)
+    for k, (x1, y1, x2, y2) in enumerate(busy.oracle[f].astype(int)):
+        masks[k, max(y1, 0):y2, max(x1, 0):x2] = 1.0
+    for name, tracker in trackers().items():
+        state = tracker.initial()
+        for frame, boxes in zip(busy.frames[:f], busy.oracle[:f]):
+            state, _ = tracker.step(state, describe_detections(frame, boxes))
+        ctx.time(f"{name}: colours and association", lambda: tracker.step(
+            state, describe_detections(busy.frames[f], busy.oracle[f])), repeats=50, group="per frame, CPU",
+            note=f"{len(busy.oracle[f])} people, {len(state.ids) if hasattr(state, 'ids') else len(state.centres)} "
+                 "tracks")
+        params = instance_tracker.SPEC.resolve({"method": name})
+
+        def stage():
+            frame_state = FrameState(busy.frames[f].astype(np.float32) / 255.0, f, [
+                Instance(tuple(b), "person", 1.0, m) for b, m in zip(busy.oracle[f], masks)])
+            stage_ctx.shot.tracking = None
+            instance_tracker.run(frame_state, params, stage_ctx)
+        ctx.time(f"{name}: whole stage (first frame, passes)", stage, repeats=20, group="per frame, CPU",
+                 note="768x576, tracks pass and masks")
+    if ctx.quick:
+        return
+
+    detected = {s.name: detector_boxes(zoo, s.frames) for s in shots if "10 frames" in s.name}
+    record_mot(ctx, [s for s in shots if s.name in detected], detected, "synthetic shots, Instance Mask stage")
+
+    source = FrameSource()
+    frames = [source.frame(str(VTEST), i) for i in range(VTEST_FRAMES)]
+    boxes = detector_boxes(zoo, frames)
+    for name, tracker in trackers().items():
+        for key, value in track_statistics(frames, boxes, tracker).items():
+            ctx.value(f"{key}, {name}", value, "", group=f"vtest.avi frames 0-{VTEST_FRAMES - 1}, no ground truth")

@@ -42,18 +42,17 @@ def support(mask: np.ndarray, pad: int = 0) -> Region | None:
             min(int(rows[-1]) + 1 + pad, h))
 
 
-def assign_ownership(evidence: np.ndarray, boxes: np.ndarray, front: np.ndarray | None = None,
-                     front_bonus: float = 0.0) -> np.ndarray:
+def assign_ownership(evidence: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Split overlapping instance evidence into disjoint masks.
 
     evidence: float32 NxHxW in [0, 1], each instance's matte restricted to the area around its box.
     boxes: float32 Nx4 (x1, y1, x2, y2) in pixels.
-    front: optional float Nx1 depth rank in [0, 1] (1: nearest the camera), with `front_bonus` >= 0.
     Returns float32 NxHxW in [0, 1]: each pixel keeps its evidence only for the instance that claims it
     most strongly, where strength is the evidence times closeness to the box centre, measured in box
-    half-sizes (a pixel in the middle of one box and at the rim of another goes to the first), times
-    `1 + front_bonus * front` (a nearer instance hides the one behind it). Pixels no instance claims stay 0,
-    so the masks are disjoint and their union covers the union of the evidence.
+    half-sizes (a pixel in the middle of one box and at the rim of another goes to the first). Pixels no
+    instance claims stay 0, so the masks are disjoint and their union covers the union of the evidence.
+    (Favouring the instance whose box reaches lowest, as nearer on a ground plane, scored worse on the
+    `bench mask` labelled set.)
     """
     n, h, w = evidence.shape
     if n <= 1:
@@ -70,8 +69,6 @@ def assign_ownership(evidence: np.ndarray, boxes: np.ndarray, front: np.ndarray 
         xs = (np.arange(x0, x1, dtype=np.float32) + 0.5)[None, :]
         hw, hh = max((x2b - x1b) / 2, 1.0), max((y2b - y1b) / 2, 1.0)
         closeness = 1.0 / (1.0 + ((xs - (x1b + x2b) / 2) / hw) ** 2 + ((ys - (y1b + y2b) / 2) / hh) ** 2)
-        if front is not None:
-            closeness *= 1.0 + front_bonus * float(front[k])
         strength = evidence[k, y0:y1, x0:x1] * closeness
         take = strength > best[y0:y1, x0:x1]
         best[y0:y1, x0:x1][take] = strength[take]
@@ -82,17 +79,6 @@ def assign_ownership(evidence: np.ndarray, boxes: np.ndarray, front: np.ndarray 
             x0, y0, x1, y1 = region
             out[k, y0:y1, x0:x1] = np.where(owner[y0:y1, x0:x1] == k, evidence[k, y0:y1, x0:x1], 0.0)
     return out
-
-
-def depth_rank(boxes: np.ndarray) -> np.ndarray:
-    """float32 N in [0, 1]: 1 for the box whose bottom edge is lowest in the frame, 0 for the highest.
-
-    On a ground plane seen from above eye level, the lower the feet the nearer the person.
-    """
-    if len(boxes) <= 1:
-        return np.ones(len(boxes), np.float32)
-    order = np.argsort(np.argsort(boxes[:, 3], kind="stable"), kind="stable")
-    return (order / (len(boxes) - 1)).astype(np.float32)
 
 
 def grow(mask: np.ndarray, pixels: int) -> np.ndarray:

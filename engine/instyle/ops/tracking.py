@@ -274,7 +274,7 @@ class KalmanTracker:
         if len(state.ids) and len(detections):
             cost = self._cost(state, detections)
             confirmed = state.ids > 0
-            rounds = (confirmed & (state.lost == 0), confirmed & (state.lost > 0), ~confirmed)
+            rounds = (confirmed, ~confirmed)
             for rows in map(np.flatnonzero, rounds):
                 free = np.flatnonzero(track_of < 0)
                 if not len(rows) or not len(free):
@@ -299,7 +299,9 @@ class KalmanTracker:
             allowed = (motion <= self.gate) | (recent & (overlap > 0))
             best = np.where(allowed, np.minimum(best, cost), best)
         colour = colour_distance(state.colours, det.colours)
-        return np.where((best < _RULED_OUT) & (colour <= self.max_colour), best + w_colour * colour, _RULED_OUT)
+        whole = covered_by_nearer(det.boxes, margin=0.1)[None, :] <= PARTLY_COVERED
+        return np.where((best < _RULED_OUT) & ((colour <= self.max_colour) | ~whole), best + w_colour * colour,
+                        _RULED_OUT)
 
     def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray) -> tuple[KalmanState, np.ndarray]:
         """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest.

@@ -68,7 +68,7 @@ class Recipe:
 
 RECIPES = {
     "faster": Recipe(None, False, 384, 96, 2, 512),
-    "better": Recipe(384, True, 384, 192, 4, 800),
+    "better": Recipe(384, True, 512, 192, 4, 800),
 }
 
 

@@ -2,7 +2,9 @@
 
 Client to engine: ``hello`` (first, with the token), ``run`` (one frame through a pipeline, served before
 any bake), ``job`` (a bake: many frames, answered with ``accepted``, ``progress`` events and a ``result``),
-``cancel`` (one of the client's own jobs), ``free`` (unload models to release memory), ``ping``.
+``cancel`` (one of the client's own jobs), ``free`` (unload models to release memory), ``echo`` (pixels
+straight back, to check and measure transport), ``ping``. Pixels travel as payloads, or, on one host, in
+a shared memory segment the request names (``shm``).
 Engine to client: ``welcome`` (the handshake), ``result``, ``accepted``, ``progress``, ``cancelled``,
 ``freed``, ``pong``, ``error``. Every reply and event carries the ``id`` of the request it answers, so one
 connection can have many requests in flight.
@@ -18,6 +20,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "hello": {"protocol": int, "token": str},
     "run": {"id": int, "source": dict, "pipeline": list},
     "ping": {"id": int},
+    "echo": {"id": int, "source": dict},
     "job": {"id": int, "pipeline": list, "items": list},
     "cancel": {"id": int, "job": int},
     "free": {"id": int},
@@ -31,7 +34,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "error": {"code": str, "message": str},
 }
 
-CLIENT_TYPES = frozenset({"hello", "run", "ping", "job", "cancel", "free"})
+CLIENT_TYPES = frozenset({"hello", "run", "ping", "echo", "job", "cancel", "free"})
 ENGINE_TYPES = frozenset({"welcome", "result", "pong", "error", "accepted", "progress", "cancelled", "freed"})
 
 

