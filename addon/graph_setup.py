@@ -24,7 +24,6 @@ def add_chain(tree, source, x: float = 0.0, y: float = 0.0) -> dict:
     tree.links.new(mask.outputs["Image"], track.inputs["Image"])
     tree.links.new(track.outputs["Image"], style.inputs["Image"])
     tree.links.new(style.outputs["Image"], blend.inputs["Image"])
-    tree.links.new(style.outputs["Stylized"], blend.inputs["Stylized"])
     return {"instance_mask": mask, "instance_tracker": track, "neural_style": style, "mrf_blend": blend}
 
 

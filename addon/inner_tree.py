@@ -7,12 +7,14 @@ from dataclasses import dataclass
 import bpy
 
 MAX_DURATION = 1048574
+COLOUR_OUTPUTS = ("image", "stylized_for_mix")
 
 
 @dataclass(frozen=True)
 class Socket:
-    """An output socket: `source` is "pass" (the Image input), "mix" (Image and Stylized mixed by the cached
-    alpha) or the name of a cached engine output."""
+    """An output socket: `source` is "pass" (the Image input), "mix" (the Image input mixed with the cached
+    stylized layer by the cached alpha, so pixels with alpha 0 stay the input's own) or the name of a cached
+    engine output."""
 
     name: str
     kind: str
@@ -39,7 +41,7 @@ def build(label: str, inputs: tuple[str, ...], outputs: tuple[Socket, ...], cach
         node = tree.nodes.new("CompositorNodeImage")
         node.name = node.label = f"cache:{output}"
         node.location = (-300, -200 - 250 * k)
-        node.image = _sequence_image(f".instyle {label} {output}", path, data=output != "image")
+        node.image = _sequence_image(f".instyle {label} {output}", path, data=output not in COLOUR_OUTPUTS)
         node.frame_start, node.frame_duration, node.frame_offset, node.use_cyclic = 1, MAX_DURATION, 0, False
         readers[output] = node
     for s in outputs:
@@ -51,7 +53,7 @@ def build(label: str, inputs: tuple[str, ...], outputs: tuple[Socket, ...], cach
             mix.data_type, mix.blend_type, mix.clamp_factor = "RGBA", "MIX", True
             tree.links.new(_red(tree, readers["alpha"]), _by_id(mix.inputs, "Factor_Float"))
             tree.links.new(group_in.outputs["Image"], _by_id(mix.inputs, "A_Color"))
-            tree.links.new(group_in.outputs["Stylized"], _by_id(mix.inputs, "B_Color"))
+            tree.links.new(readers["stylized_for_mix"].outputs["Image"], _by_id(mix.inputs, "B_Color"))
             tree.links.new(_by_id(mix.outputs, "Result_Color"), target)
         elif s.kind == "float":
             tree.links.new(_red(tree, readers[s.source]), target)
@@ -95,7 +97,7 @@ def duplicate_images(tree, label: str) -> None:
     for output, node in cache_readers(tree).items():
         if node.image:
             node.image = _sequence_image(f".instyle {label} {output}", node.image.filepath,
-                                         data=output != "image")
+                                         data=output not in COLOUR_OUTPUTS)
 
 
 def remove(tree) -> None:

@@ -36,7 +36,7 @@ class InstyleNode:
     def cached_outputs(cls) -> tuple[str, ...]:
         names = [s.source for s in cls.OUTPUTS if s.source not in ("pass", "mix")]
         if any(s.source == "mix" for s in cls.OUTPUTS):
-            names.append("alpha")
+            names += ["alpha", "stylized_for_mix"]
         return tuple(dict.fromkeys(names))
 
     def init(self, context):
@@ -135,7 +135,7 @@ class MRFBlendNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_idname = "InstyleMRFBlendNode"
     bl_label = "MRF Blend"
     STAGE = "mrf_blend"
-    INPUTS = ("Image", "Stylized")
+    INPUTS = ("Image",)
     OUTPUTS = (Socket("Image", "color", "mix"), Socket("Alpha", "float", "alpha"))
     PROPS = ("mode", "band", "unary")
     MODE_ITEMS = (

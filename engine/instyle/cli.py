@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     weights.add_argument("model", nargs="?", help="a model name (fetch/path); fetch without one fetches all")
     weights.set_defaults(func=_weights)
 
+    bake = sub.add_parser("bake", help="bake a clip's frames through the running engine, with a progress bar")
+    bake.add_argument("input", help="a video file")
+    bake.add_argument("--frames", default="0-9", help="first-last 0-based frame indices (default 0-9)")
+    bake.add_argument("--out", type=Path, required=True, help="folder for <stage>/<output>/<frame>.exr")
+    bake.add_argument("--runtime-file", type=Path)
+    bake.set_defaults(func=_bake)
+
     bench = sub.add_parser("bench", help="run a benchmark suite side by side with its baselines")
     bench.add_argument("suite", help="transport, mask, style, blend, track or pipeline")
     bench.add_argument("--json", type=Path, help="also write the results here")
@@ -113,6 +120,48 @@ def _serve(args) -> int:
         server.serve_forever()
     finally:
         remove_runtime(runtime_file, os.getpid())
+    return 0
+
+
+def _bake(args) -> int:
+    from .wire import EngineError, connect, default_runtime_path, read_runtime
+
+    try:
+        first, last = (int(v) for v in args.frames.split("-"))
+    except ValueError:
+        print(f"instyle-engine: --frames must look like 0-47, got {args.frames!r}", file=sys.stderr)
+        return 2
+    info = read_runtime(args.runtime_file or default_runtime_path())
+    if info is None:
+        print("instyle-engine: no running engine; start one with `instyle-engine serve`", file=sys.stderr)
+        return 1
+    out = args.out.resolve()
+    stages = ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")
+    pipeline = [{"stage": name, "params": {}, "write": str(out / name)} for name in stages]
+    items = [{"source": {"kind": "file", "path": str(Path(args.input).resolve()), "frame": f}, "frame_number": f}
+             for f in range(first, last + 1)]
+    try:
+        with connect(info, "instyle-engine bake") as client:
+            job = client.submit_job(pipeline, items, shot=f"cli:{args.input}")
+            for event in job.events():
+                if event["type"] == "progress":
+                    done, total = event["done"], event["total"]
+                    bar = "#" * (30 * done // total)
+                    print(f"\r[{bar:<30}] {done}/{total} frames, {event['eta_s']:.0f} s left ", end="",
+                          file=sys.stderr, flush=True)
+            print(file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\ninstyle-engine: cancelled; frames written so far are kept", file=sys.stderr)
+        return 130
+    except EngineError as exc:
+        print(f"instyle-engine: {exc}", file=sys.stderr)
+        return 1
+    last_event = job.finished
+    if last_event["type"] != "result":
+        print(f"instyle-engine: {last_event.get('message', last_event['type'])} {last_event.get('hint', '')}",
+              file=sys.stderr)
+        return 1
+    print(f"baked {last_event['done']} frame(s) into {out}")
     return 0
 
 

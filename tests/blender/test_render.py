@@ -91,7 +91,7 @@ def test_saved_file_reopens_with_nodes_and_properties(fresh, tmp_path):
     assert (mask.cache_id, style.cache_id, blend.cache_id) == (ids["instance_mask"], ids["neural_style"],
                                                                ids["mrf_blend"])
     assert blend.node_tree is not None and any(n.name == "cache:alpha" for n in blend.node_tree.nodes)
-    assert blend.inputs["Stylized"].is_linked
+    assert blend.inputs["Image"].is_linked and any(n.name == "cache:stylized_for_mix" for n in blend.node_tree.nodes)
 
 
 def test_missing_footage_is_reported_on_the_node(fresh, tmp_path):

@@ -211,3 +211,49 @@ def test_echo_through_payloads_and_shared_memory(engine):
             client.request({"type": "echo", "shm": {"name": "instyle-no-such-segment"},
                             "source": {"kind": "pixels", "array": {**spec, "shm_offset": 0}}})
         assert err.value.code == "bad_shm"
+
+
+def test_engine_exits_when_its_parent_dies(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runtime = tmp_path / "engine.json"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, os, time\n"
+        f"subprocess.Popen([sys.executable, '-m', 'instyle.cli', 'serve', '--runtime-file', {str(runtime)!r},"
+        " '--parent-pid', str(os.getpid())])\n"
+        "time.sleep(600)\n")])
+    deadline = time.monotonic() + 120
+    from instyle.wire import read_runtime
+    while read_runtime(runtime) is None:
+        assert time.monotonic() < deadline, "engine did not start"
+        time.sleep(0.1)
+    engine_pid = read_runtime(runtime).pid
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(engine_pid, 0)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{engine_pid}/stat").read().split(")")[-1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(engine_pid, 9)
+        raise AssertionError("the engine outlived its parent by 10 s")
+    assert not runtime.exists() or read_runtime(runtime) is None
+
+
+def test_cli_bake_shows_progress_and_writes_frames(engine, tmp_path):
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "instyle.cli", "bake", str(VTEST), "--frames", "0-2", "--out",
+                             str(tmp_path), "--runtime-file", str(engine.runtime_file)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "3/3 frames" in result.stderr and "baked 3 frame(s)" in result.stdout
+    assert sorted(os.listdir(tmp_path / "mrf_blend" / "alpha")) == ["000000.exr", "000001.exr", "000002.exr"]

@@ -162,7 +162,8 @@ def test_stage_applies_merge_exclude_and_select_after_tracking():
         for k, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
             masks[k, y1:y2, x1:x2] = 1
         state = FrameState(rgb=frame.astype(np.float32) / 255, index=f,
-                           instances=[Instance(tuple(b), "person", 0.9, m) for b, m in zip(boxes, masks)])
+                           instances=[Instance(tuple(b), "person", 0.9, m) for b, m in zip(boxes, masks)],
+                           mask=np.clip(masks.sum(0), 0, 1))
         out = instance_tracker.run(state, params, fake_context(frame, shot))
     assert [i.track_id for i in state.instances] == [1, 7]
     assert set(np.unique(out["tracks"])) == {0, 1, 7}

@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -34,6 +35,7 @@ from ..track_store import TrackStore
 from . import instance_mask
 
 STORE_NAME = "tracks.jsonl"
+_BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0)))
 
 SPEC = StageSpec(
     name="instance_tracker",
@@ -82,16 +84,20 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         instance.track_id = merge.get(int(raw), int(raw))
         if instance.track_id and instance.track_id not in exclude:
             kept.append(instance)
+    if len(kept) < len(state.instances):
+        state.mask = union([i.mask for i in kept], state.size)
     state.instances = kept
-    h, w = state.size
-    masks = np.stack([i.mask for i in kept]) if kept else np.zeros((0, h, w), np.float32)
-    state.mask = np.clip(masks.sum(axis=0), 0, 1).astype(np.float32)
-    tracks = np.zeros((h, w), np.float32)
-    for instance in kept:
-        tracks[instance.mask >= 0.5] = instance.track_id
-    chosen = [i.mask for i in kept if i.track_id in select]
-    selected = np.clip(np.sum(chosen, axis=0), 0, 1).astype(np.float32) if chosen else np.zeros((h, w), np.float32)
-    return {"mask": state.mask, "tracks": tracks, "selected": selected}
+    tracks = np.zeros(state.size, np.float32)
+    for instance in kept:  # the masks are disjoint; cv2 paints a mask's pixels >= 0.5 several times faster
+        _, painted = cv2.threshold(instance.mask, _BELOW_HALF, float(instance.track_id), cv2.THRESH_BINARY)
+        cv2.max(tracks, painted, dst=tracks)
+    return {"mask": state.mask, "tracks": tracks,
+            "selected": union([i.mask for i in kept if i.track_id in select], state.size)}
+
+
+def union(masks: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """float32 HxW in [0, 1]: the sum of HxW masks, clipped."""
+    return np.clip(np.sum(masks, axis=0), 0, 1).astype(np.float32) if masks else np.zeros(size, np.float32)
 
 
 def parse_ids(text: str, name: str) -> set[int]:

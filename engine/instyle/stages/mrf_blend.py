@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from ..frame_state import FrameState
-from ..ops.blend import composite, feather_ramp, meeting_signed_distance, meeting_windows, signed_edge_distance
+from ..ops.blend import (Box, composite, feather_ramp, meeting_signed_distance, meeting_windows,
+                         signed_edge_distance)
 from ..ops.mrf import mrf_labels
 from ..ops.poisson import poisson_band
 from ..params import Param, StageSpec
@@ -95,6 +96,8 @@ def _blend_meetings(state: FrameState, window: tuple[slice, slice], reach: np.nd
         signed = meeting_signed_distance(state.owner[y0:y1, x0:x1], lo, hi)
         signed = np.where(reach[y0 - top:y1 - top, x0 - left:x1 - left], signed, np.copysign(np.inf, signed))
         band = np.abs(signed) < half
+        if not band.any():
+            continue
         if mode == "poisson":
             mixed = poisson_band(s_lo, s_hi, signed, half)
         else:
@@ -105,6 +108,6 @@ def _blend_meetings(state: FrameState, window: tuple[slice, slice], reach: np.nd
     return layer
 
 
-def _crop(image: np.ndarray, region: tuple[int, int, int, int], window: tuple[int, int, int, int]) -> np.ndarray:
+def _crop(image: np.ndarray, region: Box, window: Box) -> np.ndarray:
     """The part of `image` (which covers `region` of the frame) that covers `window`, inside `region`."""
     return image[window[1] - region[1]:window[3] - region[1], window[0] - region[0]:window[2] - region[0]]
