@@ -21,6 +21,7 @@ class Chain:
 
     source: object
     nodes: list
+    first_frame: int = 1
 
     @property
     def shot(self) -> str:
@@ -33,13 +34,22 @@ class Chain:
         """For each node, a signature of everything its cached frames depend on."""
         described, keys = [_footage_description(self.source)], []
         for node in self.nodes:
-            described.append([node.STAGE, node.stage_params()])
+            described.append([node.STAGE, self._params(node)])
             keys.append(cache.signature(described))
         return keys
 
     def pipeline(self) -> list[dict]:
-        return [{"stage": n.STAGE, "params": n.stage_params(), "write": str(paths.node_dir(n.cache_id)),
+        return [{"stage": n.STAGE, "params": self._params(n), "write": str(paths.node_dir(n.cache_id)),
                  "write_outputs": list(n.cached_outputs())} for n in self.nodes]
+
+    def _params(self, node) -> dict:
+        """The node's stage parameters, with a tracker's automatic shot start resolved against the scene."""
+        params = node.stage_params()
+        if params.get("shot_start") == -2:
+            footage = footage_frame(self.source, self.first_frame)
+            single_file = self.source.bl_idname == "CompositorNodeImage" and self.source.image.source != "MOVIE"
+            params["shot_start"] = -1 if single_file else max(footage["frame"], 0)
+        return params
 
     def cached(self, frame: int) -> bool:
         return all(cache.has_frame(paths.node_dir(n.cache_id), n.cached_outputs(), frame) for n in self.nodes)
@@ -71,15 +81,19 @@ def chain_to(node) -> Chain:
                          "instyle reads the footage itself, so link the Movie Clip or Image node straight in")
 
 
-def terminal_chains(tree) -> list[Chain]:
-    """One chain for each instyle node that feeds no other instyle node's Image input."""
+def terminal_chains(tree, first_frame: int = 1) -> list[Chain]:
+    """One chain for each instyle node that feeds no other instyle node's Image input; `first_frame` is the
+    scene's first frame (where a tracker's shot starts by default)."""
     instyle = [n for n in tree.nodes if is_instyle(n) and not n.mute]
     feeding = set()
     for n in instyle:
         up = _through_reroutes(n.inputs["Image"])
         if up is not None and is_instyle(up):
             feeding.add(up.name)
-    return [chain_to(n) for n in instyle if n.name not in feeding]
+    chains = [chain_to(n) for n in instyle if n.name not in feeding]
+    for chain in chains:
+        chain.first_frame = first_frame
+    return chains
 
 
 def footage_path(source) -> str:

@@ -12,7 +12,7 @@ from .wire import EngineError
 
 def chains_of(scene) -> list[Chain]:
     tree = scene.compositing_node_group
-    return terminal_chains(tree) if tree else []
+    return terminal_chains(tree, scene.frame_start) if tree else []
 
 
 def prepare(chains: list[Chain]) -> None:

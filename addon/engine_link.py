@@ -58,6 +58,11 @@ def disconnect() -> None:
         _client = None
 
 
+def connected() -> Client | None:
+    """The current connection if there is a live one; never starts or connects to an engine."""
+    return _client if _client is not None and _client.alive else None
+
+
 def engine_pid() -> int | None:
     """Process id of the engine this Blender started, if it is running."""
     return _process.pid if _process is not None and _process.poll() is None else None

@@ -75,18 +75,33 @@ class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_label = "Instance Mask"
     STAGE = "instance_mask"
     OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Index", "float", "index"))
-    PROPS = ("classes", "score_threshold", "max_instances", "grow", "feather")
+    PROPS = ("model", "quality", "classes", "score_threshold", "max_instances", "grow", "feather", "smoothing")
 
+    MODEL_ITEMS = [
+        ("centernet+rvm", "CenterNet + RVM", "Offline models: object boxes, person mattes, GrabCut for other classes"),
+        ("maskrcnn", "Mask R-CNN", "torchvision Mask R-CNN v2; its weights are a separate download "
+         "(instyle-engine weights fetch maskrcnn_v2)"),
+    ]
+    QUALITY_ITEMS = [
+        ("faster", "Faster", "Detection on every second frame, mattes on person crops"),
+        ("better", "Better", "Also tiled detection (finds more small people) and a whole-frame video matte"),
+    ]
+
+    model: EnumProperty(name="Model", default="centernet+rvm", items=MODEL_ITEMS)
+    quality: EnumProperty(name="Quality", default="better", items=QUALITY_ITEMS)
     classes: StringProperty(name="Classes", default="person",
                             description="COCO classes to mask, separated by commas (person, car, dog, ...)")
     score_threshold: FloatProperty(name="Score Threshold", default=0.35, min=0.0, max=1.0)
     max_instances: IntProperty(name="Max Instances", default=16, min=1, max=64)
     grow: IntProperty(name="Grow", default=0, min=-32, max=32, description="Grow (>0) or shrink (<0) masks, pixels")
     feather: FloatProperty(name="Feather", default=0.0, min=0.0, max=32.0, description="Soften mask edges, pixels")
+    smoothing: FloatProperty(name="Temporal Smoothing", default=0.0, min=0.0, max=0.9,
+                             description="Weight of each instance's mask from the previous frame of the shot")
 
     def stage_params(self) -> dict:
-        return {"classes": _split(self.classes) or ["person"], "score_threshold": self.score_threshold,
-                "max_instances": self.max_instances, "grow": self.grow, "feather": self.feather}
+        return {"model": self.model, "quality": self.quality, "classes": _split(self.classes) or ["person"],
+                "score_threshold": self.score_threshold, "max_instances": self.max_instances, "grow": self.grow,
+                "feather": self.feather, "smoothing": self.smoothing}
 
 
 class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
@@ -95,14 +110,35 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_idname = "InstyleInstanceTrackerNode"
     bl_label = "Instance Tracker"
     STAGE = "instance_tracker"
-    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"))
-    PROPS = ("max_distance",)
+    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"),
+               Socket("Selection", "float", "selection"))
+    PROPS = ("method", "max_distance", "confirm_frames", "max_lost", "shot_start", "merge", "exclude", "selection")
 
+    method: EnumProperty(name="Method", default="kalman", items=[
+        ("kalman", "Kalman", "Optimal assignment on box overlap, predicted motion and colour; people hidden for a "
+         "while get their identity back"),
+        ("centre", "Nearest Centre", "Each box takes the id of the nearest box centre in the previous frame (IST)")])
     max_distance: FloatProperty(name="Max Distance", default=0.1, min=0.0, max=1.0,
-                                description="Largest move between frames, as a fraction of the frame diagonal")
+                                description="Nearest Centre: largest move between frames, as a fraction of the "
+                                            "frame diagonal")
+    confirm_frames: IntProperty(name="Confirm Frames", default=2, min=1, max=30,
+                                description="Kalman: frames in a row a newcomer is seen before getting an id (and a "
+                                            "style)")
+    max_lost: IntProperty(name="Keep Lost", default=30, min=0, max=10000,
+                          description="Kalman: frames a person who is out of sight keeps their id for their return")
+    shot_start: IntProperty(name="Shot Start", default=-2, min=-2, max=9999999,
+                            description="Footage frame (from 0) the shot begins at: identities are worked out in "
+                                        "order from there, so frames rendered in any order or on any machine get the "
+                                        "same ids (-2: the footage frame at the scene's start; -1: in the order "
+                                        "frames are rendered)")
+    merge: StringProperty(name="Merge", default="",
+                          description="Track ids that are one person, as OLD=NEW pairs: 3=1, 7=2")
+    exclude: StringProperty(name="Exclude", default="", description="Track ids to leave unstyled: 5, 9")
+    selection: StringProperty(name="Selection", default="",
+                              description="Track ids whose masks make the Selection output: 1, 4")
 
     def stage_params(self) -> dict:
-        return {"max_distance": self.max_distance}
+        return {name: getattr(self, name) for name in self.PROPS}
 
 
 class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):

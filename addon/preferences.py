@@ -32,6 +32,7 @@ class InstylePreferences(bpy.types.AddonPreferences):
         layout.prop(self, "engine_mode")
         layout.prop(self, "engine_python" if self.engine_mode == "AUTO" else "runtime_file")
         layout.prop(self, "cache_dir")
+        layout.operator("instyle.free_memory", icon="TRASH")
         draw_models(layout.box())
 
 
@@ -41,7 +42,7 @@ def draw_models(layout) -> None:
     Drawing never connects or starts the engine; without a connection it says so.
     """
     layout.label(text="Models")
-    client = engine_link._client
+    client = engine_link.connected()
     if client is None:
         layout.label(text="Not connected: models and their licenses show once the engine is in use", icon="INFO")
         return

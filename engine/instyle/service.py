@@ -67,13 +67,13 @@ class StageContext:
         path = self.source.get("path") if self.source.get("kind") == "file" else None
         return path if self.frames is not None and path and Path(path).suffix.lower() not in IMAGE_SUFFIXES else None
 
-    def for_frame(self, index: int) -> StageContext:
-        """A context for frame `index` of the same video (see `video`), with a fresh shot state of its own."""
+    def for_frame(self, index: int, shot: ShotState) -> StageContext:
+        """A context for frame `index` of the same video (see `video`) in `shot`, a shot state of the caller's."""
         try:
             frame = self.frames.frame(self.video, index)
         except SourceError as exc:
             raise RequestError(exc.code, str(exc), exc.hint) from None
-        return StageContext(self.models, ShotState(), frame, index, self.is_cancelled, self.source, self.frames,
+        return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
                             self.pipeline)
 
     def check_cancelled(self) -> None:

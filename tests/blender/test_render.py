@@ -69,6 +69,11 @@ def test_tracks_keep_their_style_across_frames(rendered, fresh):
     assert len({styles[0][t] for t in shared}) >= 2, "different tracks should get different styles"
 
 
+def test_free_memory_operator_reports_what_the_engine_released(rendered, fresh):
+    assert bpy.ops.instyle.free_memory() == {"FINISHED"}
+    assert fresh.engine_link.connected().free_memory()["released_bytes"] == 0
+
+
 def test_saved_file_reopens_with_nodes_and_properties(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)

@@ -1,4 +1,5 @@
-"""Fuzzing the message decoder: 100,000 inputs from libFuzzer (atheris), no crash, hang or memory growth."""
+"""Fuzzing the message decoder: 100,000 inputs from libFuzzer (atheris), no crash, hang or memory growth
+(the target itself fails if its resident memory grows by more than 256 MB)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,9 @@ def test_decoder_survives_100k_fuzzed_messages(tmp_path):
         payloads = [bytes(12)] if header["type"] == "run" else []
         (corpus / f"seed{k}").write_bytes(b"".join(bytes(p) for p in encode_message(header, payloads)))
     result = subprocess.run(
-        [sys.executable, str(TARGET), "-runs=100000", "-max_len=4096", "-timeout=5", "-rss_limit_mb=1024",
+        [sys.executable, str(TARGET), "-runs=100000", "-max_len=4096", "-timeout=5", "-rss_limit_mb=0",
          "-seed=1", "-print_final_stats=1", f"-artifact_prefix={tmp_path}/", str(corpus)],
         capture_output=True, text=True, timeout=900)
     log = result.stderr
     assert result.returncode == 0, log[-4000:]
     assert "Done 100000 runs" in log, log[-2000:]
-    peak = [line for line in log.splitlines() if "stat::peak_rss_mb" in line]
-    assert peak and int(peak[0].split(":")[-1]) < 1024

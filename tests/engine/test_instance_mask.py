@@ -3,12 +3,14 @@ models (Mask R-CNN with a randomly initialised network saved here: plumbing, not
 
 from __future__ import annotations
 
+import ast
 import json
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 
 from instyle.bench import mask as bench_mask
 from instyle.frame_state import FrameState, ShotState
@@ -16,20 +18,20 @@ from instyle.modelstore import ModelStore, WeightsError
 from instyle.modelstore.manifest import REPO_MANIFEST, load_manifest
 from instyle.modelstore.store import sha256_of
 from instyle.models.person_matte import SIDE, CropMatte, layout
-from instyle.models.tfjs_graph import TfjsGraph
 from instyle.models.zoo import ModelZoo
 from instyle.ops import cuts
 from instyle.ops import masks as mask_ops
 from instyle.service import StageContext
 from instyle.stages import instance_mask
 
-from ..conftest import MESSI, OPENCV_DATA, VTEST
+from ..conftest import MESSI, OPENCV_DATA, ROOT, VTEST
 
 MEGAMIND = OPENCV_DATA / "Megamind.avi"
 MEGAMIND_CUTS = [1, 98, 154, 200]  # first frames of new shots, checked by eye (black -> restaurant, then 3 cuts)
 # vtest.avi frame 0: the three walkers (as in test_models_tfjs), each about 30x80 px.
 VTEST_WALKERS = [(500, 157, 528, 232), (640, 238, 681, 321), (254, 219, 281, 310)]
 BALL_BOX = (335.0, 288.0, 390.0, 338.0)  # the ball in messi5.jpg
+NOT_PEOPLE = [(170, 196), (38, 125)]  # vtest.avi: centres of an orange cone and a blue sign, by eye
 
 
 def disc(h, w, cy, cx, r):
@@ -186,23 +188,76 @@ def check_instances(state, outputs):
 
 @pytest.mark.parametrize("quality", instance_mask.QUALITIES)
 def test_every_walker_in_vtest_gets_their_own_mask(zoo, quality):
-    shot = ShotState()
+    """Every detected walker is an instance with a mask of its own inside its box (grown by 10%), typically
+    covering half of it (the worst: Faster's 10% of a dark-coated woman 45 px tall on dark asphalt in frame
+    201). Detections in which the mattes see no one are dropped: only non-people, the two that Better's tiled
+    detection takes for people, an orange cone and a blue sign."""
     for i, frame in enumerate(video_frames(VTEST, 3, start=200)):
-        state, outputs = run_stage(zoo, frame, i, shot, quality=quality)
+        state, outputs = run_stage(zoo, frame, 0, ShotState(), quality=quality)
         detected = zoo.detector(instance_mask.RECIPES[quality].tile_size).detect(frame, 0.35, {0})
-        assert len(state.instances) == min(len(detected), 16) >= 5
+        report = state.report["instance_mask"]
+        assert report["detected"] and report["boxes"] == len(detected)
+        assert len(state.instances) == len(detected) - report["unseen"] >= 6
+        kept = [i.box for i in state.instances]
+        for d in detected:
+            if d.box not in kept:
+                centre = ((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2)
+                assert min(np.hypot(centre[0] - x, centre[1] - y) for x, y in NOT_PEOPLE) < 8, d
         masks = check_instances(state, outputs)
+        coverage = []
         for inst, mask in zip(state.instances, masks):
-            x0, y0, x1, y1 = mask_ops.box_region(inst.box, mask.shape)
             person = mask >= 0.5
-            assert person[y0:y1, x0:x1].mean() > 0.25, inst  # a person, not a speck
-            assert person[y0:y1, x0:x1].sum() > 0.9 * person.sum()  # and inside its box
-        assert state.report["instance_mask"]["new_shot"] == (i == 0)
+            x0, y0, x1, y1 = mask_ops.box_region(inst.box, mask.shape)
+            coverage.append(person[y0:y1, x0:x1].mean())
+            x0, y0, x1, y1 = mask_ops.box_region(inst.box, mask.shape, margin=0.1)
+            assert mask[y0:y1, x0:x1].sum() == pytest.approx(mask.sum()), inst.box
+        assert np.median(coverage) > 0.45 and min(coverage) > 0.05, coverage
 
 
-def test_two_people_who_overlap_get_two_disjoint_masks(zoo):
-    """vtest frame 318: two people walk one just behind the other (their boxes overlap)."""
-    ...
+def test_faster_detects_on_every_second_frame_and_moves_boxes_on_between(zoo):
+    shot, frames = ShotState(), video_frames(VTEST, 4, start=200)
+    for i, frame in enumerate(frames):
+        state, outputs = run_stage(zoo, frame, i, shot, quality="faster")
+        report = state.report["instance_mask"]
+        assert report["detected"] == (i % 2 == 0) and report["new_shot"] == (i == 0)
+        check_instances(state, outputs)
+        if not report["detected"]:
+            boxes = torch.tensor([inst.box for inst in state.instances])
+            truth = torch.tensor([d.box for d in zoo.detector().detect(frame, 0.35, {0})])
+            best = box_iou(truth, boxes).max(dim=1).values
+            assert (best > 0.7).float().mean() > 0.8, best  # nearly every walker's box kept up with them
+    assert run_stage(zoo, frames[1], 4, shot, quality="faster", score_threshold=0.4)[0].report[
+        "instance_mask"]["detected"]  # other parameters: detect again
+
+
+@pytest.fixture(scope="module")
+def vtest_plate():
+    return bench_mask.background_plate(bench_mask.read_frames(VTEST, step=8))
+
+
+@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+@pytest.mark.parametrize("index, pair", [
+    (36, [(596, 237, 633, 336), (615, 239, 660, 335)]),  # two people side by side, one half hidden
+    (534, [(302, 398, 352, 531), (335, 388, 387, 535)]),
+])
+def test_two_people_who_overlap_get_two_disjoint_masks(zoo, vtest_plate, quality, index, pair):
+    """What differs from the clip's background plate around two overlapping walkers is covered by their two
+    masks together, each mask holds one of them, and no pixel is in both."""
+    frame = video_frames(VTEST, 1, start=index)[0]
+    state, outputs = run_stage(zoo, frame, 0, ShotState(), quality=quality)
+    masks = check_instances(state, outputs)
+    boxes = torch.tensor([i.box for i in state.instances])
+    match = box_iou(torch.tensor(pair, dtype=torch.float32), boxes).argmax(dim=1).tolist()
+    assert len(set(match)) == 2
+    a, b = masks[match[0]], masks[match[1]]
+    assert not ((a > 0) & (b > 0)).any()
+    x0, y0 = min(p[0] for p in pair) - 5, min(p[1] for p in pair) - 5
+    x1, y1 = max(p[2] for p in pair) + 5, max(p[3] for p in pair) + 5
+    people = bench_mask.changed_pixels(frame, vtest_plate)[y0:y1, x0:x1] > 0
+    a, b = a[y0:y1, x0:x1] >= 0.5, b[y0:y1, x0:x1] >= 0.5
+    assert ((a | b) & people).sum() > 0.8 * people.sum()
+    assert ((a | b) & ~people).sum() < 0.35 * (a | b).sum()
+    assert (a & people).sum() > 0.25 * people.sum() and (b & people).sum() > 0.25 * people.sum()
 
 
 def test_a_frame_without_people_gives_empty_masks(zoo):
@@ -241,15 +296,18 @@ def test_smoothing_follows_the_shot_and_stops_at_a_cut(zoo):
     assert ((smooth > 0).sum(axis=0) <= 1).all()
     state, after_cut = second_frame_masks(other, 0.6)
     assert state.report["instance_mask"]["new_shot"] is True
-    np.testing.assert_array_equal(after_cut, plain)
+    alone, _ = run_stage(zoo, walk[1], 0, ShotState(), quality="faster")
+    np.testing.assert_array_equal(after_cut, np.stack([i.mask for i in alone.instances]))
 
 
 def test_a_seek_restarts_the_shot(zoo):
     frames = video_frames(VTEST, 2, start=200)
     shot = ShotState()
-    run_stage(zoo, frames[0], 10, shot)
-    assert run_stage(zoo, frames[1], 11, shot)[0].report["instance_mask"]["new_shot"] is False
-    assert run_stage(zoo, frames[0], 30, shot)[0].report["instance_mask"]["new_shot"] is True
+    run_stage(zoo, frames[0], 10, shot, quality="faster")
+    assert run_stage(zoo, frames[1], 11, shot, quality="faster")[0].report["instance_mask"] == {
+        "new_shot": False, "detected": False, "boxes": 7, "unseen": 0}
+    report = run_stage(zoo, frames[0], 30, shot, quality="faster")[0].report["instance_mask"]
+    assert report["new_shot"] and report["detected"]
 
 
 # ------------------------------------------------------------------ Mask R-CNN
@@ -316,3 +374,37 @@ def test_bench_scoring_matches_people_one_to_one():
     assert iou[1] == 1.0 and 0.4 < iou[0] < 0.6
     found, iou = bench_mask.score(np.zeros((0, 4), np.float32), np.zeros((0, 60, 80), np.float32), scene)
     assert not found.any() and not iou.any()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_index_pass_is_the_strongest_instance_above_the_threshold(seed):
+    rng = np.random.default_rng(seed)
+    masks = np.stack([disc(40, 50, *rng.integers(10, 40, 2), 12) * rng.uniform(0.2, 1, (40, 50)) for _ in range(4)])
+    masks = masks.astype(np.float32)
+    masks[2, 5:15, 5:15] = masks[1, 5:15, 5:15] = 0.8  # a tie: the first wins
+    best = np.argmax(masks, axis=0)
+    expected = np.where(np.max(masks, axis=0) >= 0.5, best + 1, 0)
+    np.testing.assert_array_equal(mask_ops.index_pass(masks), expected)
+
+
+def test_blender_node_mirrors_the_stage_parameters():
+    """addon/nodes.py needs bpy to import, so its InstanceMaskNode is read as source."""
+    tree = ast.parse((ROOT / "addon" / "nodes.py").read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "InstanceMaskNode")
+    constants = {t.id: ast.literal_eval(s.value) for s in node.body if isinstance(s, ast.Assign)
+                 for t in s.targets if isinstance(t, ast.Name) and t.id in ("PROPS", "MODEL_ITEMS", "QUALITY_ITEMS")}
+    properties = {s.target.id: {k.arg: k.value for k in s.annotation.keywords} for s in node.body
+                  if isinstance(s, ast.AnnAssign)}
+    specs = instance_mask.SPEC.by_name
+    assert constants["PROPS"] == tuple(specs)
+    assert [item[0] for item in constants["MODEL_ITEMS"]] == list(specs["model"].choices)
+    assert [item[0] for item in constants["QUALITY_ITEMS"]] == list(specs["quality"].choices)
+    for name, spec in specs.items():
+        if spec.kind != "enum_list":  # classes: a comma-separated string on the node
+            assert ast.literal_eval(properties[name]["default"]) == spec.default, name
+        if spec.kind in ("int", "float"):
+            bounds = (ast.literal_eval(properties[name]["min"]), ast.literal_eval(properties[name]["max"]))
+            assert bounds == (spec.minimum, spec.maximum), name
+    stage_params = next(f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "stage_params")
+    returned = next(n for n in ast.walk(stage_params) if isinstance(n, ast.Dict))
+    assert [ast.literal_eval(k) for k in returned.keys] == list(specs)

@@ -59,7 +59,9 @@ def test_cancelling_one_job_leaves_the_other_running(engine, tmp_path):
         b.ping(), b.ping()
         other = b.submit_job(MASK_ONLY, items(200, 3), shot="other")
         assert other.id != long_job.id
-        assert long_job.wait_event(120)["type"] == "progress"
+        first = long_job.wait_event(120)
+        assert first["type"] == "progress"
+        frame_s = sum(first["timings_ms"].values()) / 1000
         with pytest.raises(EngineError) as err:
             b.request({"type": "cancel", "job": long_job.id}, timeout=10)
         assert err.value.code == "unknown_job"
@@ -67,7 +69,7 @@ def test_cancelling_one_job_leaves_the_other_running(engine, tmp_path):
         long_job.cancel()
         events = finish(long_job, 30)
         assert events[-1]["type"] == "cancelled" and events[-1]["done"] < 60
-        assert time.monotonic() - asked < 3.0
+        assert time.monotonic() - asked < frame_s + 1.0, "cancel waits at most for the frame in progress"
         assert finish(other)[-1] == {"type": "result", "id": other.id, "done": 3, "total": 3}
 
 

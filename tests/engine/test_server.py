@@ -257,3 +257,17 @@ def test_cli_bake_shows_progress_and_writes_frames(engine, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3/3 frames" in result.stderr and "baked 3 frame(s)" in result.stdout
     assert sorted(os.listdir(tmp_path / "mrf_blend" / "alpha")) == ["000000.exr", "000001.exr", "000002.exr"]
+
+
+def test_unix_socket_is_private_and_serves(tmp_path):
+    from .conftest import start_engine, stop_engine
+    path = tmp_path / "engine.sock"
+    unix_engine = start_engine(tmp_path, "--unix", str(path))
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert unix_engine.info.unix_path == str(path) and f"unix:{path}" in unix_engine.ready_line
+        with unix_engine.client() as client:
+            assert client.ping()["type"] == "pong"
+    finally:
+        stop_engine(unix_engine)
+    assert not path.exists()

@@ -1,21 +1,25 @@
 """`bench mask`: Instance Mask per quality against the first version ("v1"), in one run.
 
-- speed: milliseconds per 768x576 frame of vtest.avi, frames in order within one shot;
+- speed: milliseconds per 768x576 frame of vtest.avi, frames in order within one shot, timed two frames at
+  a time (Faster detects on one of each two); and how far Faster's masks on the frames where it moves the
+  boxes on, instead of detecting, are from its masks with detection on every frame;
 - accuracy on a labelled set built here ("vtest composites"): pedestrians cut out of vtest.avi by background
   subtraction against the clip's plate (the per-pixel median of every 8th frame: the camera is fixed and
   the light flat, so what differs from the plate is the people; no evaluated method sees the plate), kept
-  when a component is one upright, person-sized, isolated blob, then pasted with that alpha onto new
-  backgrounds (the plate and five photographs from OpenCV's samples) at new places and scales, some
-  overlapping, nearer (lower) people in front. Each person's ground truth is its pasted alpha less what
-  nearer people cover, exact by construction. Reported: detection recall (a predicted box with IoU >= 0.5
-  against the person's whole pasted box), mask IoU per instance (one-to-one matching on mask IoU; a
-  missed person counts 0), the same over partly hidden people only;
-- on vtest.avi itself: people with a non-empty mask against the detector's count, per sampled frame, and
-  a contact sheet of the masks (an artifact).
+  when a component is one upright, person-sized, isolated blob whose height fits the scene's perspective,
+  then pasted with that alpha onto new backgrounds (the plate and five photographs from OpenCV's samples)
+  at new places and scales, some overlapping, nearer (lower) people in front. Each person's ground truth
+  is its pasted alpha less what nearer people cover, exact by construction. Reported: detection recall (a
+  predicted box with IoU >= 0.5 against the person's whole pasted box), mask IoU per person (one-to-one
+  matching on mask IoU at 0.5; a missed person counts 0), the same over partly hidden people only;
+- on vtest.avi itself: per sampled frame, the detector's people against the masks made, written as JSON,
+  and a contact sheet of the masks (artifacts under out/bench/).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -38,18 +42,25 @@ BACKGROUNDS = ("building.jpg", "leuvenA.jpg", "home.jpg", "aero1.jpg", "graf1.pn
 SIZE = (576, 768)
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"
 METHODS = ("v1", "faster", "better")
+SHEET_FRAMES = (36, 130, 260, 534)  # two with overlapping walkers (36, 534), two busy ones
 
 
 def run(ctx) -> None:
     zoo = ModelZoo(ModelStore(), torch.device(ctx.device))
-    frames = read_frames(VTEST, step=1)
+    frames = read_frames(VTEST, step=1, limit=400 if ctx.quick else None)
     _speed(ctx, zoo, frames)
+    _carried_boxes(ctx, zoo, frames[300:310 if ctx.quick else 360])
     scenes = composite_scenes(frames, count=4 if ctx.quick else 40, seed=7, plate_step=32 if ctx.quick else 8)
-    ctx.value("labelled people", sum(len(s.truth) for s in scenes), "people", "labelled set",
+    ctx.value("labelled people", sum(len(s.truth) for s in scenes), "people", "labelled set (vtest composites)",
               f"{len(scenes)} scenes; {sum(s.hidden.sum() for s in scenes)} partly hidden")
     for method in METHODS:
         _accuracy(ctx, zoo, method, scenes)
-    _vtest_counts(ctx, zoo, frames[:: 200 if ctx.quick else 10], contact_sheet=not ctx.quick)
+    step = 200 if ctx.quick else 10
+    _vtest_counts(ctx, zoo, frames[::step], step)
+    if not ctx.quick:
+        path = OUT / "mask-contact-sheet.jpg"
+        cv2.imwrite(str(path), contact_sheet(zoo, frames, SHEET_FRAMES)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+        ctx.artifacts["contact_sheet"] = str(path)
 
 
 # ------------------------------------------------------------------ the methods
@@ -57,20 +68,23 @@ def run(ctx) -> None:
 
 class Method:
     """One way of masking people in a frame, with its shot state: `__call__(frame, index)` returns boxes Nx4
-    and masks NxHxW of the people found in an HxWx3 uint8 RGB frame."""
+    and masks NxHxW of the people found in an HxWx3 uint8 RGB frame; `report` is the stage's last report.
+    `name` is "v1" or a quality; `recipe` replaces the quality's recipe."""
 
-    def __init__(self, zoo: ModelZoo, name: str):
-        self.zoo, self.name, self.shot = zoo, name, ShotState()
+    def __init__(self, zoo: ModelZoo, name: str, recipe: instance_mask.Recipe | None = None):
+        self.zoo, self.name, self.shot, self.report = zoo, name, ShotState(), {}
         self.params = instance_mask.SPEC.resolve({} if name == "v1" else {"quality": name})
+        self.recipe = recipe or instance_mask.RECIPES.get(name)
 
     def __call__(self, frame: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self.name == "v1":
             boxes, masks = v1_masks(frame, self.zoo, self.shot, index, self.params)
         else:
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
-            instance_mask.run(state, self.params, StageContext(self.zoo, self.shot, frame, index))
+            instance_mask.run_recipe(state, self.params, StageContext(self.zoo, self.shot, frame, index), self.recipe)
             boxes = np.array([i.box for i in state.instances], np.float32).reshape(-1, 4)
             masks = np.stack([i.mask for i in state.instances]) if state.instances else np.zeros((0, *frame.shape[:2]))
+            self.report = state.report["instance_mask"]
         self.shot.last_index = index
         return boxes, masks
 
@@ -106,20 +120,45 @@ def v1_masks(frame: np.ndarray, zoo: ModelZoo, shot: ShotState, index: int, para
 
 
 def _speed(ctx, zoo: ModelZoo, frames: list[np.ndarray]) -> None:
+    """Each timed call masks two consecutive frames (Faster detects on one of them)."""
+    frame = frames[100]
+    ctx.time("CenterNet alone: ms per frame", lambda: zoo.detector().detect(frame, 0.35, {PERSON}), repeats=20,
+             group="speed", note="one pass, part of every method")
     for name in METHODS:
         method = Method(zoo, name)
         order = iter(range(100, len(frames)))
 
-        def step():
-            index = next(order)
-            method(frames[index], index)
+        def pair():
+            for _ in range(2):
+                index = next(order)
+                method(frames[index], index)
 
-        figure = ctx.time(f"{name}: ms per 768x576 frame", step, repeats=20, warmup=2, group="speed",
-                          note="vtest.avi frames in order, one shot")
+        pairs = ctx.time(f"{name}: ms per 2 frames", pair, repeats=15, warmup=1, group="speed",
+                         note="vtest.avi frames in order, one shot")
+        figure = ctx.value(f"{name}: ms per 768x576 frame", pairs.median / 2, "ms", "speed")
         if name == "v1":
             base = figure.median
         else:
             ctx.value(f"{name}: time / v1", figure.median / base, "x", "speed")
+
+
+def _carried_boxes(ctx, zoo: ModelZoo, frames: list[np.ndarray]) -> None:
+    """Faster's masks on the frames where it moves the last boxes on, against detecting on those frames too:
+    mean mask IoU per instance (one-to-one on mask IoU; an instance only one side has counts 0)."""
+    carried = Method(zoo, "faster")
+    every = Method(zoo, "faster", replace(instance_mask.RECIPES["faster"], detect_every=1))
+    ious = []
+    for index, frame in enumerate(frames):
+        boxes, masks = carried(frame, index)
+        if carried.report["detected"]:
+            every(frame, index)
+            continue
+        other_boxes, other_masks = every(frame, index)
+        truth = Scene(frame, other_masks, other_boxes, np.zeros(len(other_boxes), bool))
+        _, iou = score(boxes, masks, truth)
+        ious.extend(iou.tolist() + [0.0] * max(len(boxes) - len(other_boxes), 0))
+    ctx.value("faster: carried-box frames, mask IoU vs detecting", float(np.mean(ious)) if ious else 0.0, "",
+              "speed", f"vtest.avi, {len(frames)} frames in order, {len(ious)} instances")
 
 
 # ------------------------------------------------------------------ labelled set
@@ -133,10 +172,10 @@ class Scene:
         self.frame, self.truth, self.boxes, self.hidden = frame, truth, boxes, hidden
 
 
-def read_frames(path: Path, step: int) -> list[np.ndarray]:
-    """Every `step`-th frame of a video as HxWx3 uint8 RGB."""
+def read_frames(path: Path, step: int, limit: int | None = None) -> list[np.ndarray]:
+    """Every `step`-th frame of a video (of its first `limit`) as HxWx3 uint8 RGB."""
     capture, frames, index = cv2.VideoCapture(str(path)), [], 0
-    while True:
+    while limit is None or index < limit:
         ok, frame = capture.read()
         if not ok:
             break
@@ -153,14 +192,9 @@ def cutouts(frames: list[np.ndarray], plate: np.ndarray) -> list[tuple[np.ndarra
     alpha hxw float32 in [0, 1]) per isolated, upright blob of difference whose height is within 20% of the
     height the scene's perspective gives a person standing where it stands (fitted to all blobs, robustly;
     this drops two people one behind the other)."""
-    lab_plate = cv2.cvtColor(plate, cv2.COLOR_RGB2LAB).astype(np.float32)
     candidates = []  # (frame, labels, component, stats row)
     for frame in frames:
-        diff = np.abs(cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float32) - lab_plate)
-        changed = (np.maximum(0.5 * diff[..., 0], np.hypot(diff[..., 1], diff[..., 2])) > 18).astype(np.uint8)
-        changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(changed)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(changed_pixels(frame, plate))
         blobs = [k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] >= 20]
         for k in blobs:
             x, y, w, h, area = stats[k]
@@ -189,6 +223,21 @@ def cutouts(frames: list[np.ndarray], plate: np.ndarray) -> list[tuple[np.ndarra
     return out
 
 
+def changed_pixels(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """uint8 HxW, 1 where an HxWx3 uint8 RGB frame differs from the background plate (CIELAB: half the
+    lightness difference or the colour difference above 18), cleaned of specks and small gaps."""
+    diff = np.abs(cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float32)
+                  - cv2.cvtColor(plate, cv2.COLOR_RGB2LAB).astype(np.float32))
+    changed = (np.maximum(0.5 * diff[..., 0], np.hypot(diff[..., 1], diff[..., 2])) > 18).astype(np.uint8)
+    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.morphologyEx(changed, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+
+
+def background_plate(frames: list[np.ndarray]) -> np.ndarray:
+    """The per-pixel median of frames of a fixed camera: uint8 HxWx3, the scene without its passers-by."""
+    return np.median(np.stack(frames), axis=0).astype(np.uint8)
+
+
 def _gap(a, b) -> float:
     """Pixels between two component boxes (connectedComponentsWithStats rows); 0 if they touch."""
     dx = max(a[0] - (b[0] + b[2]), b[0] - (a[0] + a[2]), 0)
@@ -211,7 +260,7 @@ def backgrounds(plate: np.ndarray) -> list[np.ndarray]:
 
 def composite_scenes(frames: list[np.ndarray], count: int, seed: int, plate_step: int) -> list[Scene]:
     """`count` labelled scenes from vtest frames (all of them, in order), with a fixed seed."""
-    plate = np.median(np.stack(frames[::plate_step]), axis=0).astype(np.uint8)
+    plate = background_plate(frames[::plate_step])
     people = cutouts(frames[::15], plate)
     grounds = backgrounds(plate)
     rng = np.random.default_rng(seed)
@@ -278,62 +327,75 @@ def score(boxes: np.ndarray, masks: np.ndarray, scene: Scene) -> tuple[np.ndarra
 
 
 def _accuracy(ctx, zoo: ModelZoo, name: str, scenes: list[Scene]) -> None:
-    found, ious, hidden = [], [], []
-    for i, scene in enumerate(scenes):
-        boxes, masks = Method(zoo, name)(scene.frame, 0)
-        f, iou = score(boxes, masks, scene)
-        found.append(f)
-        ious.append(iou)
-        hidden.append(scene.hidden)
-    found, ious, hidden = np.concatenate(found), np.concatenate(ious), np.concatenate(hidden)
+    results = [score(*Method(zoo, name)(scene.frame, 0), scene) for scene in scenes]
+    found = np.concatenate([f for f, _ in results])
+    ious = np.concatenate([iou for _, iou in results])
+    hidden = np.concatenate([scene.hidden for scene in scenes])
     group = "labelled set (vtest composites)"
     ctx.value(f"{name}: detection recall", found.mean(), "", group)
-    ctx.value(f"{name}: mask IoU per person", ious.mean(), "", group, "missed people count 0")
+    figure = ctx.value(f"{name}: mask IoU per person", ious.mean(), "", group, "missed people count 0")
     ctx.value(f"{name}: mask IoU, partly hidden people", ious[hidden].mean() if hidden.any() else 0.0, "", group)
+    if name != "v1":
+        base = next(f.median for f in ctx.figures if f.name == "v1: mask IoU per person")
+        ctx.value(f"{name}: mask IoU / v1", figure.median / base, "x", group)
 
 
 # ------------------------------------------------------------------ vtest.avi itself
 
 
-def _vtest_counts(ctx, zoo: ModelZoo, frames: list[np.ndarray], contact_sheet: bool) -> None:
-    """Per sampled frame (each its own shot): people with a non-empty mask (>= 20 px at 0.5) and detections."""
-    sheet = []
+def _vtest_counts(ctx, zoo: ModelZoo, frames: list[np.ndarray], step: int) -> None:
+    """Per sampled frame (each its own shot, so the detector runs): the detector's people, the instances with a
+    mask (>= 20 px at 0.5), and the detections dropped because the mattes see no one there."""
+    per_frame = {}
     for name in ("faster", "better"):
-        method, params = Method(zoo, name), instance_mask.SPEC.resolve({"quality": name})
-        recipe = instance_mask.RECIPES[name]
-        masked, detected = [], []
+        method = Method(zoo, name)
+        rows = []
         for i, frame in enumerate(frames):
-            boxes, masks = method(frame, 2 * i)
-            found = zoo.detector(recipe.tile_size).detect(frame, params["score_threshold"], {PERSON})
-            detected.append(min(len(found), params["max_instances"]))
-            masked.append(int(((masks >= 0.5).reshape(len(masks), -1).sum(1) >= 20).sum()))
-            if contact_sheet and name == "better" and i % (len(frames) // 6 or 1) == 0 and len(sheet) < 6:
-                sheet.append(overlay(frame, boxes, masks, f"frame {10 * i}: {masked[-1]} masks / {detected[-1]} "
-                                     "detections"))
-        masked, detected = np.array(masked), np.array(detected)
+            _, masks = method(frame, 2 * i)
+            masked = int(((masks >= 0.5).reshape(len(masks), -1).sum(1) >= 20).sum())
+            rows.append((step * i, method.report["boxes"], masked, method.report["unseen"]))
+        per_frame[name] = [dict(zip(("frame", "detected", "masked", "dropped"), r)) for r in rows]
+        detected, masked, dropped = (np.array(c) for c in list(zip(*rows))[1:])
         group = "vtest.avi people"
-        ctx.value(f"{name}: masked / detected", masked.sum() / max(detected.sum(), 1), "", group,
-                  f"{len(frames)} frames; {masked.sum()} masks, {detected.sum()} detections")
-        ctx.value(f"{name}: frames with a person unmasked", int((masked < detected).sum()), "frames", group)
-        ctx.value(f"{name}: people per frame", float(np.median(detected)), "median", group,
-                  f"range {detected.min()}..{detected.max()}")
-    if sheet:
-        OUT.mkdir(parents=True, exist_ok=True)
-        path = OUT / "mask-contact-sheet.jpg"
-        rows = [np.concatenate(sheet[r:r + 2], axis=1) for r in range(0, len(sheet) - 1, 2)]
-        cv2.imwrite(str(path), np.concatenate(rows, axis=0)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])
-        ctx.artifacts["contact_sheet"] = str(path)
+        ctx.value(f"{name}: masks / detections", masked.sum() / max(detected.sum(), 1), "", group,
+                  f"{len(frames)} frames: {masked.sum()} masks, {detected.sum()} detections, "
+                  f"{dropped.sum()} dropped (no one in the mattes)")
+        ctx.value(f"{name}: frames where a kept detection has no mask", int((masked < detected - dropped).sum()),
+                  "frames", group)
+        ctx.value(f"{name}: people per frame", float(np.median(masked)), "median", group,
+                  f"range {masked.min()}..{masked.max()}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    counts = OUT / "mask-vtest-counts.json"
+    counts.write_text(json.dumps(per_frame, indent=1))
+    ctx.artifacts["vtest_counts"] = str(counts)
+
+
+def contact_sheet(zoo: ModelZoo, frames: list[np.ndarray], indices: tuple[int, ...]) -> np.ndarray:
+    """Better's masks on the given vtest.avi frames (each its own shot), two to a row: uint8 RGB."""
+    tiles = []
+    for index in indices:
+        method = Method(zoo, "better")
+        boxes, masks = method(frames[index], 0)
+        report = method.report
+        tiles.append(overlay(frames[index], boxes, masks, f"vtest.avi frame {index}: {len(masks)} masks; "
+                             f"{report['boxes']} detections, {report['unseen']} with no one in the mattes"))
+    rows = [np.concatenate(tiles[r:r + 2], axis=1) for r in range(0, len(tiles) - 1, 2)]
+    return np.concatenate(rows, axis=0)
 
 
 def overlay(frame: np.ndarray, boxes: np.ndarray, masks: np.ndarray, caption: str) -> np.ndarray:
-    """The frame darkened, each instance's mask tinted in its own colour with its box: uint8 RGB, 3/4 size."""
-    out = frame.astype(np.float32) * 0.45
-    rng = np.random.default_rng(3)
-    for box, mask in zip(boxes, masks):
-        colour = rng.uniform(80, 255, 3)
-        out = out * (1 - 0.75 * mask[..., None]) + 0.75 * mask[..., None] * (0.4 * frame + 0.6 * colour)
+    """The frame darkened, each instance's mask tinted in a colour of its own and outlined, its box drawn thin:
+    uint8 RGB of the frame's size."""
+    out = frame.astype(np.float32) * 0.5
+    for k, (box, mask) in enumerate(zip(boxes, masks)):
+        hue = np.uint8([[[int(180 * ((k * 0.618) % 1.0)), 200, 255]]])
+        colour = cv2.cvtColor(hue, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+        a = 0.7 * mask[..., None]
+        out = out * (1 - a) + a * (0.35 * frame + 0.65 * colour)
+        contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour.tolist(), 1)
-    out = cv2.resize(np.clip(out, 0, 255).astype(np.uint8), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
-    cv2.putText(out, caption, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    cv2.putText(out, caption, (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return out

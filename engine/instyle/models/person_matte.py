@@ -5,6 +5,8 @@
 - `CropMatte`: the MediaPipe selfie network (256x256 input) on crops around each person, so a person
   30 px tall is matted at 200 px. Crops are packed into shared 256x256 inputs: upright people two to an
   input (128x256 each), a wider box alone in an input.
+
+Both give alpha for the whole frame; the instance stage keeps each person's part around their box.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import cv2
 import numpy as np
 import torch
 
+from ..ops.masks import box_region
 from .matte import RobustVideoMatte
 from .tfjs_graph import TfjsGraph
 
 SIDE = 256  # the selfie network's input
-_MARGIN = 0.12  # context around each box, as a fraction of its size on each side
+_MARGIN = 0.12  # context around each box in its crop, as a fraction of its size on each side
 
 
 @dataclass(frozen=True)
@@ -47,23 +50,26 @@ class Slot:
 def layout(boxes: np.ndarray) -> tuple[list[Slot], int]:
     """Slots for Nx4 boxes (x1, y1, x2, y2 frame pixels) and the number of 256x256 inputs they fill.
 
-    A box with its margin at most half as wide as tall gets a 1:2 crop in half an input (128x256), two to
-    an input; a wider box gets a square crop filling an input. (The network fails on people much smaller
-    than 128 px tall, so small people are scaled up, never packed tighter.)
+    A box at most 3/4 as wide as tall gets a 1:2 crop (its height plus margins, or twice its width plus
+    margins if that is more) in half an input (128x256), two to an input; a wider box gets a square crop
+    filling an input. (The network fails on people much smaller than 128 px, so small people are scaled up,
+    never packed tighter.)
     """
     slots, canvases, free_half = [], 0, None  # free_half: an input whose right half is still empty
     for x1, y1, x2, y2 in boxes.astype(np.float64):
         w, h = (x2 - x1) * (1 + 2 * _MARGIN), (y2 - y1) * (1 + 2 * _MARGIN)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        if w > h / 2:
+        if x2 - x1 > 0.75 * (y2 - y1):
             side = max(w, h)
             slots.append(Slot(cx, cy, side, side, canvases, 0, 0, SIDE, SIDE))
             canvases += 1
-        elif free_half is None:
-            slots.append(Slot(cx, cy, h / 2, h, canvases, 0, 0, SIDE // 2, SIDE))
+            continue
+        width = max(w, h / 2)
+        if free_half is None:
+            slots.append(Slot(cx, cy, width, 2 * width, canvases, 0, 0, SIDE // 2, SIDE))
             free_half, canvases = canvases, canvases + 1
         else:
-            slots.append(Slot(cx, cy, h / 2, h, free_half, SIDE // 2, 0, SIDE // 2, SIDE))
+            slots.append(Slot(cx, cy, width, 2 * width, free_half, SIDE // 2, 0, SIDE // 2, SIDE))
             free_half = None
     return slots, canvases
 
@@ -76,9 +82,9 @@ class CropMatte:
         self.input, self.output = graph.input_names[0], graph.output_names[0]
 
     @torch.inference_mode()
-    def __call__(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """float32 NxHxW alpha in [0, 1] for the person in each of Nx4 `boxes` of an HxWx3 uint8 RGB
-        `frame`; zero outside each crop."""
+    def __call__(self, frame: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.ndarray:
+        """float32 NxHxW alpha in [0, 1] for the person in each of Nx4 `boxes` of an HxWx3 uint8 RGB `frame`,
+        zero outside the box grown by `margin` of its size on each side."""
         h, w = frame.shape[:2]
         out = np.zeros((len(boxes), h, w), np.float32)
         if len(boxes) == 0:
@@ -89,13 +95,11 @@ class CropMatte:
             m = s.to_slot()
             m[:, 2] -= (s.x, s.y)
             canvases[s.canvas, s.y:s.y + s.h, s.x:s.x + s.w] = cv2.warpAffine(
-                frame, m, (s.w, s.h), flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE)
+                frame, m, (s.w, s.h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x = torch.from_numpy(canvases).to(self.graph.device, torch.float32) / 255.0
         alpha = self.graph.run({self.input: x}, [self.output])[self.output][..., 0].float().cpu().numpy()
-        for k, s in enumerate(slots):
-            x0, y0 = max(int(np.floor(s.cx - s.width / 2)), 0), max(int(np.floor(s.cy - s.height / 2)), 0)
-            x1, y1 = min(int(np.ceil(s.cx + s.width / 2)), w), min(int(np.ceil(s.cy + s.height / 2)), h)
+        for k, (s, box) in enumerate(zip(slots, boxes)):
+            x0, y0, x1, y1 = box_region(box, (h, w), margin)
             if x1 <= x0 or y1 <= y0:
                 continue
             # frame pixel (x0 + i, y0 + j) -> pixel of this slot's own alpha

@@ -100,7 +100,7 @@ def refine(masks: np.ndarray, pixels: int, radius: float) -> np.ndarray:
     """`grow` by `pixels` then `feather` by `radius` each of NxHxW masks, working on each mask's support."""
     if pixels == 0 and radius <= 0:
         return masks
-    pad = max(pixels, 0) + int(np.ceil(3 * radius)) + 1
+    pad = max(pixels, 0) + int(np.ceil(4 * radius)) + 2  # OpenCV float kernels reach 4 sigma
     out = np.zeros_like(masks)
     for k, mask in enumerate(masks):
         region = support(mask, pad)
@@ -154,12 +154,20 @@ def carry_forward(mask: np.ndarray, old_box, new_box) -> np.ndarray:
 
 
 def index_pass(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """float32 HxW holding k + 1 where instance k (of NxHxW masks) is the strongest above `threshold`, else 0."""
-    if len(masks) == 0:
-        return np.zeros(masks.shape[1:], np.float32)
-    best = np.argmax(masks, axis=0)
-    strong = np.max(masks, axis=0) >= threshold
-    return np.where(strong, best + 1, 0).astype(np.float32)
+    """float32 HxW holding k + 1 where instance k (of NxHxW masks) is the strongest above `threshold`, else 0
+    (the first of equally strong instances wins)."""
+    n, h, w = masks.shape
+    index, best = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    for k in range(n):
+        region = support(masks[k])
+        if region is None:
+            continue
+        x0, y0, x1, y1 = region
+        m, b, i = masks[k, y0:y1, x0:x1], best[y0:y1, x0:x1], index[y0:y1, x0:x1]
+        take = m > b
+        i[take] = np.where(m[take] >= threshold, k + 1, 0)
+        b[take] = m[take]
+    return index
 
 
 def nearest_instance(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:

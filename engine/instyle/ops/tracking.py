@@ -117,6 +117,8 @@ def match_nearest_centres(previous: dict[int, tuple[float, float]], centres: np.
 
 @dataclass(frozen=True)
 class CentreState:
+    """The baseline's state: id -> (x, y) box centre in the last frame, and the next free id."""
+
     centres: dict
     next_id: int = 1
 
@@ -180,7 +182,8 @@ def kalman_predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.nd
     return mean @ _F.T, _F @ cov @ _F.T + np.einsum("ti,ij->tij", std ** 2, np.eye(8))
 
 
-def kalman_project(mean: np.ndarray, cov: np.ndarray, noise: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def kalman_project(mean: np.ndarray, cov: np.ndarray,
+                   noise: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Expected measurement Tx4 and its covariance Tx4x4, with the measurement noise's standard deviation
     times `noise` (a scalar or one factor per track)."""
     scale = np.broadcast_to(np.asarray(noise, np.float64), (len(mean),))[:, None]
@@ -210,8 +213,8 @@ class KalmanState:
 
     ids: int64 T (0 while tentative). mean: Tx8 (cx, cy, w, h and their velocities, pixels per frame);
     cov: Tx8x8. hits: int64 T, frames matched in a row. lost: int64 T, frames since the last match.
-    colours: float32 TxB appearance histograms (as Detections.colours). seen: Tx4 the last matched box. next_id: the id the next confirmed track gets.
-    frames: frames stepped so far.
+    colours: float32 TxB appearance histograms (as Detections.colours). seen: Tx4 the box (x1, y1, x2, y2)
+    where the track was last matched. next_id: the id the next confirmed track gets. frames: frames stepped.
     """
 
     ids: np.ndarray
@@ -230,31 +233,37 @@ class KalmanState:
 
 
 _RULED_OUT = 1e6
-PARTLY_COVERED = 0.2
-"""A new track whose box is more than this much covered by a nearer one waits to be confirmed."""
-PARTIAL = 0.75
+IN_PART = 0.05
+"""A box of which more than this share, grown by a tenth, lies under a nearer person's box is seen in part."""
+BEHIND = 0.2
+"""A new track whose box has more than this share under a nearer person's waits before it is confirmed."""
+SHRUNK = 0.75
 """A box narrower or shorter than this share of its track's shows only part of its person."""
 
 
 @dataclass(frozen=True)
 class KalmanTracker:
-    """Tracks by optimal assignment on box overlap, distance from a constant-velocity prediction, and
-    colour. A track is born (gets an id) after `confirm` frames in a row, once its box is not largely covered
-    by another (at once on the shot's first frame), and survives `max_lost` frames unseen, so a person who
-    reappears within that time gets their identity back; until then, a lost person is looked for among the
-    tentative tracks, such as one starting where they come out from behind someone.
+    """Tracks by optimal assignment on box overlap, distance from a constant-velocity prediction, and colour.
 
-    Association runs in three rounds: confirmed tracks seen in the last frame take the detections first,
-    confirmed tracks lost for longer then compete for the rest, and tentative tracks for what is left. An unseen person is looked for both where they would be had they
-    kept walking (the Kalman prediction, whose uncertainty grows while they are unseen) and where they were
-    last seen (had they stopped); pairs farther than `gate` (squared Mahalanobis distance) from both, or
-    with colours farther apart than `max_colour`, are ruled out. `weights` weigh (1 - overlap), colour
-    distance and motion distance into a cost in [0, 1]; a pair costing more than `max_cost` is no match.
+    A track is born (gets an id) after `confirm` frames in a row (at once on the shot's first frame), and not
+    while its box is largely behind someone nearer; it survives `max_lost` frames unseen, so a person who
+    reappears within that time gets their identity back. Confirmed tracks take detections first, tentative
+    ones share what is left, so someone coming out from behind another is matched to their lost track before
+    a new one can claim them.
+
+    An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
+    whose uncertainty grows while they are unseen) and where they were last seen (had they stopped); pairs
+    farther than `gate` (squared Mahalanobis distance) from both are ruled out, as are pairs whose colours
+    are farther apart than `max_colour`, unless the box is seen in part (its colours are then not all its
+    person's). `weights` weigh (1 - box overlap), colour distance and motion distance into a cost in
+    [0, 1]; a pair costing more than `max_cost` is no match. A box seen in part, or much smaller than its
+    track's, moves the track little and leaves its velocity as it was, so a person walking behind another
+    is expected to come out on the far side.
     """
 
-    confirm: int = 3
+    confirm: int = 2
     max_lost: int = 30
-    max_cost: float = 0.75
+    max_cost: float = 0.7
     max_colour: float = 0.6
     gate: float = float(chi2.ppf(0.99, 4))
     weights: tuple[float, float, float] = (0.5, 0.3, 0.2)
@@ -270,22 +279,19 @@ class KalmanTracker:
         mean[state.lost > 0, 6:] = 0.0  # an unseen person keeps their size
         mean, cov = kalman_predict(mean, state.cov)
         state = replace(state, mean=mean, cov=cov)
+        in_part = covered_by_nearer(detections.boxes, margin=0.1) > IN_PART
         track_of = np.full(len(detections), -1, np.int64)
         if len(state.ids) and len(detections):
-            cost = self._cost(state, detections)
-            confirmed = state.ids > 0
-            rounds = (confirmed, ~confirmed)
-            for rows in map(np.flatnonzero, rounds):
+            cost = self._cost(state, detections, in_part)
+            for rows in (np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)):
                 free = np.flatnonzero(track_of < 0)
                 if not len(rows) or not len(free):
                     continue
-                sub = cost[np.ix_(rows, free)]
-                for r, c in zip(*linear_sum_assignment(sub)):
-                    if sub[r, c] <= self.max_cost:
-                        track_of[free[c]] = rows[r]
-        return self._advance(state, detections, track_of)
+                for r, c in assign(cost[np.ix_(rows, free)], self.max_cost):
+                    track_of[free[c]] = rows[r]
+        return self._advance(state, detections, track_of, in_part)
 
-    def _cost(self, state: KalmanState, det: Detections) -> np.ndarray:
+    def _cost(self, state: KalmanState, det: Detections, in_part: np.ndarray) -> np.ndarray:
         """TxN association cost in [0, 1], or _RULED_OUT."""
         w_overlap, w_colour, w_motion = self.weights
         still = state.mean.copy()
@@ -299,26 +305,19 @@ class KalmanTracker:
             allowed = (motion <= self.gate) | (recent & (overlap > 0))
             best = np.where(allowed, np.minimum(best, cost), best)
         colour = colour_distance(state.colours, det.colours)
-        whole = covered_by_nearer(det.boxes, margin=0.1)[None, :] <= PARTLY_COVERED
-        return np.where((best < _RULED_OUT) & ((colour <= self.max_colour) | ~whole), best + w_colour * colour,
-                        _RULED_OUT)
+        allowed = (best < _RULED_OUT) & ((colour <= self.max_colour) | in_part[None, :])
+        return np.where(allowed, best + w_colour * colour, _RULED_OUT)
 
-    def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray) -> tuple[KalmanState, np.ndarray]:
-        """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest.
-
-        A box touching a nearer person's, or much smaller than its track expects, may show only part of its
-        person: it moves the track's box little and leaves its velocity as it was, so a person walking behind
-        another is expected to come out on the far side.
-        """
+    def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray,
+                 in_part: np.ndarray) -> tuple[KalmanState, np.ndarray]:
+        """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest."""
         matched = np.flatnonzero(track_of >= 0)
         rows = track_of[matched]
-        covered = covered_by_nearer(det.boxes)[matched]
-        partial = (covered_by_nearer(det.boxes, margin=0.1)[matched] > 0.05) | \
-            (_measurement(det.boxes[matched])[:, 2:] < PARTIAL * state.mean[rows, 2:4]).any(axis=1)
+        partial = in_part[matched] | (_measurement(det.boxes[matched])[:, 2:] < SHRUNK * state.mean[rows, 2:4]).any(1)
         mean, cov = state.mean.copy(), state.cov.copy()
         mean[rows], cov[rows] = kalman_update(state.mean[rows], state.cov[rows], det.boxes[matched],
                                               np.where(partial, 10.0, 1.0))
-        # A person found again in full starts afresh, moving as they did between where they were last seen.
+        # A person found again in full starts afresh, moving as they did since they were last seen.
         again = (state.lost[rows] > 0) & ~partial
         back, found = rows[again], matched[again]
         mean[back], cov[back] = kalman_initiate(det.boxes[found])
@@ -326,20 +325,21 @@ class KalmanTracker:
         hits, lost = np.zeros_like(state.hits), state.lost + 1
         hits[rows], lost[rows] = state.hits[rows] + 1, 0
         colours, seen = state.colours.copy(), state.seen.copy()
-        visible = covered <= 0.5
-        fresh, new_colours = rows[visible], det.colours[matched[visible]]
+        whole = ~in_part[matched]
+        fresh, new_colours = rows[whole], det.colours[matched[whole]]
         known = colours[fresh].sum(axis=1, keepdims=True) > 0
         colours[fresh] = np.where(known, 0.8 * colours[fresh] + 0.2 * new_colours, new_colours)
         seen[rows] = _box(mean[rows, :4])
         ids = state.ids.copy()
         behind = np.zeros(len(ids), bool)
-        behind[rows] = covered > PARTLY_COVERED
+        behind[rows] = covered_by_nearer(det.boxes)[matched] > BEHIND
         confirmed = (ids == 0) & (hits >= self.confirm) & ~behind
         ids[confirmed] = state.next_id + np.arange(int(confirmed.sum()))
         out = np.zeros(len(det), np.int64)
         out[matched] = ids[rows]
         keep = np.flatnonzero(np.where(ids > 0, lost <= self.max_lost, lost == 0))
-        state = replace(state, ids=ids, mean=mean, cov=cov, hits=hits, lost=lost, colours=colours, seen=seen, next_id=state.next_id + int(confirmed.sum())).take(keep)
+        state = replace(state, ids=ids, mean=mean, cov=cov, hits=hits, lost=lost, colours=colours, seen=seen,
+                        next_id=state.next_id + int(confirmed.sum())).take(keep)
 
         new = np.flatnonzero(track_of < 0)
         born = np.zeros(len(new), np.int64)
@@ -355,6 +355,21 @@ class KalmanTracker:
             seen=np.concatenate([state.seen, det.boxes[new]]), next_id=state.next_id + int((born > 0).sum()),
             frames=state.frames + 1)
         return state, out
+
+
+def assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
+    """The pairs (row, column) of an optimal one-to-one matching of a RxC `cost` matrix in which a row or a
+    column left unpaired costs `limit` / 2, so no pair costs more than `limit`: pairs are never forced on
+    rows for want of better ones (as cost_limit in lapjv)."""
+    r, c = cost.shape
+    never = 2.0 * (limit + 1.0) * (r + c)
+    padded = np.zeros((r + c, c + r))
+    padded[:r, :c] = np.where(cost <= limit, cost, never)
+    padded[:r, c:] = never
+    padded[r:, :c] = never
+    padded[np.arange(r), c + np.arange(r)] = limit / 2
+    padded[r + np.arange(c), np.arange(c)] = limit / 2
+    return [(i, j) for i, j in zip(*linear_sum_assignment(padded)) if i < r and j < c and cost[i, j] <= limit]
 
 
 def covered_by_nearer(boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:

@@ -4,9 +4,14 @@ Two models:
 
 - "centernet+rvm" (offline, from the npm registry): CenterNet boxes; people are matted by the selfie network
   on crops around each person (both qualities) and, at Better, also by Robust Video Matting on the whole
-  frame, whose recurrent state lives in the shot and restarts at a seek or a cut (colour-histogram jump);
-  other classes are cut out of their box by GrabCut.
+  frame (the larger of the two counts), whose recurrent state lives in the shot; other classes are cut out
+  of their box by GrabCut. Faster runs the detector on every second frame of a shot and moves the boxes on
+  at their speed in between; Better runs it on every frame, plus overlapping tiles that find small people.
+  A person box in which the mattes see no one (no pixel at 0.5) is dropped.
 - "maskrcnn" (a separate download): torchvision Mask R-CNN v2, one mask per instance from the network.
+
+A shot ends at a seek (a frame that does not follow the last one) or a cut (a jump of the colour histogram,
+`ops.cuts`); the matte's state, carried boxes and smoothing memory start again.
 
 Where instances overlap, each pixel goes to the instance with the strongest claim: its matte value times
 its closeness to the instance's box centre (`ops.masks.assign_ownership`), so the masks are disjoint and
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -27,12 +33,13 @@ from ..frame_state import FrameState, Instance
 from ..models.coco import COCO_CLASSES, PERSON
 from ..models.person_matte import frame_matte
 from ..modelstore import WeightsError
-from ..ops import cuts
+from ..ops import box_motion, cuts
 from ..ops import masks as mask_ops
 from ..params import Param, StageSpec
 
 MODELS = ("centernet+rvm", "maskrcnn")
 QUALITIES = ("faster", "better")
+WINDOW = 0.1  # a person's mattes count within their box grown by this share of its size on each side
 
 SPEC = StageSpec(
     name="instance_mask",
@@ -40,11 +47,12 @@ SPEC = StageSpec(
     params=(
         Param("model", "enum", "centernet+rvm", "centernet+rvm: offline models; maskrcnn: torchvision Mask R-CNN "
               "v2 (separate download: instyle-engine weights fetch maskrcnn_v2)", choices=MODELS),
+        Param("quality", "enum", "better", "faster: the detector on every second frame and crop mattes; "
+              "better: the detector on every frame plus tiles, and also a whole-frame video matte",
+              choices=QUALITIES),
         Param("classes", "enum_list", ("person",), "COCO classes to mask", choices=COCO_CLASSES),
         Param("score_threshold", "float", 0.35, "detections scoring below this are ignored", 0.0, 1.0),
         Param("max_instances", "int", 16, "keep at most this many, highest scores first", 1, 64),
-        Param("quality", "enum", "better", "faster: one detector pass and crop mattes; better: also tiled "
-              "detection and a whole-frame video matte", choices=QUALITIES),
         Param("grow", "int", 0, "grow (>0) or shrink (<0) each mask by this many pixels", -32, 32),
         Param("feather", "float", 0.0, "soften mask edges (Gaussian sigma in pixels)", 0.0, 32.0),
         Param("smoothing", "float", 0.0, "temporal smoothing: weight of an instance's previous-frame mask",
@@ -58,6 +66,7 @@ SPEC = StageSpec(
 class Recipe:
     """What a quality setting runs."""
 
+    detect_every: int  # within a shot, the detector runs on every n-th frame; boxes move on in between
     tile_size: int | None  # extra detector passes on overlapping tiles of this size (frame pixels)
     frame_matte: bool  # RVM on the whole frame, combined with the crop mattes
     matte_side: int  # longest side RVM runs at
@@ -67,8 +76,8 @@ class Recipe:
 
 
 RECIPES = {
-    "faster": Recipe(None, False, 384, 96, 2, 512),
-    "better": Recipe(384, True, 512, 192, 4, 800),
+    "faster": Recipe(2, None, False, 384, 96, 2, 512),
+    "better": Recipe(1, 384, True, 512, 192, 4, 800),
 }
 
 
@@ -77,35 +86,47 @@ class ShotMemory:
     """What the stage keeps between the frames of one shot (in `ShotState.matte_state`)."""
 
     signature: np.ndarray | None = None  # colour signature of the previous frame
+    grey: np.ndarray | None = None  # the previous frame, uint8 HxW
     rvm: object = None  # RobustVideoMatte with its recurrent state
-    boxes: np.ndarray | None = None  # previous frame's instances: Nx4 boxes, N class ids, NxHxW masks
+    detect_key: tuple | None = None  # the parameters of the last detection, and the frames since
+    since_detection: int = 0
+    boxes: np.ndarray | None = None  # previous frame's instances: Nx4 boxes, N class ids and scores, NxHxW masks
     class_ids: np.ndarray | None = None
+    scores: np.ndarray | None = None
     masks: np.ndarray | None = None
 
     def forget(self) -> None:
-        self.boxes = self.class_ids = self.masks = None
+        self.detect_key = self.boxes = self.class_ids = self.scores = self.masks = None
         if self.rvm is not None:
             self.rvm.reset()
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Fills `state.instances` and `state.mask`; outputs the combined mask and the instance-index pass."""
+    return run_recipe(state, params, ctx, RECIPES[params["quality"]])
+
+
+def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str, np.ndarray]:
+    """`run` with the quality's recipe given (the benchmark varies it)."""
     h, w = state.size
     memory, new_shot = _shot_memory(ctx)
-    recipe = RECIPES[params["quality"]]
+    report = state.report["instance_mask"] = {"new_shot": new_shot, "detected": True}
     find = _maskrcnn_instances if params["model"] == "maskrcnn" else _centernet_instances
     boxes, class_ids, scores, evidence = find(state, params, ctx, memory, recipe)
-    state.report["instance_mask"] = {"new_shot": new_shot, "detections": len(boxes)}
+    owned = mask_ops.assign_ownership(evidence, boxes)
+    seen = (class_ids != PERSON) | (owned.max(axis=(1, 2), initial=0.0) >= 0.5)
+    report.update(boxes=len(boxes), unseen=int((~seen).sum()))
+    boxes, class_ids, scores, owned = boxes[seen], class_ids[seen], scores[seen], owned[seen]  # matte saw no one
+    if params["smoothing"] > 0 and memory.masks is not None and len(boxes):
+        owned = mask_ops.assign_ownership(_smoothed(owned, boxes, class_ids, memory, params["smoothing"]), boxes)
+    memory.boxes, memory.class_ids, memory.scores = boxes, class_ids, scores
+    memory.masks = owned if params["smoothing"] > 0 or recipe.detect_every > 1 else None  # only kept if used
     if len(boxes) == 0:
-        memory.boxes = memory.class_ids = memory.masks = None
         state.instances, state.mask = [], np.zeros((h, w), np.float32)
         return {"mask": state.mask, "index": state.mask}
-
-    owned = mask_ops.assign_ownership(evidence, boxes)
-    if params["smoothing"] > 0 and memory.boxes is not None:
-        owned = mask_ops.assign_ownership(_smoothed(owned, boxes, class_ids, memory, params["smoothing"]), boxes)
-    memory.boxes, memory.class_ids, memory.masks = boxes, class_ids, owned
-    refined = mask_ops.assign_ownership(mask_ops.refine(owned, params["grow"], params["feather"]), boxes)
+    refined = mask_ops.refine(owned, params["grow"], params["feather"])
+    if refined is not owned:  # grown or feathered masks may overlap again
+        refined = mask_ops.assign_ownership(refined, boxes)
     state.instances = [Instance(tuple(map(float, boxes[k])), COCO_CLASSES[class_ids[k]], float(scores[k]), refined[k])
                        for k in range(len(boxes))]
     state.mask = np.clip(refined.sum(axis=0), 0, 1)
@@ -129,39 +150,66 @@ def _shot_memory(ctx) -> tuple[ShotMemory, bool]:
 def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
     """Boxes Nx4, class ids N, scores N and evidence NxHxW from CenterNet plus mattes or GrabCut."""
     frame = ctx.frame_uint8
-    wanted = {COCO_CLASSES.index(c) for c in params["classes"]}
-    found = ctx.models.detector(recipe.tile_size).detect(frame, score_threshold=params["score_threshold"],
-                                                          classes=wanted)[: params["max_instances"]]
-    boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
-    class_ids = np.array([d.class_id for d in found], np.int64)
-    scores = np.array([d.score for d in found], np.float32)
-    evidence = np.zeros((len(found), *state.size), np.float32)
+    boxes, class_ids, scores = _boxes(state, params, ctx, memory, recipe)
+    evidence = np.zeros((len(boxes), *state.size), np.float32)
     people = np.flatnonzero(class_ids == PERSON)
     if len(people):
-        evidence[people] = ctx.models.crop_matte()(frame, boxes[people])
-        if recipe.frame_matte:
-            if memory.rvm is None:
-                memory.rvm = ctx.models.new_matte()
-            alpha = frame_matte(memory.rvm, frame, recipe.matte_side)
-            for k in people:
-                window = mask_ops.box_window(state.size, boxes[k])
-                evidence[k] = np.maximum(evidence[k], alpha * window)
+        evidence[people] = ctx.models.crop_matte()(frame, boxes[people], WINDOW)
+    if len(people) and recipe.frame_matte:
+        if memory.rvm is None:
+            memory.rvm = ctx.models.new_matte()
+        alpha = frame_matte(memory.rvm, frame, recipe.matte_side)
+        for k in people:
+            x0, y0, x1, y1 = mask_ops.box_region(boxes[k], state.size, WINDOW)
+            np.maximum(evidence[k, y0:y1, x0:x1], alpha[y0:y1, x0:x1], out=evidence[k, y0:y1, x0:x1])
     for k in np.flatnonzero(class_ids != PERSON):
         evidence[k] = mask_ops.grabcut_in_box(frame, boxes[k], recipe.grabcut_iterations, recipe.grabcut_side)
     return boxes, class_ids, scores, evidence
+
+
+def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
+    """Boxes Nx4, class ids N and scores N: CenterNet's, or between detections the last frame's instances moved
+    on with the motion of their pixels."""
+    key = (params["classes"], params["score_threshold"], params["max_instances"], recipe.tile_size)
+    grey, previous = cv2.cvtColor(ctx.frame_uint8, cv2.COLOR_RGB2GRAY), memory.grey
+    memory.grey = grey
+    if memory.detect_key == key and memory.since_detection + 1 < recipe.detect_every and memory.masks is not None:
+        memory.since_detection += 1
+        state.report["instance_mask"]["detected"] = False
+        boxes = box_motion.follow_boxes(previous, grey, memory.boxes, memory.masks)
+        return boxes, memory.class_ids, memory.scores
+    memory.detect_key, memory.since_detection = key, 0
+    wanted = {COCO_CLASSES.index(c) for c in params["classes"]}
+    found = ctx.models.detector(recipe.tile_size).detect(ctx.frame_uint8, score_threshold=params["score_threshold"],
+                                                          classes=wanted)[: params["max_instances"]]
+    boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+    return boxes, np.array([d.class_id for d in found], np.int64), np.array([d.score for d in found], np.float32)
+
+
+def _matches(boxes: np.ndarray, class_ids: np.ndarray, old_boxes: np.ndarray, old_class_ids: np.ndarray,
+             min_iou: float = 0.3) -> list[tuple[int, int]]:
+    """One-to-one pairs (new index, old index) of boxes of the same class overlapping by IoU >= `min_iou`,
+    the total overlap as large as possible."""
+    if len(boxes) == 0 or len(old_boxes) == 0:
+        return []
+    iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(old_boxes.astype(np.float32))).numpy()
+    iou[class_ids[:, None] != old_class_ids[None, :]] = 0.0
+    rows, cols = linear_sum_assignment(-iou)
+    return [(int(k), int(j)) for k, j in zip(rows, cols) if iou[k, j] >= min_iou]
 
 
 def _maskrcnn_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
     """Boxes Nx4, class ids N, scores N and soft masks NxHxW from Mask R-CNN."""
     from ..models.maskrcnn import MODEL, segment
 
+    memory.detect_key = None  # CenterNet boxes of earlier frames are not carried past this one
     try:
         net = ctx.models.maskrcnn()
     except WeightsError as exc:
         raise WeightsError(exc.code, f"Instance Mask's model 'maskrcnn' needs the Mask R-CNN v2 weights, which "
                            f"are not usable: {exc}", f"run `instyle-engine weights fetch {MODEL}` on a machine with "
                            "internet access (178 MiB), or set the node's Model to CenterNet + RVM") from None
-    net.transform.min_size = (recipe.maskrcnn_side,)
+    net.transform.min_size = (recipe.maskrcnn_side,)  # the shared network: the service runs one request at a time
     net.transform.max_size = round(recipe.maskrcnn_side * 1333 / 800)
     net.roi_heads.score_thresh = params["score_threshold"]
     found = segment(net, state.rgb, params["score_threshold"])
@@ -174,13 +222,9 @@ def _maskrcnn_instances(state: FrameState, params: dict, ctx, memory: ShotMemory
 def _smoothed(masks: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, memory: ShotMemory,
               weight: float) -> np.ndarray:
     """Blend each mask with its instance's previous mask, moved with the box; instances are matched one to one
-    by box overlap (IoU at least 0.3, same class)."""
-    iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(memory.boxes)).numpy()
-    iou[class_ids[:, None] != memory.class_ids[None, :]] = 0.0
-    rows, cols = linear_sum_assignment(-iou)
+    by box overlap (`_matches`)."""
     out = masks.copy()
-    for k, j in zip(rows, cols):
-        if iou[k, j] >= 0.3:
-            moved = mask_ops.carry_forward(memory.masks[j], memory.boxes[j], boxes[k])
-            out[k] = (1.0 - weight) * masks[k] + weight * moved
+    for k, j in _matches(boxes, class_ids, memory.boxes, memory.class_ids):
+        moved = mask_ops.carry_forward(memory.masks[j], memory.boxes[j], boxes[k])
+        out[k] = (1.0 - weight) * masks[k] + weight * moved
     return out

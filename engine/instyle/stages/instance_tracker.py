@@ -1,15 +1,17 @@
 """Instance Tracker: each person keeps an identity, and so a style, for the whole shot.
 
 Given the footage frame the shot starts at (`shot_start`), identities are worked out in the shot's order
-from there and recorded in the shot's track store (`tracks.jsonl` in the folder this stage writes to, see
-`track_store`). A frame the store holds takes its ids from there, its instances matched to the recorded
-boxes (the detector gives the same boxes for the same frame and parameters). A frame it lacks is tracked on
-from the last frame this engine tracked; if that is not the frame before, the engine first decodes and
-analyses the frames in between (or, when it has tracked nothing up to this frame, all frames from
-`shot_start`), so a shot rendered in any order, on any number of machines, gets the same ids as one
-rendered in order. Rendering the frame range in order first (Analyze) fills the store at no extra cost.
-Without `shot_start`, or for footage that is not a video the engine can seek in (pixels from the client,
-image sequences), frames are tracked in the order they arrive, starting afresh after any jump.
+from there, as a render in order would, and recorded in the shot's track store (`tracks.jsonl` in the folder
+this stage writes to, see `track_store`). A frame the store holds takes its ids from there, its instances
+matched to the recorded boxes by overlap. Otherwise, when this request's frame follows the frame tracked last
+and the Instance Mask stage has seen every frame before it in order, its instances are tracked directly, so
+rendering the shot in order (Analyze) fills the store at no extra cost. For any other frame the engine
+decodes and runs the Instance Mask stage itself, in a shot state of its own, on every frame from the last
+one it analysed (or from `shot_start`) up to this one, and tracks them: the Instance Mask stage carries state
+from frame to frame, so only frames seen in order give the boxes a render in order gives. A shot rendered
+in any order, on any number of machines, thus gets the ids of a render in order. Without `shot_start`, or
+for footage that is not a video the engine can seek in (pixels from the client, image sequences), frames are
+tracked in the order they arrive, starting afresh after any jump.
 
 The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others and
 `exclude` leaves people unstyled. Tentative tracks (people seen for fewer than `confirm_frames` frames) get no
@@ -21,15 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from ..frame_state import FrameState
-from ..ops.tracking import CentreTracker, KalmanTracker, box_iou, describe_detections
+from ..frame_state import FrameState, ShotState
+from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections
 from ..params import Param, ParamError, StageSpec
 from ..track_store import TrackStore
 from . import instance_mask
@@ -46,7 +47,7 @@ SPEC = StageSpec(
               choices=("kalman", "centre")),
         Param("max_distance", "float", 0.1, "centre method: largest centre movement between frames, as a "
               "fraction of the frame diagonal, that still continues a track", 0.0, 1.0),
-        Param("confirm_frames", "int", 3, "kalman: frames in a row a new person is seen before getting an id "
+        Param("confirm_frames", "int", 2, "kalman: frames in a row a new person is seen before getting an id "
               "(and a style)", 1, 30),
         Param("max_lost", "int", 30, "kalman: frames an unseen person's identity is kept for their return",
               0, 10000),
@@ -55,29 +56,47 @@ SPEC = StageSpec(
               "are tracked in the order they arrive, afresh after any jump", -1, 10**7 - 1),
         Param("merge", "str", "", "ids that are one person, as OLD=NEW pairs, e.g. '3=1, 7=2'"),
         Param("exclude", "str", "", "ids to leave unstyled, e.g. '5, 9'"),
-        Param("select", "str", "", "ids whose masks make the Selected output, e.g. '1, 4'"),
+        Param("selection", "str", "", "ids whose masks make the selection output, e.g. '1, 4'"),
     ),
-    outputs=("mask", "tracks", "selected"),
+    outputs=("mask", "tracks", "selection"),
     requires=("instance_mask",),
 )
 
 
 @dataclass
 class Session:
-    """One shot's tracking in this engine: the tracker's state after frame `next - 1`, and the shot's record."""
+    """One shot's tracking in this engine.
+
+    The tracker's `state` is that after frame `next - 1`. `masks` is the Instance Mask stage's own shot state
+    for analysing frames in order (it has seen the frames from `shot_start` to `masks_next - 1`, as a render
+    in order would have). `in_step` is the last frame whose request ran the Instance Mask stage exactly as
+    such a render in order does (its shot state had seen every frame before it, from `shot_start`).
+    """
 
     key: str
     store: TrackStore
     tracker: KalmanTracker | CentreTracker
-    state: object
-    next: int
+    start: int
+    state: object = field(init=False)
+    next: int = field(init=False)
+    masks: ShotState = field(init=False)
+    masks_next: int = field(init=False)
+    in_step: int | None = None
+
+    def __post_init__(self):
+        self.restart()
+
+    def restart(self) -> None:
+        """Back to the shot's first frame, with nothing tracked or analysed."""
+        self.state, self.next = self.tracker.initial(), self.start
+        self.masks, self.masks_next = ShotState(), self.start
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Sets each kept instance's `track_id`; outputs the tracked people's mask, a pass holding each pixel's
-    track id (0: none) and the mask of the ids in `select`."""
+    track id (0: none) and the mask of the ids in `selection`."""
     merge = parse_merge(params["merge"])
-    exclude, select = parse_ids(params["exclude"], "exclude"), parse_ids(params["select"], "select")
+    exclude, selection = parse_ids(params["exclude"], "exclude"), parse_ids(params["selection"], "selection")
     ids = _identities(state, params, ctx)
     kept = []
     for instance, raw in zip(state.instances, ids):
@@ -92,12 +111,15 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         _, painted = cv2.threshold(instance.mask, _BELOW_HALF, float(instance.track_id), cv2.THRESH_BINARY)
         cv2.max(tracks, painted, dst=tracks)
     return {"mask": state.mask, "tracks": tracks,
-            "selected": union([i.mask for i in kept if i.track_id in select], state.size)}
+            "selection": union([i.mask for i in kept if i.track_id in selection], state.size)}
 
 
 def union(masks: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """float32 HxW in [0, 1]: the sum of HxW masks, clipped."""
-    return np.clip(np.sum(masks, axis=0), 0, 1).astype(np.float32) if masks else np.zeros(size, np.float32)
+    """float32 HxW in [0, 1]: the sum of float32 HxW masks in [0, 1], clipped."""
+    out = np.zeros(size, np.float32)
+    for mask in masks:
+        cv2.add(out, mask, dst=out)
+    return np.minimum(out, 1.0, out=out)
 
 
 def parse_ids(text: str, name: str) -> set[int]:
@@ -151,32 +173,50 @@ def _identities(state: FrameState, params: dict, ctx) -> np.ndarray:
     session = _session(params, ctx)
     index = state.index
     report = state.report.setdefault("instance_tracker", {})
-    start = params["shot_start"]
-    if start < 0 or ctx.video is None:
+    if session.start < 0 or ctx.video is None:
         report["mode"] = "arrival order"
         if index != session.next:
             session.state, session.next = session.tracker.initial(), index
         return _track(session, ctx.frame_uint8, boxes, record=False)
-    if index < start:
+    if index < session.start:
         raise ParamError(f"instance_tracker: frame {index} of the footage comes before the shot's first frame "
-                         f"(shot_start = {start}); set shot_start to the footage frame where the shot begins")
+                         f"(shot_start = {session.start}); set shot_start to the footage frame where the shot begins")
+    # The Instance Mask stage carries state from frame to frame (a seek starts it afresh), so its boxes are
+    # those of a render in order only if this request's shot state has seen every frame from shot_start.
+    if index == session.start:
+        in_step = ctx.shot.last_index != index - 1  # the stage started afresh, as at a seek
+    else:
+        in_step = ctx.shot.last_index == index - 1 and session.in_step == index - 1
+    session.in_step = index if in_step else None
     stored = session.store.get(index)
     if stored is not None:
         report["mode"] = "stored"
         return _stored_ids(*stored, boxes)
     if index < session.next:
-        session.state, session.next = session.tracker.initial(), start
-    analysed = 0
-    while session.next < index:
-        ctx.check_cancelled()
-        other = ctx.for_frame(session.next)
-        earlier = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=other.index)
-        instance_mask.run(earlier, ctx.pipeline["instance_mask"], other)
-        _track(session, other.frame_uint8, _boxes(earlier))
-        analysed += 1
-    report["mode"] = "tracked"
-    report["analysed_frames"] = analysed
-    return _track(session, ctx.frame_uint8, boxes)
+        session.restart()
+    report["mode"], report["analysed_frames"] = "tracked", 0
+    if in_step and index == session.next:
+        return _track(session, ctx.frame_uint8, boxes)
+    analysed_from = session.masks_next
+    while session.masks_next < session.next:  # frames tracked from requests in step, not yet analysed
+        _analyse(session, ctx)
+    while session.next <= index:
+        frame, found = _analyse(session, ctx)
+        ids = _track(session, frame, found)
+    report["analysed_frames"] = session.masks_next - analysed_from
+    return _stored_ids(found, ids, boxes)
+
+
+def _analyse(session: Session, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Run the Instance Mask stage on frame `session.masks_next`, in the session's own shot state: the frame
+    (uint8 HxWx3) and its boxes (Nx4)."""
+    ctx.check_cancelled()
+    other = ctx.for_frame(session.masks_next, session.masks)
+    frame_state = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=other.index)
+    instance_mask.run(frame_state, ctx.pipeline["instance_mask"], other)
+    session.masks.last_index = other.index
+    session.masks_next += 1
+    return other.frame_uint8, _boxes(frame_state)
 
 
 def _boxes(state: FrameState) -> np.ndarray:
@@ -196,22 +236,18 @@ def _stored_ids(stored_boxes: np.ndarray, stored_ids: np.ndarray, boxes: np.ndar
     """The recorded ids of this frame's boxes, each matched to a recorded box (IoU at least 0.5); 0 for a box
     that matches none."""
     ids = np.zeros(len(boxes), np.int64)
-    if len(boxes) and len(stored_boxes):
-        iou = box_iou(boxes, stored_boxes)
-        for r, c in zip(*linear_sum_assignment(-iou)):
-            if iou[r, c] >= 0.5:
-                ids[r] = stored_ids[c]
+    for r, c in assign(1.0 - box_iou(boxes, stored_boxes), 0.5):
+        ids[r] = stored_ids[c]
     return ids
 
 
 def _session(params: dict, ctx) -> Session:
     """The shot's session, started afresh when the footage or the mask or tracker parameters change."""
     key = _key(params, ctx)
+    path = Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.video else None
     session = ctx.shot.tracking
-    if session is None or session.key != key:
-        store = TrackStore(Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.video else None, key)
-        tracker = make_tracker(params)
-        session = ctx.shot.tracking = Session(key, store, tracker, tracker.initial(), params["shot_start"])
+    if session is None or session.key != key or session.store.path != path:
+        session = ctx.shot.tracking = Session(key, TrackStore(path, key), make_tracker(params), params["shot_start"])
     return session
 
 
