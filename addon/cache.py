@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
+from typing import Callable
 
 KEY_FILE = "key.json"
 
@@ -26,14 +28,13 @@ def signature(description: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sweep_temporary(node_dir: Path, outputs: tuple[str, ...], min_age_s: float = 60.0) -> int:
+def sweep_temporary(node_dir: Path, outputs: tuple[str, ...], process_alive: Callable[[int], bool],
+                    min_age_s: float = 60.0) -> int:
     """Delete half-written frames (`.<frame>.<pid>.<thread>.tmp.exr`) left by an engine that died.
 
     A file goes when its writer's process is gone from this machine, or when it is older than `min_age_s`
     (a writer on another machine sharing the cache); returns how many were removed.
     """
-    import time
-
     removed = 0
     for output in outputs:
         for tmp in (node_dir / output).glob(".*.tmp.exr"):
@@ -41,7 +42,7 @@ def sweep_temporary(node_dir: Path, outputs: tuple[str, ...], min_age_s: float =
             pid = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
             try:
                 old = time.time() - tmp.stat().st_mtime > min_age_s
-                if old or not _process_alive(pid):
+                if old or not process_alive(pid):
                     tmp.unlink()
                     removed += 1
             except OSError:
@@ -49,25 +50,10 @@ def sweep_temporary(node_dir: Path, outputs: tuple[str, ...], min_age_s: float =
     return removed
 
 
-def _process_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def claim(node_dir: Path, key: str, outputs: tuple[str, ...]) -> bool:
+def claim(node_dir: Path, key: str, outputs: tuple[str, ...], process_alive: Callable[[int], bool]) -> bool:
     """Make `node_dir` hold frames for `key`: frames made for another key are removed first.
 
-    Returns True when stale frames were removed.
+    Half-written frames of writers that are gone are swept. Returns True when stale frames were removed.
     """
     node_dir.mkdir(parents=True, exist_ok=True)
     key_path = node_dir / KEY_FILE
@@ -76,7 +62,7 @@ def claim(node_dir: Path, key: str, outputs: tuple[str, ...]) -> bool:
     except (OSError, ValueError):
         current = None
     if current == key:
-        sweep_temporary(node_dir, outputs)
+        sweep_temporary(node_dir, outputs, process_alive)
         return False
     stale = current is not None or any((node_dir / o).exists() for o in outputs)
     for output in outputs:

@@ -8,6 +8,7 @@ from . import cache, engine_link, inner_tree, paths
 from .chain import Chain, ChainError, terminal_chains
 from .nodes import is_instyle
 from .wire import EngineError
+from .wire.runtime import process_alive
 
 
 def chains_of(scene) -> list[Chain]:
@@ -19,7 +20,7 @@ def prepare(chains: list[Chain]) -> None:
     """Point inner trees at the cache and clear frames computed with other parameters or footage."""
     for chain in chains:
         for node, key in zip(chain.nodes, chain.keys()):
-            if cache.claim(paths.node_dir(node.cache_id), key, node.cached_outputs()):
+            if cache.claim(paths.node_dir(node.cache_id), key, node.cached_outputs(), process_alive):
                 node.status = "Inputs changed: cached frames were cleared"
             inner_tree.point_at(node.node_tree, node.cache_files())
 

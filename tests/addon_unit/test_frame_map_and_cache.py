@@ -19,6 +19,7 @@ def load(name):
 
 frame_map = load("frame_map")
 cache = load("cache")
+never_alive, always_alive = (lambda pid: False), (lambda pid: True)
 
 
 def test_movie_clip_frames():
@@ -43,12 +44,12 @@ def test_sequence_files_keep_their_padding():
 
 def test_cache_claim_clears_frames_of_another_key(tmp_path):
     node = tmp_path / "abc"
-    assert cache.claim(node, "k1", ("alpha",)) is False
+    assert cache.claim(node, "k1", ("alpha",), never_alive) is False
     (node / "alpha").mkdir()
     cache.frame_file(node, "alpha", 4).write_bytes(b"x")
     assert cache.has_frame(node, ("alpha",), 4) and not cache.has_frame(node, ("alpha",), 5)
-    assert cache.claim(node, "k1", ("alpha",)) is False and cache.has_frame(node, ("alpha",), 4)
-    assert cache.claim(node, "k2", ("alpha",)) is True
+    assert cache.claim(node, "k1", ("alpha",), never_alive) is False and cache.has_frame(node, ("alpha",), 4)
+    assert cache.claim(node, "k2", ("alpha",), never_alive) is True
     assert not cache.has_frame(node, ("alpha",), 4)
     assert json.loads((node / "key.json").read_text()) == {"key": "k2"}
     assert [p.name for p in node.iterdir()] == ["key.json"]
@@ -69,5 +70,6 @@ def test_half_written_frames_of_dead_writers_are_swept(tmp_path):
     frame = node / "alpha" / "000001.exr"
     for p in (dead, mine, frame):
         p.write_bytes(b"x")
-    assert cache.sweep_temporary(node, ("alpha",)) == 1
+    from instyle.wire.runtime import process_alive
+    assert cache.sweep_temporary(node, ("alpha",), process_alive) == 1
     assert not dead.exists() and mine.exists() and frame.exists()

@@ -335,12 +335,12 @@ def random_maskrcnn_store(tmp_path_factory):
     return ModelStore(root, load_manifest(manifest_path))
 
 
-@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
-def test_maskrcnn_output_plumbing(random_maskrcnn_store, quality):
+def test_maskrcnn_output_plumbing(random_maskrcnn_store):
     zoo = ModelZoo(random_maskrcnn_store, torch.device("cpu"))
     frame = video_frames(VTEST, 1)[0][:288, :384]
-    state, outputs = run_stage(zoo, frame, 0, ShotState(), model="maskrcnn", quality=quality, max_instances=5,
+    state, outputs = run_stage(zoo, frame, 0, ShotState(), model="maskrcnn", quality="faster", max_instances=5,
                                grow=2, feather=1.0)
+    assert zoo.maskrcnn().transform.min_size == (instance_mask.RECIPES["faster"].maskrcnn_side,)
     assert len(state.instances) == 5 and {i.class_name for i in state.instances} == {"person"}
     scores = [i.score for i in state.instances]
     assert scores == sorted(scores, reverse=True) and min(scores) >= 0.35

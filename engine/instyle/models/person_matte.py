@@ -2,11 +2,11 @@
 
 - `frame_matte`: Robust Video Matting on the whole frame, its recurrent state carried from frame to frame
   (one `RobustVideoMatte` per shot, reset at a cut).
-- `CropMatte`: the MediaPipe selfie network (256x256 input) on crops around each person, so a person
-  30 px tall is matted at 200 px. Crops are packed into shared 256x256 inputs: upright people two to an
-  input (128x256 each), a wider box alone in an input.
+- `CropMatte`: the MediaPipe selfie network (256x256 input) on crops around each person, so that every
+  upright person, however small, is matted about 200 px tall. Crops are packed into shared 256x256 inputs:
+  upright people two to an input (128x256 each), a wider box alone in an input.
 
-Both give alpha for the whole frame; the instance stage keeps each person's part around their box.
+`frame_matte` gives alpha for the whole frame, `CropMatte` one alpha per person, zero away from their box.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def read_runtime(path: Path) -> RuntimeInfo | None:
         info = RuntimeInfo(**data)
     except (OSError, ValueError, TypeError):
         return None
-    return info if _alive(info.pid) else None
+    return info if process_alive(info.pid) else None
 
 
 def remove_runtime(path: Path, pid: int) -> None:
@@ -69,7 +69,10 @@ def remove_runtime(path: Path, pid: int) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

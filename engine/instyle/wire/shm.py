@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from multiprocessing import resource_tracker, shared_memory
 
-from .arrays import ITEM_SIZE, MAX_DIM
+from .arrays import ITEM_SIZE, check_dtype_and_shape
 from .framing import ProtocolError
 
 ALIGN = 64
@@ -32,20 +32,14 @@ def attach(name: object) -> shared_memory.SharedMemory:
 
 def check_region(spec: object, segment_size: int, what: str) -> tuple[str, tuple[int, ...], int, int]:
     """(dtype, shape, offset, nbytes) of an array described as living in a segment of `segment_size` bytes."""
-    if not isinstance(spec, dict):
-        raise ProtocolError(f"{what} must be an object with dtype, shape and shm_offset")
-    dtype, shape, offset = spec.get("dtype"), spec.get("shape"), spec.get("shm_offset")
-    if not isinstance(dtype, str) or dtype not in ITEM_SIZE:
-        raise ProtocolError(f"{what}: dtype {dtype!r} is not one of {sorted(ITEM_SIZE)}")
-    if (not isinstance(shape, list) or not 1 <= len(shape) <= 4
-            or not all(type(d) is int and 0 < d <= MAX_DIM for d in shape)):
-        raise ProtocolError(f"{what}: shape must be 1 to 4 positive integers of at most {MAX_DIM}")
+    dtype, shape = check_dtype_and_shape(spec, what, "shm_offset")
+    offset = spec.get("shm_offset")
     nbytes = ITEM_SIZE[dtype]
     for d in shape:
         nbytes *= d
     if type(offset) is not int or offset < 0 or offset + nbytes > segment_size:
         raise ProtocolError(f"{what}: {nbytes} bytes at offset {offset!r} do not fit the {segment_size}-byte segment")
-    return dtype, tuple(shape), offset, nbytes
+    return dtype, shape, offset, nbytes
 
 
 def aligned(n: int) -> int:
