@@ -140,6 +140,14 @@ def _speed(ctx, zoo: ModelZoo, frames: list[np.ndarray]) -> None:
             base = figure.median
         else:
             ctx.value(f"{name}: time / v1", figure.median / base, "x", "speed")
+    seeking, jumps = Method(zoo, "faster"), iter(range(100, len(frames), 3))
+
+    def seek():
+        index = next(jumps)
+        seeking(frames[index], index)
+
+    ctx.time("faster: ms per frame after a seek", seek, repeats=15, warmup=1, group="speed",
+             note="every third frame: each starts a shot, so the detector runs on each")
 
 
 def _carried_boxes(ctx, zoo: ModelZoo, frames: list[np.ndarray]) -> None:
