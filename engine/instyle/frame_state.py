@@ -54,8 +54,9 @@ class FrameState:
 
 @dataclass
 class ShotState:
-    """What persists between frames of one shot: tracker identities and the matte's recurrent state."""
+    """What persists between frames of one shot: the tracker's session and the Instance Mask stage's memory
+    (matte recurrent state, carried boxes, smoothing)."""
 
     last_index: int = -2
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
-    matte_state: object = None
+    mask_memory: object = None  # stages.instance_mask.ShotMemory

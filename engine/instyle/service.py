@@ -22,7 +22,6 @@ from .params import ParamError
 from .scheduler import Cancelled
 from .stages import STAGES
 from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
-from .wire.arrays import ITEM_SIZE
 from .wire.shm import aligned, attach, check_region
 
 MAX_STAGES = 8
@@ -107,7 +106,7 @@ class Service:
         with self.lock:
             released = self.zoo.unload_all()
             for shot in self.shots.values():
-                shot.matte_state = None
+                shot.mask_memory = None
         return {"released_bytes": released}
 
     def validate(self, header: dict) -> None:
@@ -269,20 +268,18 @@ class Outputs:
 
     def __init__(self, segment, header: dict):
         self.segment, self.specs, self.payloads = segment, {}, []
-        self.offset = self.start(header) if segment is not None else 0
+        self.offset = self.start(header, segment) if segment is not None else 0
 
     @staticmethod
-    def start(header: dict) -> int:
+    def start(header: dict, segment) -> int:
         """Where returned arrays begin: `shm.return_offset`, else just after a source held in the segment."""
         given = header["shm"].get("return_offset")
         if type(given) is int and given >= 0:
             return aligned(given)
         array = header.get("source", {}).get("array")
-        if isinstance(array, dict) and type(array.get("shm_offset")) is int and isinstance(array.get("shape"), list):
-            n = ITEM_SIZE.get(array.get("dtype"), 1) if isinstance(array.get("dtype"), str) else 1
-            for d in array["shape"]:
-                n *= d if type(d) is int else 0
-            return aligned(array["shm_offset"] + n)
+        if isinstance(array, dict) and "shm_offset" in array:
+            _, _, offset, nbytes = check_region(array, segment.size, "source.array")
+            return aligned(offset + nbytes)
         return 0
 
     def add(self, name: str, array: np.ndarray) -> None:

@@ -97,21 +97,24 @@ def server():
     srv.server_close()
 
 
+def saved_state(tmp_path_factory, module: torch.nn.Module, name: str) -> bytes:
+    """The bytes of `module`'s state_dict saved as the released file `name` would be."""
+    path = tmp_path_factory.mktemp(name.split(".")[0]) / name
+    torch.save(module.state_dict(), path)
+    return path.read_bytes()
+
+
 @pytest.fixture(scope="module")
 def decoder_bytes(tmp_path_factory) -> bytes:
     """A randomly initialised AdaIN decoder in the released file's format (14 MB)."""
     torch.manual_seed(7)
-    path = tmp_path_factory.mktemp("decoder") / "decoder.pth"
-    torch.save(adain.decoder().state_dict(), path)
-    return path.read_bytes()
+    return saved_state(tmp_path_factory, adain.decoder(), "decoder.pth")
 
 
 @pytest.fixture(scope="module")
 def encoder_bytes(tmp_path_factory) -> bytes:
     torch.manual_seed(8)
-    path = tmp_path_factory.mktemp("encoder") / "vgg_normalised.pth"
-    torch.save(adain.vgg_normalised().state_dict(), path)
-    return path.read_bytes()
+    return saved_state(tmp_path_factory, adain.vgg_normalised(), "vgg_normalised.pth")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -101,13 +101,13 @@ def v1_masks(frame: np.ndarray, zoo: ModelZoo, shot: ShotState, index: int, para
         return np.zeros((0, 4), np.float32), np.zeros((0, h, w), np.float32)
     matte = None
     if any(d.class_id == PERSON for d in found):
-        if shot.matte_state is None:
-            shot.matte_state = zoo.new_matte()
+        if shot.mask_memory is None:
+            shot.mask_memory = zoo.new_matte()
         if index != shot.last_index + 1:
-            shot.matte_state.reset()
+            shot.mask_memory.reset()
         x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
         with torch.inference_mode():
-            matte = shot.matte_state(x, min(1.0, 384.0 / max(h, w)))[0, 0].numpy()
+            matte = shot.mask_memory(x, min(1.0, 384.0 / max(h, w)))[0, 0].numpy()
     boxes = np.array([d.box for d in found], np.float32)
     evidence = np.stack([mask_ops.box_window((h, w), d.box) * (matte if d.class_id == PERSON else 1.0)
                          for d in found])

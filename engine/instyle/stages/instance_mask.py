@@ -85,7 +85,7 @@ RECIPES = {
 
 @dataclass
 class ShotMemory:
-    """What the stage keeps between the frames of one shot (in `ShotState.matte_state`)."""
+    """What the stage keeps between the frames of one shot (in `ShotState.mask_memory`)."""
 
     signature: np.ndarray | None = None  # colour signature of the previous frame
     grey: np.ndarray | None = None  # the previous frame, uint8 HxW
@@ -137,9 +137,9 @@ def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str
 
 def _shot_memory(ctx) -> tuple[ShotMemory, bool]:
     """The shot's memory, cleared when this frame does not directly follow the last one or starts a new shot."""
-    if not isinstance(ctx.shot.matte_state, ShotMemory):
-        ctx.shot.matte_state = ShotMemory()
-    memory = ctx.shot.matte_state
+    if not isinstance(ctx.shot.mask_memory, ShotMemory):
+        ctx.shot.mask_memory = ShotMemory()
+    memory = ctx.shot.mask_memory
     signature = cuts.colour_signature(ctx.frame_uint8)
     new_shot = (memory.signature is None or ctx.index != ctx.shot.last_index + 1
                 or cuts.is_cut(memory.signature, signature))
