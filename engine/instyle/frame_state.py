@@ -54,9 +54,12 @@ class FrameState:
 
 @dataclass
 class ShotState:
-    """What persists between frames of one shot: the tracker's session and the Instance Mask stage's memory
-    (matte recurrent state, carried boxes, smoothing)."""
+    """What persists between frames of one shot: the tracker's session, the Instance Mask stage's memory
+    (matte recurrent state, carried boxes, smoothing), the last request's frame (uint8 HxWx3 RGB) and
+    Neural Style's renderings of it (for temporal stabilisation of the next)."""
 
     last_index: int = -2
+    last_frame: object = None
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
     mask_memory: object = None  # stages.instance_mask.ShotMemory
+    style_memory: dict = field(default_factory=dict)  # stages.neural_style: (index, key) -> rendering

@@ -42,7 +42,8 @@ class Run:
 
 
 class Scheduler:
-    """`execute(header, payloads, is_cancelled) -> (reply, payloads)` does one frame; `send(owner, header,
+    """`execute(header, payloads, is_cancelled, on_step) -> (reply, payloads)` does one frame, calling
+    `on_step(stage, step, steps)` from iterative stages (sent to bake clients as progress within the frame); `send(owner, header,
     payloads)` delivers replies and events to a client."""
 
     def __init__(self, execute: Callable, send: Callable, describe_failure: Callable):
@@ -140,8 +141,15 @@ class Scheduler:
             return
         item = job.items[job.done]
         header = {**job.header, "type": "run", "source": item.get("source"), "frame_number": item.get("frame_number")}
+        total = len(job.items)
+
+        def on_step(stage: str, step: int, steps: int) -> None:
+            done = job.done + step / steps
+            self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
+                                  "frame": item.get("frame_number"), "stage": stage, "step": step, "steps": steps,
+                                  "eta_s": round((time.monotonic() - job.started) / done * (total - done), 2)})
         try:
-            reply, _ = self.execute(header, [], job.cancelled.is_set)
+            reply, _ = self.execute(header, [], job.cancelled.is_set, on_step)
         except Cancelled:
             self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
             return
@@ -152,7 +160,6 @@ class Scheduler:
             return
         job.done += 1
         elapsed = time.monotonic() - job.started
-        total = len(job.items)
         self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
                               "frame": item.get("frame_number"), "eta_s": round(elapsed / job.done * (total - job.done), 2),
                               "timings_ms": reply["timings_ms"], "instances": len(reply["instances"])})

@@ -53,9 +53,10 @@ class StageContext:
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
                  is_cancelled=lambda: False, source: dict | None = None, frames: FrameSource | None = None,
-                 pipeline: dict | None = None):
+                 pipeline: dict | None = None, on_step=lambda stage, step, steps: None):
         self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
-        self.is_cancelled = is_cancelled
+        self.is_cancelled, self.on_step = is_cancelled, on_step
+        self.stage = ""
         self.source, self.frames, self.pipeline = source or {}, frames, pipeline or {}
         self.write_dir: Path | None = None
 
@@ -75,13 +76,23 @@ class StageContext:
         return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
                             self.pipeline)
 
+    def previous_frame(self) -> np.ndarray | None:
+        """The footage frame before this one (uint8 HxWx3 RGB): decoded from the video, or the pixels of the
+        shot's last request when it was the frame before; None when neither is at hand."""
+        if self.index < 1:
+            return None
+        if self.shot.last_index == self.index - 1 and self.shot.last_frame is not None:
+            return self.shot.last_frame
+        return self.for_frame(self.index - 1, self.shot).frame_uint8 if self.video is not None else None
+
     def check_cancelled(self) -> None:
         """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""
         if self.is_cancelled():
             raise Cancelled()
 
-    def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int) -> np.ndarray:
-        return self.models.stylize(rgb, styles, resolution)
+    def report_step(self, step: int, steps: int) -> None:
+        """Iterative stages report progress within the frame: `step` of `steps` done."""
+        self.on_step(self.stage, step, steps)
 
 
 class Service:
@@ -122,8 +133,10 @@ class Service:
                     raise RequestError("bad_request", "each job item needs a 'source' object and an integer "
                                        "'frame_number'")
 
-    def run(self, header: dict, payloads: list, is_cancelled=lambda: False) -> tuple[dict, list]:
-        """Handle one `run` request; raises RequestError (or ProtocolError) for anything the client must fix."""
+    def run(self, header: dict, payloads: list, is_cancelled=lambda: False,
+            on_step=lambda stage, step, steps: None) -> tuple[dict, list]:
+        """Handle one `run` request; raises RequestError (or ProtocolError) for anything the client must fix.
+        Iterative stages call `on_step(stage, step, steps)` as they go."""
         calls = self._parse_pipeline(header["pipeline"])
         frame_number = header.get("frame_number")
         if any(c.write for c in calls) and (type(frame_number) is not int or not 0 <= frame_number < 10**7):
@@ -139,12 +152,12 @@ class Service:
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
             ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, header["source"], self.frames,
-                               {c.name: c.params for c in calls})
+                               {c.name: c.params for c in calls}, on_step)
             out, written = Outputs(segment, header), []
             try:
                 for call in calls:
                     ctx.check_cancelled()
-                    ctx.write_dir = call.write
+                    ctx.write_dir, ctx.stage = call.write, call.name
                     t = time.perf_counter()
                     outputs = STAGES[call.name].run(state, call.params, ctx)
                     timings[call.name] = (time.perf_counter() - t) * 1000
@@ -155,7 +168,7 @@ class Service:
                         out.add(f"{call.name}.{name}", np.asarray(outputs[name], dtype=np.float32))
                     timings[f"{call.name}.output"] = (time.perf_counter() - t) * 1000
             finally:
-                shot.last_index = index
+                shot.last_index, shot.last_frame = index, frame
         reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,

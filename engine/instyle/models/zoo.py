@@ -6,11 +6,10 @@ import os
 import threading
 from collections import OrderedDict
 
-import numpy as np
 import torch
 
 from ..modelstore import ModelStore
-from .fast_style import load_fast_style, style_vector
+from .fast_style import load_fast_style
 
 
 def model_bytes(model) -> int:
@@ -29,6 +28,7 @@ class ModelZoo:
         self.device = device
         self.budget_bytes = budget_bytes or int(os.environ.get("INSTYLE_MODEL_BUDGET_MB", "4096")) << 20
         self._models: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._memo: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
 
     def _get(self, name: str, build):
@@ -54,6 +54,7 @@ class ModelZoo:
         with self._lock:
             released = self.loaded_bytes()
             self._models.clear()
+            self._memo.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         return released
@@ -95,21 +96,39 @@ class ModelZoo:
         return self._get("multistyle26", lambda: load_fast_style(self.store.path("multistyle26", "multistyle26.pt"),
                                                                  self.device))
 
-    @torch.inference_mode()
-    def stylize(self, rgb: np.ndarray, styles: list[str], resolution: int = 0) -> np.ndarray:
-        """One image in several styles at once.
+    def arbitrary_style(self):
+        """Magenta's arbitrary style networks under onnxruntime (instyle.models.arbitrary_style)."""
+        from .arbitrary_style import MODEL, PREDICT_FILE, TRANSFORM_FILE, ArbitraryStyle
 
-        rgb: float32 HxWx3 sRGB in [0, 1]. Returns float32 SxHxWx3 in [0, 1], one image per style name.
-        `resolution` is the longest side the network runs at (0: the image's own).
-        """
-        h, w = rgb.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(self.device)
-        scale = resolution / max(h, w) if resolution else 1.0
-        if scale != 1.0:
-            x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True,
-                                                align_corners=False)
-        vectors = torch.stack([style_vector(s) for s in styles]).to(self.device)
-        y = self.fast_style()(x.expand(len(styles), -1, -1, -1), vectors)
-        if scale != 1.0:
-            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
-        return y.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        def build():
+            self.store.path(MODEL, PREDICT_FILE)
+            return ArbitraryStyle(self.store.path(MODEL, TRANSFORM_FILE).parent, torch.get_num_threads())
+        return self._get(MODEL, build)
+
+    def adain(self):
+        """AdaIN's encoder and decoder (a separate download: instyle-engine weights fetch adain)."""
+        from .adain import MODEL, load_adain
+
+        return self._get(MODEL, lambda: load_adain(self.store, self.device))
+
+    def vgg_features(self, name: str):
+        """features(rgb) -> {layer: (B, C, h, w)} of an RGB [0, 1] batch (B, 3, H, W) through `name`'s VGG body
+        ("hed_vgg16" offline, or "vgg19" downloaded), normalised as those weights expect."""
+        from .vgg_features import caffe_bgr, imagenet_rgb, load_hed_vgg16, load_vgg19
+
+        load, normalise = {"hed_vgg16": (load_hed_vgg16, caffe_bgr), "vgg19": (load_vgg19, imagenet_rgb)}[name]
+        net = self._get(name, lambda: load(self.store, self.device))
+        return lambda rgb, layers=None: net(normalise(rgb), layers)
+
+    def memo(self, key: tuple, build):
+        """What `build()` returns, kept under `key` (the last 64 kept): encoded styles and style images."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = build()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > 64:
+                self._memo.popitem(last=False)
+        return value

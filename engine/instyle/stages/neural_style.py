@@ -1,89 +1,225 @@
-"""Neural Style: a fast feed-forward style per instance (by track id), or on the whole frame."""
+"""Neural Style: each instance in its own style (by track id or class), or foreground and background in two,
+or the whole frame; with temporal stabilisation for video.
+
+Instances are stylized as crops around their boxes (context included, snapped to a 32-pixel grid, crops of one
+size batched) when those cost less than whole-frame passes, one per distinct style; else the frame is stylized
+once per style. `state.report` says which.
+
+Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
+frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
+rendering depends only on the previous frame's pixels and this frame's regions and styles, so a frame gets the
+same result whatever order frames are rendered in; rendering in order reuses it when the region is unchanged.
+"""
 
 from __future__ import annotations
 
-import cv2
+import hashlib
+
 import numpy as np
 
-from ..frame_state import FrameState
+from ..frame_state import FrameState, Instance
 from ..models.fast_style import STYLE_NAMES
+from ..ops import temporal
 from ..ops.masks import nearest_instance
-from ..params import Param, StageSpec
+from ..params import Param, ParamError, StageSpec
+from ..stylize.methods import Piece, method_of, render
+from ..stylize.styles import StyleRef, parse_map, parse_style
 
 DEFAULT_PALETTE = ("style03", "style13", "style19", "style24")
+METHODS = ("fast", "arbitrary", "adain", "optimise")
+ASSIGN = ("single", "track", "class", "foreground")
 
 SPEC = StageSpec(
     name="neural_style",
-    doc="Stylize each instance in its own style, or the whole frame when no mask stage precedes.",
+    doc="Stylize each instance (by track id or class) in its own style, or foreground and background in two, "
+        "or the whole frame when no mask stage precedes.",
     params=(
-        Param("style", "enum", "style03", "style for every instance (and the whole frame without masks)",
-              choices=STYLE_NAMES),
-        Param("per_track", "bool", True, "give each track the next style of the palette, cycling"),
-        Param("palette", "enum_list", DEFAULT_PALETTE, "styles cycled through by track id", choices=STYLE_NAMES),
+        Param("method", "enum", "fast", "fast: the 26 fixed styles (mixable); arbitrary: any style image, "
+              "offline network; adain: any style image, AdaIN (downloaded weights); optimise: Gatys optimisation "
+              "with a masked style loss (slow, best quality)", choices=METHODS),
+        Param("style", "enum", "style03", "the fixed style used where no other applies", choices=STYLE_NAMES),
+        Param("mix_style", "enum", "none", "a second fixed style mixed into `style`",
+              choices=("none", *STYLE_NAMES)),
+        Param("mix", "float", 0.5, "share of `mix_style` in the mix", 0.0, 1.0),
+        Param("style_image", "str", "", "absolute path of the style image for the arbitrary, adain and optimise "
+              "methods (used where no other style applies)"),
+        Param("assign", "enum", "track", "which style each instance gets: single (the node's style for all), "
+              "track (the palette cycled by track id, then `track_styles`), class (`class_styles`), foreground "
+              "(the node's style on every instance, `background_style` on the rest of the frame)", choices=ASSIGN),
+        Param("palette", "enum_list", DEFAULT_PALETTE, "fixed styles cycled through by track id", choices=STYLE_NAMES),
+        Param("track_styles", "str", "", "per-track styles, ID=STYLE pairs separated by ';' (STYLE a fixed "
+              "style, a mix such as style03+style07, or a style image path): '1=style05; 4=/art/klimt.jpg'"),
+        Param("class_styles", "str", "", "per-class styles, CLASS=STYLE pairs: 'person=style03; car=style19'"),
+        Param("background_style", "str", "", "foreground assignment: style of everything outside the "
+              "instances; empty leaves the background untouched"),
+        Param("region", "enum", "auto", "crops: stylize each instance's box with context, batched; frame: "
+              "stylize the whole frame once per style; auto: whichever costs less", choices=("auto", "crops", "frame")),
         Param("strength", "float", 1.0, "0 keeps the original, 1 is fully stylized", 0.0, 1.0),
-        Param("resolution", "int", 0, "longest side the network runs at (0: the frame's own)", 0, 8192),
+        Param("colour", "enum", "none", "keep the footage's colours: luminance (transfer lightness only) or "
+              "histogram (match the style's colours to the footage's)", choices=("none", "luminance", "histogram")),
+        Param("style_scale", "float", 1.0, "size of brush strokes and patterns (2: twice as large)", 0.25, 4.0),
+        Param("resolution", "int", 0, "longest side of the frame the network works at (0: the frame's own)",
+              0, 8192),
+        Param("temporal", "float", 0.5, "video: weight of the previous frame's stylization, warped by optical "
+              "flow where the flow is reliable, against flicker (0: off)", 0.0, 0.9),
+        Param("iterations", "int", 100, "optimise: optimisation steps per frame", 1, 5000),
+        Param("style_weight", "float", 1.0, "optimise: weight of the style loss against the content loss",
+              0.0, 1000.0),
+        Param("features", "enum", "hed_vgg16", "optimise: the VGG features of the losses: hed_vgg16 (offline) "
+              "or vgg19 (downloaded)", choices=("hed_vgg16", "vgg19")),
     ),
     outputs=("image", "mask"),
 )
 
 
-def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
-    """Sets `state.stylized` (float32 HxWx3 sRGB in [0, 1]); away from every instance it equals the source.
-    Each instance keeps its own stylized pixels (`Instance.stylized` over `stylized_region`) for the blend.
+GRID = 32
+AGREEMENT = 0.1  # largest per-channel footage difference after warping where the previous rendering is trusted
 
-    Instances are stylized as crops around their boxes when those cost less than whole-frame passes (one per
-    distinct style), else the frame is stylized once per style; `state.report` says which.
-    """
-    instances, h, w = state.instances, *state.size
-    scale = params["resolution"] / max(h, w) if params["resolution"] else 0.0
-    if instances is None:
-        state.stylized = ctx.stylize(state.rgb, [params["style"]], params["resolution"])[0]
-        state.report["neural_style"] = {"mode": "frame", "styles": [params["style"]]}
-        return _finish(state, params)
-    palette = params["palette"]
-    for k, inst in enumerate(instances):
-        track = inst.track_id or k + 1
-        inst.style = palette[(track - 1) % len(palette)] if params["per_track"] else params["style"]
-    chosen = list(dict.fromkeys(inst.style for inst in instances))
+
+def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
+    """Sets `state.stylized` (float32 HxWx3 sRGB in [0, 1]); away from every instance it equals the source (or
+    the background style). Each instance keeps its own stylized pixels (`Instance.stylized` over
+    `stylized_region`) for the blend; in foreground assignment with a background style, the background is one
+    more instance, of class "background", whose mask is everything outside the others'."""
+    h, w = state.size
+    scale = min(1.0, params["resolution"] / max(h, w)) if params["resolution"] else 1.0
+    default = _default_style(params)
+    if state.instances is None:
+        pieces = [(Piece(state.rgb, default), (0, 0, w, h))]
+        state.report["neural_style"] = {"mode": "frame", "styles": [default.text],
+                                        "methods": [method_of(default, params)]}
+        state.stylized = _render(pieces, state, params, scale, ctx)[0]
+        return {"image": state.stylized, "mask": np.ones(state.size, np.float32)}
+    instances = state.instances
+    refs = _assign(instances, params, default)
+    background, background_ref = _background(state, params)
+    if background is not None:
+        instances.append(background)
+        refs.append(background_ref)
+        state.mask = np.ones(state.size, np.float32)
+    for inst, ref in zip(instances, refs):
+        inst.style = ref.text
     out = state.rgb.copy()
+    report = state.report["neural_style"] = {"mode": "none", "styles": list(dict.fromkeys(r.text for r in refs)),
+                                             "methods": sorted({method_of(r, params) for r in refs})}
     if instances:
         owner = state.owner = nearest_instance(np.stack([i.mask for i in instances]))
-        regions = [_region(i.box, h, w) for i in instances]
+        regions = [(0, 0, w, h) if inst is background else _region(inst.box, h, w) for inst in instances]
+        chosen = list(dict.fromkeys(refs))
         crop_cost = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
-        mode = "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame"
+        mode = params["region"] if params["region"] != "auto" else (
+            "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame")
         if mode == "frame":
-            stylized = ctx.stylize(state.rgb, chosen, params["resolution"])
-            for k, inst in enumerate(instances):
-                inst.stylized, inst.stylized_region = stylized[chosen.index(inst.style)], (0, 0, w, h)
+            union = {ref: np.max([i.mask for i, r in zip(instances, refs) if r == ref], axis=0) for ref in chosen}
+            pieces = [(Piece(state.rgb, ref, union[ref]), (0, 0, w, h)) for ref in chosen]
+            rendered = _render(pieces, state, params, scale, ctx)
+            for k, (inst, ref) in enumerate(zip(instances, refs)):
+                inst.stylized, inst.stylized_region = rendered[chosen.index(ref)], (0, 0, w, h)
                 mine = owner == k
                 out[mine] = inst.stylized[mine]
         else:
-            for k, (inst, (x0, y0, x1, y1)) in enumerate(zip(instances, regions)):
-                side = round(max(x1 - x0, y1 - y0) * scale) if scale else 0
-                crop = ctx.stylize(state.rgb[y0:y1, x0:x1], [inst.style], side)[0]
+            pieces = [(Piece(state.rgb[y0:y1, x0:x1], ref, inst.mask[y0:y1, x0:x1]), (x0, y0, x1, y1))
+                      for inst, ref, (x0, y0, x1, y1) in zip(instances, refs, regions)]
+            rendered = _render(pieces, state, params, scale, ctx)
+            for k, (inst, crop, (x0, y0, x1, y1)) in enumerate(zip(instances, rendered, regions)):
                 inst.stylized, inst.stylized_region = crop, (x0, y0, x1, y1)
                 mine = owner[y0:y1, x0:x1] == k
                 out[y0:y1, x0:x1][mine] = crop[mine]
-        state.report["neural_style"] = {"mode": mode, "styles": chosen,
-                                        "crop_share": round(crop_cost / (h * w), 4)}
+        report.update(mode=mode, crop_share=round(crop_cost / (h * w), 4),
+                      tracks={str(i.track_id): i.style for i in instances if i.track_id})
     state.stylized = out
-    return _finish(state, params)
+    mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
+    return {"image": state.stylized, "mask": mask}
+
+
+def _default_style(params: dict) -> StyleRef:
+    """The node's own style: its style image for the image methods, else its fixed style (mixed)."""
+    if params["method"] != "fast":
+        if not params["style_image"]:
+            raise ParamError(f"neural_style.style_image: the {params['method']} method needs a style image; "
+                             "pick one, or use the fast method with a fixed style")
+        return parse_style(params["style_image"], "neural_style.style_image")
+    if params["mix_style"] == "none" or params["mix"] == 0.0:
+        return parse_style(params["style"], "neural_style.style")
+    return parse_style(f"{params['style']}*{1 - params['mix']}+{params['mix_style']}*{params['mix']}",
+                       "neural_style.mix")
+
+
+def _assign(instances: list[Instance], params: dict, default: StyleRef) -> list[StyleRef]:
+    """Each instance's style under `params["assign"]`."""
+    rule = params["assign"]
+    if rule == "track":
+        palette = [parse_style(name, "neural_style.palette") for name in params["palette"]]
+        chosen = parse_map(params["track_styles"], "neural_style.track_styles", "id")
+        return [chosen.get(i.track_id) or palette[((i.track_id or k + 1) - 1) % len(palette)]
+                for k, i in enumerate(instances)]
+    if rule == "class":
+        chosen = parse_map(params["class_styles"], "neural_style.class_styles", "class")
+        return [chosen.get(i.class_name, default) for i in instances]
+    return [default] * len(instances)
+
+
+def _background(state: FrameState, params: dict) -> tuple[Instance | None, StyleRef | None]:
+    """The background as an instance and its style, `background_style` (foreground assignment), or Nones."""
+    if params["assign"] != "foreground" or not params["background_style"].strip():
+        return None, None
+    ref = parse_style(params["background_style"], "neural_style.background_style")
+    h, w = state.size
+    covered = np.max([i.mask for i in state.instances], axis=0) if state.instances else np.zeros((h, w), np.float32)
+    return Instance((0.0, 0.0, float(w), float(h)), "background", 1.0, 1.0 - covered), ref
 
 
 def _region(box, h: int, w: int) -> tuple[int, int, int, int]:
-    """The crop stylized for an instance: its box plus context wide enough for the blend band."""
+    """The crop stylized for an instance: its box plus context wide enough for the blend band, widened to the
+    32-pixel grid (so that a slowly moving person keeps the same crop, and crops share sizes)."""
     x1, y1, x2, y2 = box
     margin = max(32.0, 0.25 * max(x2 - x1, y2 - y1))
-    return (max(int(x1 - margin), 0), max(int(y1 - margin), 0), min(int(np.ceil(x2 + margin)), w),
-            min(int(np.ceil(y2 + margin)), h))
+    return (max(int((x1 - margin) // GRID * GRID), 0), max(int((y1 - margin) // GRID * GRID), 0),
+            min(int(-(-(x2 + margin) // GRID) * GRID), w), min(int(-(-(y2 + margin) // GRID) * GRID), h))
 
 
-def _finish(state: FrameState, params: dict) -> dict[str, np.ndarray]:
-    if params["strength"] < 1.0:
-        state.stylized = cv2.addWeighted(state.rgb, 1.0 - params["strength"], state.stylized, params["strength"], 0.0)
-        for inst in state.instances or ():
-            x0, y0, x1, y1 = inst.stylized_region
-            inst.stylized = cv2.addWeighted(state.rgb[y0:y1, x0:x1], 1.0 - params["strength"], inst.stylized,
-                                            params["strength"], 0.0)
-    mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
-    return {"image": state.stylized, "mask": mask}
+def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameState, params: dict, scale: float,
+            ctx) -> list[np.ndarray]:
+    """Each piece (over its frame region) rendered, then stabilised against the previous footage frame."""
+    keys = [_key(piece, region, params) for piece, region in pieces]
+    memory = ctx.shot.style_memory
+    previous = ctx.previous_frame() if params["temporal"] > 0 else None
+    missing = [] if previous is None else [k for k, key in enumerate(keys) if (state.index - 1, key) not in memory]
+    if previous is not None:
+        prev_rgb = previous.astype(np.float32) / 255.0
+    again = [Piece(prev_rgb[y0:y1, x0:x1], pieces[k][0].ref, pieces[k][0].mask)
+             for k in missing for x0, y0, x1, y1 in [pieces[k][1]]]
+    everything = render([p for p, _ in pieces] + again, params, scale, ctx)  # one call: equal sizes batch
+    rendered = everything[:len(pieces)]
+    fresh = {(state.index, key): image for key, image in zip(keys, rendered)}
+    if previous is not None:
+        to_prev, from_prev = temporal.flow(ctx.frame_uint8, previous), temporal.flow(previous, ctx.frame_uint8)
+        trust = temporal.reliable(to_prev, from_prev)
+        trust &= np.abs(state.rgb - temporal.warp(prev_rgb, to_prev)).max(-1) < AGREEMENT
+        before = {keys[k]: image for k, image in zip(missing, everything[len(pieces):])}
+        stabilised = []
+        for key, image, (_, (x0, y0, x1, y1)) in zip(keys, rendered, pieces):
+            prior = memory.get((state.index - 1, key), before.get(key))
+            local = to_prev[y0:y1, x0:x1]
+            grid_x, grid_y = np.meshgrid(np.arange(x1 - x0, dtype=np.float32), np.arange(y1 - y0, dtype=np.float32))
+            inside = ((grid_x + local[..., 0] >= 0) & (grid_x + local[..., 0] <= x1 - x0 - 1)
+                      & (grid_y + local[..., 1] >= 0) & (grid_y + local[..., 1] <= y1 - y0 - 1))
+            stabilised.append(temporal.stabilise(image, temporal.warp(prior, local), trust[y0:y1, x0:x1] & inside,
+                                                 params["temporal"]))
+        state.report["neural_style"]["temporal"] = {"trusted_share": round(float(trust.mean()), 4),
+                                                    "rendered_again": len(missing)}
+        rendered = stabilised
+    memory.clear()
+    memory.update(fresh)
+    return rendered
+
+
+def _key(piece: Piece, region: tuple[int, int, int, int], params: dict) -> str:
+    """What a rendering depends on besides the footage frame: region, style, settings (and, for the optimise
+    method, the mask it fits the style in)."""
+    settings = {k: v for k, v in params.items() if k not in ("temporal", "assign", "palette", "track_styles",
+                                                              "class_styles", "background_style", "region")}
+    text = repr((region, piece.ref.text, sorted(settings.items())))
+    if method_of(piece.ref, params) == "optimise" and piece.mask is not None:
+        text += hashlib.sha1(piece.mask.tobytes()).hexdigest()
+    return hashlib.sha1(text.encode()).hexdigest()

@@ -1,0 +1,202 @@
+"""Rendering pieces of a frame in given styles, with the stage's controls (strength, colour, style scale,
+working resolution) applied: one function per method, all behind :func:`render`.
+
+A fixed style (or a mix of them) always renders with the 26-style network. A style image renders with the
+chosen method: arbitrary (the offline Magenta network), adain (downloaded weights) or optimise (Gatys with the
+masked style loss); `fast` has no image input, so a style image under `fast` renders with arbitrary.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..ops.colour import luminance_only, match_colours
+from ..params import ParamError
+from .styles import StyleRef
+
+IMAGE_METHODS = {"fast": "arbitrary", "arbitrary": "arbitrary", "adain": "adain", "optimise": "optimise"}
+MIN_SIDE = 16
+STYLE_IMAGE_MAX_SIDE = 1024
+
+
+@dataclass
+class Piece:
+    """One thing to stylize: `image` float32 hxwx3 sRGB in [0, 1] (a crop or the frame) in style `ref`;
+    `mask` (float32 hxw in [0, 1]) is where the style matters (the optimise method fits it there), None for
+    everywhere."""
+
+    image: np.ndarray
+    ref: StyleRef
+    mask: np.ndarray | None = None
+
+
+def method_of(ref: StyleRef, params: dict) -> str:
+    """The method that renders `ref`: "fast" for fixed styles, else the image method `params` choose."""
+    return IMAGE_METHODS[params["method"]] if ref.is_image else "fast"
+
+
+def render(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
+    """Each piece stylized, at its own size: float32 hxwx3 in [0, 1].
+
+    `scale` (<= 1) is the working resolution relative to the frame; the feed-forward networks run at
+    scale / style_scale, so larger style scales give larger strokes. Strength and colour preservation are
+    applied here (strength by each method's own means where it has one).
+    """
+    out: list[np.ndarray | None] = [None] * len(pieces)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for k, piece in enumerate(pieces):
+        groups[method_of(piece.ref, params)].append(k)
+    for method, indices in groups.items():
+        chosen = [pieces[k] for k in indices]
+        for k, image in zip(indices, _METHODS[method](chosen, params, scale, ctx)):
+            out[k] = image
+    if params["colour"] == "luminance":
+        out = [luminance_only(p.image, o) for p, o in zip(pieces, out)]
+    return out
+
+
+def _resized(image: np.ndarray, factor: float) -> np.ndarray:
+    if abs(factor - 1.0) < 1e-6:
+        return image
+    h, w = image.shape[:2]
+    size = (max(round(w * factor), MIN_SIDE), max(round(h * factor), MIN_SIDE))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+
+
+def _back(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    h, w = like.shape[:2]
+    return image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _mix(piece: Piece, stylized: np.ndarray, strength: float) -> np.ndarray:
+    return stylized if strength >= 1.0 else cv2.addWeighted(piece.image, 1.0 - strength, stylized, strength, 0.0)
+
+
+def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
+    """The 26-style network; pieces of equal working size run as one batch, each row in its own style."""
+    from ..models.fast_style import style_vector
+
+    factor = scale / params["style_scale"]
+    inputs = [_resized(p.image, factor) for p in pieces]
+    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k, image in enumerate(inputs):
+        by_size[image.shape[:2]].append(k)
+    net, device = ctx.models.fast_style(), ctx.models.device
+    out: list[np.ndarray | None] = [None] * len(pieces)
+    for indices in by_size.values():
+        batch = torch.from_numpy(np.stack([inputs[k] for k in indices])).permute(0, 3, 1, 2).to(device)
+        styles = torch.stack([style_vector(dict(pieces[k].ref.weights)) for k in indices]).to(device)
+        with torch.inference_mode():
+            result = net(batch, styles).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        for row, k in enumerate(indices):
+            out[k] = _back(result[row], pieces[k].image)
+    if params["colour"] == "histogram":
+        out = [match_colours(o, p.image) for o, p in zip(out, pieces)]
+    return [_mix(p, o, params["strength"]) for p, o in zip(pieces, out)]
+
+
+def style_image(ref: StyleRef, ctx) -> np.ndarray:
+    """The style image of `ref`, float32 hxwx3 RGB in [0, 1], its long side at most 1024; read once per file
+    version (path, mtime, size)."""
+    def read():
+        data = cv2.imread(ref.image, cv2.IMREAD_COLOR)
+        if data is None:
+            raise ParamError(f"the style image {ref.image} cannot be read: it is not an image OpenCV decodes "
+                             "(use PNG, JPEG, TIFF, EXR or WebP)")
+        rgb = cv2.cvtColor(data, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        return _resized(rgb, min(1.0, STYLE_IMAGE_MAX_SIDE / max(rgb.shape[:2])))
+    return ctx.models.memo(("style_image", *ref.image_key()), read)
+
+
+def _style_for(piece: Piece, params: dict, ctx) -> np.ndarray:
+    """The style image as a method sees it: with the piece's colours under colour = histogram."""
+    image = style_image(piece.ref, ctx)
+    return match_colours(image, piece.image) if params["colour"] == "histogram" else image
+
+
+def _arbitrary(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
+    """Magenta's arbitrary network; strength interpolates the style vector towards the content's own."""
+    net = ctx.models.arbitrary_style()
+    factor, strength = scale / params["style_scale"], params["strength"]
+    out = []
+    for piece in pieces:
+        if params["colour"] == "histogram":
+            vector = net.encode(_style_for(piece, params, ctx))
+        else:
+            vector = ctx.models.memo(("arbitrary", *piece.ref.image_key()),
+                                     lambda: net.encode(style_image(piece.ref, ctx)))
+        content = _resized(piece.image, factor)
+        if strength < 1.0:
+            vector = strength * vector + (1.0 - strength) * net.encode(content)
+        out.append(np.clip(_back(net.render(content, vector), piece.image), 0.0, 1.0))
+    return out
+
+
+def _adain(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
+    """AdaIN; strength is its content/style trade-off alpha (0: the content re-decoded)."""
+    from ..models.adain import adaptive_instance_normalization
+
+    net, device = ctx.models.adain(), ctx.models.device
+    factor = scale / params["style_scale"]
+    out = []
+    for piece in pieces:
+        def encode_style():
+            image = _style_for(piece, params, ctx)
+            with torch.inference_mode():
+                return net.encoder(_tensor(image, device), ("relu4_1",))["relu4_1"]
+        style = encode_style() if params["colour"] == "histogram" else ctx.models.memo(
+            ("adain", *piece.ref.image_key()), encode_style)
+        content = _resized(piece.image, factor)
+        with torch.inference_mode():
+            feat = net.encoder(_tensor(content, device), ("relu4_1",))["relu4_1"]
+            mixed = params["strength"] * adaptive_instance_normalization(feat, style) + (1 - params["strength"]) * feat
+            result = net.decoder(mixed)[..., :content.shape[0], :content.shape[1]]
+        out.append(_back(_numpy(result.clamp(0, 1)), piece.image))
+    return out
+
+
+def _optimise(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
+    """Gatys optimisation with the masked style loss at the working resolution; progress is reported per
+    iteration over all pieces and the request can be cancelled between iterations."""
+    from .optimise import optimise, style_grams
+
+    features, device = ctx.models.vgg_features(params["features"]), ctx.models.device
+    iterations, total = params["iterations"], params["iterations"] * len(pieces)
+    out = []
+    for n, piece in enumerate(pieces):
+        content = _resized(piece.image, scale)
+        style = _style_for(piece, params, ctx)
+        side = min(max(content.shape[:2]) * params["style_scale"], STYLE_IMAGE_MAX_SIDE)
+        style = _resized(style, side / max(style.shape[:2]))
+        grams = ctx.models.memo(("grams", params["features"], *piece.ref.image_key(), style.shape),
+                                lambda: style_grams(features, _tensor(style, device))) \
+            if params["colour"] != "histogram" else style_grams(features, _tensor(style, device))
+        mask = None
+        if piece.mask is not None:
+            mask = torch.from_numpy(np.ascontiguousarray(_resized(piece.mask, scale)))[None, None].to(device)
+
+        def on_step(i: int, _: int, done: int = n * iterations) -> None:
+            ctx.check_cancelled()
+            ctx.report_step(done + i, total)
+        result = optimise(_tensor(content, device), grams, mask, features, iterations, params["style_weight"],
+                          on_step)
+        out.append(_mix(piece, _back(_numpy(result), piece.image), params["strength"]))
+    return out
+
+
+def _tensor(image: np.ndarray, device) -> torch.Tensor:
+    """float32 hxwx3 -> (1, 3, h, w) on `device`."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device)
+
+
+def _numpy(image: torch.Tensor) -> np.ndarray:
+    """(1, 3, h, w) -> float32 hxwx3 on the CPU."""
+    return image[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+_METHODS = {"fast": _fast, "arbitrary": _arbitrary, "adain": _adain, "optimise": _optimise}

@@ -1,0 +1,328 @@
+"""Neural Style: style references, methods, localized application, controls and temporal stabilisation, on
+real frames and the real offline models."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from instyle.frame_state import FrameState, Instance, ShotState
+from instyle.media import FrameSource
+from instyle.models.arbitrary_style import ArbitraryStyle, MODEL as ARBITRARY, TRANSFORM_FILE
+from instyle.models.zoo import ModelZoo
+from instyle.modelstore import ModelStore
+from instyle.ops import temporal
+from instyle.ops.colour import luminance_only, match_colours
+from instyle.params import ParamError
+from instyle.scheduler import Cancelled
+from instyle.service import Service, StageContext
+from instyle.stages import neural_style
+from instyle.stylize import optimise
+from instyle.stylize.styles import parse_map, parse_style
+
+from ..conftest import MESSI, OPENCV_DATA, VTEST
+from .test_modelstore import adain_files, store_with  # noqa: F401  (adain_files is a fixture)
+
+STARRY = OPENCV_DATA / "starry_night.jpg"
+STORE = ModelStore()
+ZOO = ModelZoo(STORE, torch.device("cpu"))
+
+
+def rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
+def params(**given) -> dict:
+    return neural_style.SPEC.resolve(given)
+
+
+def two_people(frame_index: int = 300):
+    """A vtest frame with two hand-made people (ellipse masks in person-sized boxes), ids 1 and 2."""
+    frame = FrameSource().frame(str(VTEST), frame_index)
+    instances = []
+    for track, (x0, y0, x1, y1) in ((1, (100, 200, 160, 350)), (2, (500, 150, 560, 300))):
+        mask = np.zeros(frame.shape[:2], np.float32)
+        cv2.ellipse(mask, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2, (y1 - y0) // 2), 0, 0, 360, 1.0, -1)
+        instances.append(Instance((x0, y0, x1, y1), "person", 0.9, mask, track))
+    return frame, instances
+
+
+def run_stage(frame, instances, given: dict, shot=None, index=300):
+    state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index, instances=instances,
+                       mask=None if instances is None else np.max([i.mask for i in instances], axis=0))
+    neural_style.run(state, params(temporal=0.0, **given), StageContext(ZOO, shot or ShotState(), frame, index))
+    return state
+
+
+# --- style references ------------------------------------------------------------------------------------
+
+def test_style_references_parse_names_mixes_and_images():
+    assert parse_style("style07", "s").weights == (("style07", 1.0),)
+    mix = dict(parse_style("style03*1 + style07*3", "s").weights)
+    assert mix == pytest.approx({"style03": 0.25, "style07": 0.75})
+    assert parse_style(str(STARRY), "s").image == str(STARRY)
+    assert parse_map("1=style05; 4=style03+style07", "t", "id")[4].weights == (("style03", 0.5), ("style07", 0.5))
+    assert set(parse_map("person=style03; car=style19", "c", "class")) == {"person", "car"}
+
+
+@pytest.mark.parametrize("text, kind, message", [
+    ("vangogh", "style", "neither a fixed style"),
+    ("/no/such/painting.jpg", "style", "does not exist"),
+    ("style03*x+style04", "style", "not a number"),
+    ("style03*0+style04*0", "style", "sum to zero"),
+    ("1:style03", "id", "is not KEY=STYLE"),
+    ("0=style03", "id", "not a track id"),
+])
+def test_bad_style_references_name_the_problem(text, kind, message):
+    with pytest.raises(ParamError, match=message):
+        parse_map(text, "x", kind) if kind != "style" else parse_style(text, "x")
+
+
+def test_image_methods_need_a_style_image_and_a_readable_one(tmp_path):
+    frame, instances = two_people()
+    with pytest.raises(ParamError, match="needs a style image"):
+        run_stage(frame, instances, {"method": "arbitrary"})
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ParamError, match="cannot be read"):
+        run_stage(frame, instances, {"method": "arbitrary", "style_image": str(broken), "assign": "single"})
+
+
+# --- pure pieces ------------------------------------------------------------------------------------------
+
+def test_colour_matching_moves_mean_and_covariance_onto_the_reference():
+    image, reference = rgb(STARRY), rgb(MESSI)
+    out = match_colours(image, reference)
+
+    def distance(x):  # of the colour statistics from the reference's
+        flat, ref = x.reshape(-1, 3), reference.reshape(-1, 3)
+        return (np.abs(flat.mean(0) - ref.mean(0)).max(),
+                np.abs(np.cov(flat, rowvar=False) - np.cov(ref, rowvar=False)).max())
+    (mean_before, cov_before), (mean_after, cov_after) = distance(image), distance(out)
+    assert mean_after < 0.01 < 0.05 < mean_before
+    assert cov_after < 0.2 * cov_before  # clipping to [0, 1] keeps it from being exact
+
+
+def test_luminance_only_keeps_the_contents_chroma_and_the_stylized_luma():
+    content, stylized = rgb(MESSI)[:128, :128], rgb(STARRY)[:128, :128]
+    out = luminance_only(content, stylized)
+    ycc = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2YCrCb)  # noqa: E731
+    assert np.abs(ycc(out)[..., 0] - ycc(stylized)[..., 0]).mean() < 0.01
+    assert np.abs(ycc(out)[..., 1:] - ycc(content)[..., 1:]).mean() < 0.01
+
+
+def test_masked_gram_counts_only_masked_features():
+    g = torch.Generator().manual_seed(0)
+    features = torch.rand(1, 8, 10, 12, generator=g)
+    mask = torch.zeros(1, 1, 10, 12)
+    mask[..., :, :6] = 1
+    changed = features.clone()
+    changed[..., :, 6:] = torch.rand(1, 8, 10, 6, generator=g)
+    torch.testing.assert_close(optimise.masked_gram(features, mask), optimise.masked_gram(changed, mask))
+    torch.testing.assert_close(optimise.masked_gram(features, torch.ones(1, 1, 10, 12)),
+                               optimise.masked_gram(features))
+    left = features[..., :, :6]
+    torch.testing.assert_close(optimise.masked_gram(features, mask), optimise.masked_gram(left))
+
+
+def test_optimisation_fits_the_style_inside_the_mask_and_reports_every_step():
+    features = ZOO.vgg_features("hed_vgg16")
+    content = torch.from_numpy(rgb(MESSI)[40:136, 150:278]).permute(2, 0, 1)[None].contiguous()
+    style = torch.from_numpy(cv2.resize(rgb(STARRY), (160, 128))).permute(2, 0, 1)[None].contiguous()
+    grams = optimise.style_grams(features, style)
+    mask = torch.zeros(1, 1, 96, 128)
+    mask[..., :, :64] = 1
+
+    def style_loss(image):
+        feats = features(image, optimise.STYLE_LAYERS)
+        return sum(torch.nn.functional.mse_loss(
+            optimise.masked_gram(f, optimise.layer_mask(mask, f.shape[-2:])), grams[n]).item()
+            for n, f in feats.items())
+    steps = []
+    out = optimise.optimise(content, grams, mask, features, 12, 1.0, lambda i, n: steps.append((i, n)))
+    assert steps == [(i, 12) for i in range(1, 13)]
+    assert style_loss(out) < 0.5 * style_loss(content)
+    change = (out - content).abs().mean(1)[0]
+    assert change[:, :56].mean() > 1.5 * change[:, 72:].mean()  # styled where masked, kept near content elsewhere
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_flow_warp_and_warping_error_on_a_known_motion():
+    image = rgb(MESSI)[:200, :300]
+    moved = np.roll(image, (3, -5), axis=(0, 1))  # frame b: content moved down 3, left 5
+    f = temporal.flow(image, moved, "medium")
+    inner = (slice(20, -20), slice(20, -20))
+    assert np.abs(np.median(f[inner][..., 0]) + 5) < 0.3 and np.abs(np.median(f[inner][..., 1]) - 3) < 0.3
+    assert np.abs(temporal.warp(moved, f)[inner] - image[inner]).mean() < 0.02
+    assert temporal.warping_error(image, moved, image, moved) < 0.002
+    noisy = np.clip(moved + np.random.default_rng(0).normal(0, 0.05, moved.shape).astype(np.float32), 0, 1)
+    assert temporal.warping_error(image, noisy, image, moved) > 0.005
+
+
+def test_arbitrary_network_runs_at_any_size_and_matches_the_published_graph_at_its_own():
+    import onnxruntime as ort
+
+    net = ArbitraryStyle(STORE.path(ARBITRARY, TRANSFORM_FILE).parent)
+    vector = net.encode(rgb(STARRY))
+    content = cv2.resize(rgb(MESSI), (384, 384))
+    published = ort.InferenceSession(str(STORE.path(ARBITRARY, TRANSFORM_FILE)), providers=["CPUExecutionProvider"])
+    expected = published.run(None, {"content_image": content[None],
+                                    "mobilenet_conv/Conv/BiasAdd": vector.reshape(1, 1, 1, 100)})[0][0]
+    assert np.abs(net.render(content, vector) - expected).max() < 1e-5
+    odd = net.render(rgb(MESSI)[:150, :203], vector)
+    assert odd.shape == (150, 203, 3) and 0 <= odd.min() and odd.max() <= 1
+
+
+# --- the stage --------------------------------------------------------------------------------------------
+
+def test_tracks_get_the_palette_and_overrides_and_the_report_says_so():
+    frame, instances = two_people()
+    state = run_stage(frame, instances, {"palette": ["style01", "style02"], "track_styles": "2=style09"})
+    assert [i.style for i in state.instances] == ["style01", "style09"]
+    assert state.report["neural_style"]["tracks"] == {"1": "style01", "2": "style09"}
+    alone = run_stage(frame, [Instance(**{**instances[1].__dict__})], {"assign": "single", "style": "style09"})
+    box = (slice(150, 300), slice(500, 560))
+    inside = instances[1].mask[box] >= 0.5
+    assert np.abs(state.stylized[box][inside] - alone.stylized[box][inside]).max() < 1e-4
+    far = np.ones(frame.shape[:2], bool)
+    far[160:416, 32:224] = far[96:352, 448:608] = False  # the crops: boxes, margins, on the 32-pixel grid
+    assert np.array_equal(state.stylized[far], state.rgb[far])  # away from people the footage is untouched
+
+
+def test_classes_and_foreground_background_assignments():
+    frame, instances = two_people()
+    instances[1].class_name = "dog"
+    state = run_stage(frame, instances, {"assign": "class", "class_styles": "dog=style05", "style": "style11"})
+    assert [i.style for i in state.instances] == ["style11", "style05"]
+    _, instances = two_people()
+    state = run_stage(frame, instances, {"assign": "foreground", "style": "style11", "background_style": "style20"})
+    assert [i.class_name for i in state.instances] == ["person", "person", "background"]
+    assert state.mask.min() == 1.0  # the whole frame is stylized: MRF Blend keeps no footage
+    corner = (slice(0, 60), slice(0, 60))
+    assert np.abs(state.stylized[corner] - state.rgb[corner]).mean() > 0.05
+
+
+def test_crops_are_chosen_for_small_instances_and_match_whole_frame_results_inside_them():
+    frame, instances = two_people()
+    auto = run_stage(frame, instances, {"palette": ["style01", "style02"]})
+    whole = run_stage(frame, two_people()[1], {"palette": ["style01", "style02"], "region": "frame"})
+    assert auto.report["neural_style"]["mode"] == "crops" and whole.report["neural_style"]["mode"] == "frame"
+    inside = auto.mask >= 0.5
+    # Instance norm sees other statistics in a crop than in the frame, so styles agree in kind, not exactly.
+    crop_vs_frame = np.abs(auto.stylized[inside] - whole.stylized[inside]).mean()
+    to_footage = np.abs(whole.stylized[inside] - whole.rgb[inside]).mean()
+    assert crop_vs_frame < 0.6 * to_footage
+
+
+def test_strength_and_style_scale_change_the_result_as_documented():
+    frame, instances = two_people()
+    full, half = (run_stage(frame, two_people()[1], {"strength": s}) for s in (1.0, 0.5))
+    inside = full.mask >= 0.5
+    expected = 0.5 * full.rgb[inside] + 0.5 * full.stylized[inside]
+    assert np.abs(half.stylized[inside] - expected).max() < 1e-4
+    large = run_stage(frame, two_people()[1], {"style_scale": 2.0})
+    assert np.abs(large.stylized[inside] - full.stylized[inside]).mean() > 0.02
+    # Larger strokes: less fine detail in the stylized people.
+    detail = lambda img: np.abs(cv2.Laplacian(img, cv2.CV_32F))[inside].mean()  # noqa: E731
+    assert detail(large.stylized) < detail(full.stylized)
+
+
+def test_arbitrary_and_colour_options_through_the_stage():
+    frame, instances = two_people()
+    image = {"method": "arbitrary", "style_image": str(STARRY), "assign": "single"}
+    plain = run_stage(frame, instances, image)
+    kept = run_stage(frame, two_people()[1], {**image, "colour": "luminance"})
+    inside = plain.mask >= 0.5
+    chroma = lambda img: cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)[..., 1:][inside]  # noqa: E731
+    assert np.abs(chroma(kept.stylized) - chroma(kept.rgb)).mean() < 0.5 * np.abs(chroma(plain.stylized) - chroma(plain.rgb)).mean()
+    weak = run_stage(frame, two_people()[1], {**image, "strength": 0.2})
+    assert np.abs(weak.stylized[inside] - weak.rgb[inside]).mean() < np.abs(plain.stylized[inside] - plain.rgb[inside]).mean()
+
+
+def test_adain_renders_through_the_stage_with_weights_from_the_store(adain_files, tmp_path):  # noqa: F811
+    frame, instances = two_people()
+    zoo = ModelZoo(store_with(tmp_path, "adain", adain_files[2]), torch.device("cpu"))
+    state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=300, instances=instances,
+                       mask=np.max([i.mask for i in instances], axis=0))
+    neural_style.run(state, params(method="adain", style_image=str(STARRY), assign="single", temporal=0.0),
+                     StageContext(zoo, ShotState(), frame, 300))
+    inside = state.mask >= 0.5
+    assert state.report["neural_style"]["methods"] == ["adain"]
+    assert np.abs(state.stylized[inside] - state.rgb[inside]).mean() > 0.05  # random weights: changed, bounded
+    assert 0 <= state.stylized.min() and state.stylized.max() <= 1
+    with pytest.raises(Exception, match="adain"):  # no weights: the error names the model to fetch
+        neural_style.run(state, params(method="adain", style_image=str(STARRY), assign="single"),
+                         StageContext(ModelZoo(ModelStore(tmp_path / "empty"), torch.device("cpu")), ShotState(),
+                                      frame, 300))
+
+
+# --- video ------------------------------------------------------------------------------------------------
+
+PIPELINE = [{"stage": "instance_mask", "params": {"quality": "faster"}},
+            {"stage": "instance_tracker", "params": {"shot_start": 100}}]
+
+
+def stylized(service: Service, index: int, shot: str, style: dict) -> tuple[np.ndarray, np.ndarray]:
+    header = {"id": 1, "shot": shot, "source": {"kind": "file", "path": str(VTEST), "frame": index},
+              "pipeline": [*PIPELINE, {"stage": "neural_style", "params": style, "return": ["image", "mask"]}]}
+    reply, payloads = service.run(header, [])
+    return tuple(np.frombuffer(payloads[reply["arrays"][f"neural_style.{n}"]["payload"]], np.float32)
+                 .reshape(reply["arrays"][f"neural_style.{n}"]["shape"]) for n in ("image", "mask"))
+
+
+def test_temporal_stabilisation_reduces_flicker_and_does_not_depend_on_render_order():
+    service = Service(torch.device("cpu"))
+    clip = range(100, 105)
+    runs = {w: [stylized(service, i, f"w{w}", {"temporal": w}) for i in clip] for w in (0.0, 0.5)}
+    source = [service.frames.frame(str(VTEST), i) for i in clip]
+
+    def error(frames):
+        return np.mean([temporal.warping_error(a[0], b[0], sa, sb, a[1] >= 0.5)
+                        for a, b, sa, sb in zip(frames, frames[1:], source, source[1:])])
+    assert error(runs[0.5]) < 0.75 * error(runs[0.0])
+
+
+def test_a_stabilised_frame_is_the_same_rendered_after_its_predecessor_or_alone():
+    frames = FrameSource()
+
+    def render(index: int, shot: ShotState) -> np.ndarray:
+        frame, instances = two_people(index)
+        state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index, instances=instances,
+                           mask=np.max([i.mask for i in instances], axis=0))
+        ctx = StageContext(ZOO, shot, frame, index, source={"kind": "file", "path": str(VTEST), "frame": index},
+                           frames=frames)
+        neural_style.run(state, params(temporal=0.5), ctx)
+        shot.last_index, shot.last_frame = index, frame
+        return state.stylized
+    in_order = ShotState()
+    render(300, in_order)
+    after = render(301, in_order)
+    alone = render(301, ShotState())  # as a farm machine renders it
+    assert np.abs(after - alone).max() < 1e-3
+    unstabilised = run_stage(*two_people(301), {}, index=301).stylized
+    assert np.abs(after - unstabilised).max() > 0.05  # stabilisation did something
+
+
+def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
+    service = Service(torch.device("cpu"))
+    steps, cancel = [], threading.Event()
+    header = {"id": 1, "source": {"kind": "file", "path": str(MESSI)},
+              "pipeline": [{"stage": "neural_style", "params": {
+                  "method": "optimise", "style_image": str(STARRY), "iterations": 400, "resolution": 160,
+                  "temporal": 0.0}}]}
+
+    def on_step(stage, step, total):
+        steps.append((stage, step, total, time.monotonic()))
+        if step == 3:
+            threading.Timer(0.0, cancel.set).start()
+    with pytest.raises(Cancelled):
+        service.run(header, [], cancel.is_set, on_step)
+    assert [s[:3] for s in steps[:3]] == [("neural_style", i, 400) for i in (1, 2, 3)]
+    assert len(steps) < 400
+    step_time = steps[2][3] - steps[1][3]
+    assert steps[-1][3] - steps[2][3] < max(1.0, 2 * step_time)
