@@ -11,7 +11,7 @@ import pytest
 
 from instyle.wire import EngineError
 
-from ..conftest import VTEST
+from ..conftest import OPENCV_DATA, VTEST
 
 MASK_ONLY = [{"stage": "instance_mask", "params": {}}]
 
@@ -71,6 +71,28 @@ def test_cancelling_one_job_leaves_the_other_running(engine, tmp_path):
         assert events[-1]["type"] == "cancelled" and events[-1]["done"] < 60
         assert time.monotonic() - asked < frame_s + 1.0, "cancel waits at most for the frame in progress"
         assert finish(other)[-1] == {"type": "result", "id": other.id, "done": 3, "total": 3}
+
+
+def test_an_optimising_frame_reports_each_iteration_and_cancels_inside_the_frame(engine):
+    style = {"method": "optimise", "style_image": str(OPENCV_DATA / "starry_night.jpg"), "iterations": 200,
+             "resolution": 96, "temporal": 0.0}
+    with engine.client("a") as a:
+        job = a.submit_job([{"stage": "neural_style", "params": style}], items(0, 2), shot="optimise")
+        steps = []
+        while len(steps) < 3:
+            event = job.wait_event(120)
+            if event["type"] == "accepted":
+                continue
+            assert event["type"] == "progress" and event["done"] == 0, event
+            steps.append(event)
+        assert [(e["stage"], e["step"], e["steps"]) for e in steps] == [("neural_style", i, 200) for i in (1, 2, 3)]
+        assert all(e["frame"] == 1 and e["total"] == 2 and e["eta_s"] > 0 for e in steps)
+        asked = time.monotonic()
+        job.cancel()
+        events = finish(job)
+        assert events[-1] == {"type": "cancelled", "id": job.id, "done": 0}
+        assert time.monotonic() - asked < 1.0  # between iterations, not after the frame's 200
+        assert len(steps) + len(events) - 1 < 200
 
 
 def test_an_interactive_frame_overtakes_a_long_bake(engine):
