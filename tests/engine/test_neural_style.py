@@ -326,3 +326,16 @@ def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
     assert len(steps) < 400
     step_time = steps[2][3] - steps[1][3]
     assert steps[-1][3] - steps[2][3] < max(1.0, 2 * step_time)
+
+
+def test_gpu_batches_and_cpu_onnx_runs_of_the_fast_network_agree():
+    from instyle.models.fast_style import OnnxFastStyle, load_fast_style, style_vector
+    from instyle.stylize.methods import _batched
+
+    crops = [rgb(MESSI)[:96, :64], rgb(MESSI)[100:196, 200:264], rgb(STARRY)[:50, :70]]
+    styles = [style_vector("style03"), style_vector({"style03": 0.5, "style20": 0.5}), style_vector("style11")]
+    torch_net = load_fast_style(STORE.path("multistyle26", "multistyle26.pt"))
+    onnx_net = OnnxFastStyle(STORE.path("multistyle26", "multistyle26.onnx"))
+    for batched, crop, style in zip(_batched(torch_net, crops, styles, torch.device("cpu")), crops, styles):
+        assert batched.shape == crop.shape
+        assert np.abs(batched - onnx_net(crop, style)).max() < 1e-3

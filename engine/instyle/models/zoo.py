@@ -93,6 +93,13 @@ class ModelZoo:
         return RobustVideoMatte(self.store.path("rvm", "rvm.json").parent, self.device)
 
     def fast_style(self):
+        """The 26-style network: torch's FastStyleNet (batches, any device), or on a CPU the published ONNX
+        file under onnxruntime (OnnxFastStyle, one image per call, faster there)."""
+        from .fast_style import OnnxFastStyle
+
+        if self.device.type == "cpu":
+            return self._get("multistyle26/onnx", lambda: OnnxFastStyle(
+                self.store.path("multistyle26", "multistyle26.onnx"), torch.get_num_threads()))
         return self._get("multistyle26", lambda: load_fast_style(self.store.path("multistyle26", "multistyle26.pt"),
                                                                  self.device))
 

@@ -78,26 +78,37 @@ def _mix(piece: Piece, stylized: np.ndarray, strength: float) -> np.ndarray:
 
 
 def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
-    """The 26-style network; pieces of equal working size run as one batch, each row in its own style."""
-    from ..models.fast_style import style_vector
+    """The 26-style network; on a GPU, pieces of equal working size run as one batch, each row in its own
+    style."""
+    from ..models.fast_style import OnnxFastStyle, style_vector
 
     factor = scale / params["style_scale"]
     inputs = [_resized(p.image, factor) for p in pieces]
-    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for k, image in enumerate(inputs):
-        by_size[image.shape[:2]].append(k)
-    net, device = ctx.models.fast_style(), ctx.models.device
-    out: list[np.ndarray | None] = [None] * len(pieces)
-    for indices in by_size.values():
-        batch = torch.from_numpy(np.stack([inputs[k] for k in indices])).permute(0, 3, 1, 2).to(device)
-        styles = torch.stack([style_vector(dict(pieces[k].ref.weights)) for k in indices]).to(device)
-        with torch.inference_mode():
-            result = net(batch, styles).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
-        for row, k in enumerate(indices):
-            out[k] = _back(result[row], pieces[k].image)
+    styles = [style_vector(dict(p.ref.weights)) for p in pieces]
+    net = ctx.models.fast_style()
+    if isinstance(net, OnnxFastStyle):
+        results = [np.clip(net(image, style), 0, 1) for image, style in zip(inputs, styles)]
+    else:
+        results = _batched(net, inputs, styles, ctx.models.device)
+    out = [_back(result, p.image) for result, p in zip(results, pieces)]
     if params["colour"] == "histogram":
         out = [match_colours(o, p.image) for o, p in zip(out, pieces)]
     return [_mix(p, o, params["strength"]) for p, o in zip(pieces, out)]
+
+
+def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], device) -> list[np.ndarray]:
+    """FastStyleNet on images (float32 hxwx3) grouped by size into batches, each row in its style (26,)."""
+    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k, image in enumerate(inputs):
+        by_size[image.shape[:2]].append(k)
+    out: list[np.ndarray | None] = [None] * len(inputs)
+    for indices in by_size.values():
+        batch = torch.from_numpy(np.stack([inputs[k] for k in indices])).permute(0, 3, 1, 2).to(device)
+        with torch.inference_mode():
+            result = net(batch, torch.stack([styles[k] for k in indices]).to(device))
+        for row, k in zip(result.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy(), indices):
+            out[k] = row
+    return out
 
 
 def style_image(ref: StyleRef, ctx) -> np.ndarray:
