@@ -41,5 +41,6 @@ say "model files"
 .venv/bin/instyle-engine weights fetch >/dev/null || { .venv/bin/instyle-engine weights verify; exit 1; }
 
 say "building the Blender extension"
-.venv-blender/bin/python build/build_addon.py --out dist >/dev/null
+.venv/bin/instyle-engine styles --out out/style-previews >/dev/null
+.venv-blender/bin/python build/build_addon.py --out dist --previews out/style-previews >/dev/null
 say "ready: $(ls dist/instyle-*.zip)"

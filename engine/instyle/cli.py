@@ -48,12 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     bake.add_argument("--runtime-file", type=Path)
     bake.set_defaults(func=_bake)
 
+    styles = sub.add_parser("styles", help="write preview images of the 26 fixed styles")
+    styles.add_argument("--out", type=Path, required=True, help="folder for styleNN.png and sheet.jpg")
+    styles.add_argument("--image", type=Path, default=Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"),
+                        help="the photo to render in each style (its centred square)")
+    styles.add_argument("--size", type=int, default=128, help="preview side in pixels")
+    styles.set_defaults(func=_styles)
+
     bench = sub.add_parser("bench", help="run a benchmark suite side by side with its baselines")
     bench.add_argument("suite", help="transport, mask, style, blend, track or pipeline")
     bench.add_argument("--json", type=Path, help="also write the results here")
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     bench.add_argument("--quick", action="store_true", help="a small smoke run (what CI runs)")
     bench.set_defaults(func=_bench)
+
+    report = sub.add_parser("bench-report", help="write docs/benchmarks.md from a folder of bench results")
+    report.add_argument("results", type=Path, help="the folder build/benchmarks.sh fills (<suite>.json, demo/)")
+    report.add_argument("--docs", type=Path, default=Path("docs"), help="where benchmarks.md and bench/ go")
+    report.set_defaults(func=_bench_report)
 
     args = parser.parse_args(argv)
     return args.func(args)
@@ -165,11 +177,39 @@ def _bake(args) -> int:
     return 0
 
 
+def _styles(args) -> int:
+    import torch
+
+    from .frame_state import ShotState
+    from .models.zoo import ModelZoo
+    from .modelstore import ModelStore
+    from .service import StageContext
+    from .stylize.previews import write_previews
+
+    from .params import ParamError
+
+    ctx = StageContext(ModelZoo(ModelStore(), torch.device("cpu")), ShotState(), None, 0)
+    try:
+        for path in write_previews(args.image, args.out, ctx, args.size):
+            print(path)
+    except ParamError as exc:
+        print(f"instyle-engine styles: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import run_suite
 
     _pick_device(args.device)
     run_suite(args.suite, args.device, args.quick, args.json)
+    return 0
+
+
+def _bench_report(args) -> int:
+    from .bench.report import write
+
+    print(f"wrote {write(args.results, args.docs)}")
     return 0
 
 

@@ -339,3 +339,23 @@ def test_gpu_batches_and_cpu_onnx_runs_of_the_fast_network_agree():
     for batched, crop, style in zip(_batched(torch_net, crops, styles, torch.device("cpu")), crops, styles):
         assert batched.shape == crop.shape
         assert np.abs(batched - onnx_net(crop, style)).max() < 1e-3
+
+
+def test_style_previews_show_each_fixed_style_on_the_photo(tmp_path):
+    import subprocess
+    import sys
+
+    from ..conftest import ENGINE_PYTHON
+
+    done = subprocess.run([str(ENGINE_PYTHON), "-m", "instyle.cli", "styles", "--out", str(tmp_path), "--size", "64"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    icons = {p.stem: cv2.imread(str(p)) for p in tmp_path.glob("style*.png")}
+    assert sorted(icons) == [f"style{i:02d}" for i in range(26)] and icons["style00"].shape == (64, 64, 3)
+    stack = np.stack(list(icons.values())).astype(np.float32)
+    apart = [np.abs(stack[i] - stack[j]).mean() for i in range(26) for j in range(i + 1, 26)]
+    assert min(apart) > 8  # every pair of styles looks different (mean difference in 8-bit levels)
+    assert (tmp_path / "sheet.jpg").is_file()
+    missing = subprocess.run([sys.executable, "-m", "instyle.cli", "styles", "--out", str(tmp_path), "--image",
+                              str(tmp_path / "none.jpg")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
