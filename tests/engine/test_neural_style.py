@@ -205,6 +205,14 @@ def test_classes_and_foreground_background_assignments():
     assert state.mask.min() == 1.0  # the whole frame is stylized: MRF Blend keeps no footage
     corner = (slice(0, 60), slice(0, 60))
     assert np.abs(state.stylized[corner] - state.rgb[corner]).mean() > 0.05
+    from instyle.ops.blend import signed_edge_distance
+    from instyle.stages import mrf_blend
+
+    out = mrf_blend.run(state, mrf_blend.SPEC.resolve({}), StageContext(ZOO, ShotState(), frame, 300))
+    assert out["alpha"].min() == 1.0  # the footage shows nowhere
+    changed = np.abs(out["stylized_for_mix"] - state.stylized).max(-1) > 0
+    person = np.max([i.mask for i in state.instances[:2]], axis=0) >= 0.5
+    assert changed.any() and (np.abs(signed_edge_distance(person))[changed] <= 4).all()  # seams, in the band
 
 
 def test_crops_are_chosen_for_small_instances_and_match_whole_frame_results_inside_them():
