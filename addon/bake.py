@@ -14,12 +14,13 @@ MAX_RESTARTS = 3
 
 
 class BakeRun:
-    """Jobs for every chain's uncached frames; `pump` advances them, `cancel` stops them."""
+    """Jobs for every chain's uncached frames (the scene's chains unless `chains` are given), each job taking
+    its frames in order; `pump` advances them, `cancel` stops them."""
 
-    def __init__(self, scene):
+    def __init__(self, scene, chains=None):
         self.scene = scene
         self.frames = list(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
-        self.chains = compute.chains_of(scene)
+        self.chains = compute.chains_of(scene) if chains is None else chains
         compute.prepare(self.chains)
         self.total = len(self.frames) * len(self.chains)
         self.restarts = 0
@@ -88,17 +89,18 @@ class BakeRun:
             self.pump(0.1)
 
 
-class INSTYLE_OT_bake(bpy.types.Operator):
-    """Compute every frame of the scene's range for the instyle nodes, so renders read them from the cache"""
-
-    bl_idname = "instyle.bake"
-    bl_label = "Bake instyle Frames"
+class BakeOperator:
+    """An operator that runs a BakeRun (from `new_run`) with a progress bar: modal with Esc to cancel, or
+    blocking in the background; `_finish` reports the outcome."""
 
     _timer = None
 
+    def new_run(self, context) -> BakeRun:
+        return BakeRun(context.scene)
+
     def _start(self, context) -> bool:
         try:
-            self.run = BakeRun(context.scene)
+            self.run = self.new_run(context)
         except Exception as exc:
             text = compute.error_text(exc)
             compute.mark_all(context.scene, text)
@@ -156,3 +158,10 @@ class INSTYLE_OT_bake(bpy.types.Operator):
             if area.type == "NODE_EDITOR":
                 area.tag_redraw()
         return self._finish(context) if finished else {"RUNNING_MODAL"}
+
+
+class INSTYLE_OT_bake(BakeOperator, bpy.types.Operator):
+    """Compute every frame of the scene's range for the instyle nodes, so renders read them from the cache"""
+
+    bl_idname = "instyle.bake"
+    bl_label = "Bake instyle Frames"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +132,12 @@ def footage_frame(source, frame: int) -> dict:
 
 
 def _footage_description(source) -> list:
+    """The footage file (path, size and modification time: a file rewritten in place is new footage) and the
+    node settings that map scene frames to its frames."""
+    path = footage_path(source)
+    stat = os.stat(path)
+    file = [path, stat.st_size, stat.st_mtime_ns]
     if source.bl_idname == "CompositorNodeMovieClip":
-        return [footage_path(source), "clip", source.clip.frame_start, source.clip.frame_offset]
-    return [footage_path(source), source.image.source, source.frame_start, source.frame_duration,
-            source.frame_offset, source.use_cyclic]
+        return [*file, "clip", source.clip.frame_start, source.clip.frame_offset]
+    return [*file, source.image.source, source.frame_start, source.frame_duration, source.frame_offset,
+            source.use_cyclic]

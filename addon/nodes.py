@@ -6,12 +6,15 @@ from __future__ import annotations
 import uuid
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import inner_tree, paths
+from . import inner_tree, paths, style_table
 from .inner_tree import Socket
+from .style_table import STYLE_NAMES
+from .track_styles import TrackSeenItem, TrackStyleItem
 
-STYLE_ITEMS = [(f"style{i:02d}", f"Style {i:02d}", f"Fixed style {i} of the 26-style network") for i in range(26)]
+STYLE_ITEMS = [(name, f"Style {name[5:]}", f"Fixed style {int(name[5:])} of the 26-style network")
+               for name in STYLE_NAMES]
 
 
 def _split(text: str) -> list[str]:
@@ -61,11 +64,14 @@ class InstyleNode:
         raise NotImplementedError
 
     def draw_buttons(self, context, layout):
-        for name in self.PROPS:
-            layout.prop(self, name)
+        self.draw_props(layout)
         if self.status:
             layout.label(text=self.status, icon="ERROR" if self.status.startswith("Error") else "INFO")
         layout.operator("instyle.bake", icon="RENDER_ANIMATION")
+
+    def draw_props(self, layout):
+        for name in self.PROPS:
+            layout.prop(self, name)
 
 
 class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
@@ -88,7 +94,7 @@ class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     ]
 
     model: EnumProperty(name="Model", default="centernet+rvm", items=MODEL_ITEMS)
-    quality: EnumProperty(name="Quality", default="better", items=QUALITY_ITEMS)
+    quality: EnumProperty(name="Quality", default="faster", items=QUALITY_ITEMS)
     classes: StringProperty(name="Classes", default="person",
                             description="COCO classes to mask, separated by commas (person, car, dog, ...)")
     score_threshold: FloatProperty(name="Score Threshold", default=0.35, min=0.0, max=1.0)
@@ -136,9 +142,20 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     exclude: StringProperty(name="Exclude", default="", description="Track ids to leave unstyled: 5, 9")
     selection: StringProperty(name="Selection", default="",
                               description="Track ids whose masks make the Selection output: 1, 4")
+    analysis: CollectionProperty(type=TrackSeenItem, name="Analysis",
+                                 description="The track ids the last Analyze found, and the frames each is seen in")
+    analysis_index: IntProperty(name="Active Analysed Track", default=0)
+    analysis_key: StringProperty(name="Analysis Key", default="",
+                                 description="Signature of the footage and settings the analysis was made with")
 
     def stage_params(self) -> dict:
         return {name: getattr(self, name) for name in self.PROPS}
+
+    def draw_buttons(self, context, layout):
+        from . import analyze  # analyze builds chains, which need this module
+
+        super().draw_buttons(context, layout)
+        analyze.draw(self, context, layout)
 
 
 class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
@@ -149,20 +166,135 @@ class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     STAGE = "neural_style"
     OUTPUTS = (Socket("Image", "color", "pass"), Socket("Stylized", "color", "image"),
                Socket("Mask", "float", "mask"))
-    PROPS = ("style", "per_track", "palette", "strength", "resolution")
+    PROPS = ("method", "style", "mix_style", "mix", "style_image", "assign", "palette", "track_styles",
+             "class_styles", "background_style", "region", "strength", "colour", "style_scale", "resolution",
+             "temporal", "iterations", "style_weight", "features")
+    METHOD_ITEMS = [
+        ("fast", "Fast", "The 26 fixed styles (mixable)"),
+        ("arbitrary", "Arbitrary", "Any style image, offline network"),
+        ("adain", "AdaIN", "Any style image, AdaIN (downloaded weights)"),
+        ("optimise", "Optimise", "Gatys optimisation with a masked style loss (slow, best quality)"),
+    ]
+    ASSIGN_ITEMS = [
+        ("single", "Single", "The node's style for all"),
+        ("track", "Per Track", "The palette cycled by track id, then the track style table"),
+        ("class", "Per Class", "Class styles"),
+        ("foreground", "Foreground", "The node's style on every instance, the background style on the rest of "
+         "the frame"),
+    ]
+    REGION_ITEMS = [
+        ("auto", "Auto", "Whichever costs less"),
+        ("crops", "Crops", "Stylize each instance's box with context, batched"),
+        ("frame", "Frame", "Stylize the whole frame once per style"),
+    ]
+    COLOUR_ITEMS = [
+        ("none", "Style's Colours", "Keep the style's colours"),
+        ("luminance", "Luminance", "Transfer lightness only"),
+        ("histogram", "Histogram", "Match the style's colours to the footage's"),
+    ]
+    FEATURES_ITEMS = [
+        ("hed_vgg16", "HED VGG16", "Offline"),
+        ("vgg19", "VGG19", "Downloaded"),
+    ]
 
-    style: EnumProperty(name="Style", items=STYLE_ITEMS, default="style03")
-    per_track: BoolProperty(name="Style per Track", default=True,
-                            description="Give each track the next style of the palette")
+    method: EnumProperty(name="Method", items=METHOD_ITEMS, default="fast",
+                         description="fast: the 26 fixed styles (mixable); arbitrary: any style image, offline "
+                                     "network; adain: any style image, AdaIN (downloaded weights); optimise: Gatys "
+                                     "optimisation with a masked style loss (slow, best quality)")
+    style: EnumProperty(name="Style", items=STYLE_ITEMS, default="style03",
+                        description="the fixed style used where no other applies")
+    mix_style: EnumProperty(name="Mix Style", items=[("none", "None", "No second style")] + STYLE_ITEMS,
+                            default="none", description="a second fixed style mixed into `style`")
+    mix: FloatProperty(name="Mix", default=0.5, min=0.0, max=1.0, description="share of `mix_style` in the mix")
+    style_image: StringProperty(name="Style Image", default="", subtype="FILE_PATH",
+                                options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+                                description="absolute path of the style image for the arbitrary, adain and optimise "
+                                            "methods (used where no other style applies)")
+    assign: EnumProperty(name="Assign", items=ASSIGN_ITEMS, default="track",
+                         description="which style each instance gets: single (the node's style for all), track (the "
+                                     "palette cycled by track id, then `track_styles`), class (`class_styles`), "
+                                     "foreground (the node's style on every instance, `background_style` on the rest "
+                                     "of the frame)")
     palette: StringProperty(name="Palette", default="style03, style13, style19, style24",
-                            description="Styles cycled through by track id, separated by commas")
-    strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0)
+                            description="fixed styles cycled through by track id")
+    track_styles: CollectionProperty(type=TrackStyleItem, name="Track Styles",
+                                     description="per-track styles, ID=STYLE pairs separated by ';' (STYLE a fixed "
+                                                 "style, a mix such as style03+style07, or a style image path): "
+                                                 "'1=style05; 4=/art/klimt.jpg'")
+    track_styles_index: IntProperty(name="Active Track Style", default=0)
+    class_styles: StringProperty(name="Class Styles", default="",
+                                 description="per-class styles, CLASS=STYLE pairs: 'person=style03; car=style19'")
+    background_style: StringProperty(name="Background Style", default="",
+                                     description="foreground assignment: style of everything outside the instances; "
+                                                 "empty leaves the background untouched")
+    region: EnumProperty(name="Region", items=REGION_ITEMS, default="auto",
+                         description="crops: stylize each instance's box with context, batched; frame: stylize the "
+                                     "whole frame once per style; auto: whichever costs less")
+    strength: FloatProperty(name="Strength", default=1.0, min=0.0, max=1.0,
+                            description="0 keeps the original, 1 is fully stylized")
+    colour: EnumProperty(name="Colour", items=COLOUR_ITEMS, default="none",
+                         description="keep the footage's colours: luminance (transfer lightness only) or histogram "
+                                     "(match the style's colours to the footage's)")
+    style_scale: FloatProperty(name="Style Scale", default=1.0, min=0.25, max=4.0,
+                               description="size of brush strokes and patterns (2: twice as large)")
     resolution: IntProperty(name="Resolution", default=0, min=0, max=8192,
-                            description="Longest side the network runs at (0: the footage's own)")
+                            description="longest side of the frame the network works at (0: the frame's own)")
+    temporal: FloatProperty(name="Temporal", default=0.5, min=0.0, max=0.9,
+                            description="video: weight of the previous frame's stylization, warped by optical flow "
+                                        "where the flow is reliable, against flicker (0: off)")
+    iterations: IntProperty(name="Iterations", default=100, min=1, max=5000,
+                            description="optimise: optimisation steps per frame")
+    style_weight: FloatProperty(name="Style Weight", default=1.0, min=0.0, max=1000.0,
+                                description="optimise: weight of the style loss against the content loss")
+    features: EnumProperty(name="Features", items=FEATURES_ITEMS, default="hed_vgg16",
+                           description="optimise: the VGG features of the losses: hed_vgg16 (offline) or vgg19 "
+                                       "(downloaded)")
+
+    def palette_names(self) -> list[str]:
+        return _split(self.palette) or [self.style]
 
     def stage_params(self) -> dict:
-        return {"style": self.style, "per_track": self.per_track, "palette": _split(self.palette) or [self.style],
-                "strength": self.strength, "resolution": self.resolution}
+        where = self.name
+        return {"method": self.method, "style": self.style, "mix_style": self.mix_style, "mix": self.mix,
+                "style_image": style_table.absolute(self.style_image, bpy.path.abspath, f"{where}: Style Image"),
+                "assign": self.assign, "palette": self.palette_names(),
+                "track_styles": style_table.serialise(((r.track_id, r.style) for r in self.track_styles),
+                                                      bpy.path.abspath, f"{where}: Track Styles"),
+                "class_styles": style_table.absolute_map(self.class_styles, bpy.path.abspath,
+                                                         f"{where}: Class Styles"),
+                "background_style": style_table.absolute(self.background_style, bpy.path.abspath,
+                                                         f"{where}: Background Style"),
+                "region": self.region, "strength": self.strength, "colour": self.colour,
+                "style_scale": self.style_scale, "resolution": self.resolution, "temporal": self.temporal,
+                "iterations": self.iterations, "style_weight": self.style_weight, "features": self.features}
+
+    def draw_props(self, layout):
+        layout.prop(self, "method")
+        if self.method == "fast":
+            layout.prop(self, "style")
+            layout.prop(self, "mix_style")
+            if self.mix_style != "none":
+                layout.prop(self, "mix", slider=True)
+        else:
+            layout.prop(self, "style_image")
+        layout.prop(self, "assign")
+        if self.assign == "track":
+            layout.prop(self, "palette")
+            row = layout.row()
+            row.template_list("INSTYLE_UL_track_styles", self.cache_id, self, "track_styles", self,
+                              "track_styles_index", rows=3)
+            buttons = row.column(align=True)
+            buttons.operator("instyle.track_style_add", icon="ADD", text="").node = self.name
+            buttons.operator("instyle.track_style_remove", icon="REMOVE", text="").node = self.name
+        elif self.assign == "class":
+            layout.prop(self, "class_styles")
+        elif self.assign == "foreground":
+            layout.prop(self, "background_style")
+        for name in ("region", "strength", "colour", "style_scale", "resolution", "temporal"):
+            layout.prop(self, name)
+        if self.method == "optimise":
+            for name in ("iterations", "style_weight", "features"):
+                layout.prop(self, name)
 
 
 class MRFBlendNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):

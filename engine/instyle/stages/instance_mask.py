@@ -47,7 +47,7 @@ SPEC = StageSpec(
     params=(
         Param("model", "enum", "centernet+rvm", "centernet+rvm: offline models; maskrcnn: torchvision Mask R-CNN "
               "v2 (separate download: instyle-engine weights fetch maskrcnn_v2)", choices=MODELS),
-        Param("quality", "enum", "better", "faster: the detector on every second frame and crop mattes; "
+        Param("quality", "enum", "faster", "faster: the detector on every second frame and crop mattes; "
               "better: the detector on every frame plus tiles, and also a whole-frame video matte",
               choices=QUALITIES),
         Param("classes", "enum_list", ("person",), "COCO classes to mask", choices=COCO_CLASSES),
