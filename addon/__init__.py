@@ -7,7 +7,8 @@ the engine writes EXR frames into a cache that the nodes' inner trees read.
 
 import bpy
 
-from . import analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, render_hooks, track_styles
+from . import (analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, render_hooks, style_previews,
+               track_styles)
 
 classes = (preferences.InstylePreferences, *track_styles.CLASSES, *nodes.NODE_CLASSES, nodes.NODE_MT_instyle,
            bake.INSTYLE_OT_bake, analyze.INSTYLE_OT_analyze, graph_setup.INSTYLE_OT_add_chain,
@@ -15,6 +16,8 @@ classes = (preferences.InstylePreferences, *track_styles.CLASSES, *nodes.NODE_CL
 
 
 def register():
+    style_previews.load()
+    nodes.NeuralStyleNode.show_style_icons(style_previews.icon_id)
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.NODE_MT_add.append(nodes.add_menu_entry)
@@ -26,4 +29,5 @@ def unregister():
     bpy.types.NODE_MT_add.remove(nodes.add_menu_entry)
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
+    style_previews.free()
     engine_link.shutdown()

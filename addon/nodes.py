@@ -4,17 +4,37 @@ engine's cached results through its inner tree."""
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 import bpy
 from bpy.props import CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import inner_tree, paths, style_table
+from . import inner_tree, paths, style_previews, style_table
 from .inner_tree import Socket
 from .style_table import STYLE_NAMES
 from .track_styles import TrackSeenItem, TrackStyleItem
 
-STYLE_ITEMS = [(name, f"Style {name[5:]}", f"Fixed style {int(name[5:])} of the 26-style network")
-               for name in STYLE_NAMES]
+
+def _no_icon(name: str) -> int:
+    return 0
+
+
+def _style_items(icon_of: Callable[[str], int], first: tuple[tuple, ...] = ()) -> list[tuple]:
+    """Enum items: `first`, then the fixed styles with the icons `icon_of(name)` (0: none); numbered by position,
+    so that saved files read the same with or without icons."""
+    styles = [(name, f"Style {name[5:]}", f"Fixed style {int(name[5:])} of the 26-style network", icon_of(name))
+              for name in STYLE_NAMES]
+    return [(*item, number) for number, item in enumerate([*first, *styles])]
+
+
+def _style_enum(icon_of: Callable[[str], int] = _no_icon):
+    return EnumProperty(name="Style", items=_style_items(icon_of), default="style03",
+                        description="the fixed style used where no other applies")
+
+
+def _mix_style_enum(icon_of: Callable[[str], int] = _no_icon):
+    return EnumProperty(name="Mix Style", items=_style_items(icon_of, (("none", "None", "No second style", "X"),)),
+                        default="none", description="a second fixed style mixed into `style`")
 
 
 def _split(text: str) -> list[str]:
@@ -201,10 +221,8 @@ class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
                          description="fast: the 26 fixed styles (mixable); arbitrary: any style image, offline "
                                      "network; adain: any style image, AdaIN (downloaded weights); optimise: Gatys "
                                      "optimisation with a masked style loss (slow, best quality)")
-    style: EnumProperty(name="Style", items=STYLE_ITEMS, default="style03",
-                        description="the fixed style used where no other applies")
-    mix_style: EnumProperty(name="Mix Style", items=[("none", "None", "No second style")] + STYLE_ITEMS,
-                            default="none", description="a second fixed style mixed into `style`")
+    style: _style_enum()
+    mix_style: _mix_style_enum()
     mix: FloatProperty(name="Mix", default=0.5, min=0.0, max=1.0, description="share of `mix_style` in the mix")
     style_image: StringProperty(name="Style Image", default="", subtype="FILE_PATH",
                                 options={"PATH_SUPPORTS_BLEND_RELATIVE"},
@@ -250,6 +268,12 @@ class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
                            description="optimise: the VGG features of the losses: hed_vgg16 (offline) or vgg19 "
                                        "(downloaded)")
 
+    @classmethod
+    def show_style_icons(cls, icon_of: Callable[[str], int]) -> None:
+        """Give `style` and `mix_style` items with the icons `icon_of(name)`; takes effect when the class is
+        registered next."""
+        cls.__annotations__.update(style=_style_enum(icon_of), mix_style=_mix_style_enum(icon_of))
+
     def palette_names(self) -> list[str]:
         return _split(self.palette) or [self.style]
 
@@ -271,8 +295,15 @@ class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     def draw_props(self, layout):
         layout.prop(self, "method")
         if self.method == "fast":
-            layout.prop(self, "style")
-            layout.prop(self, "mix_style")
+            if style_previews.previews():
+                row = layout.row()
+                for name in ("style", "mix_style"):
+                    column = row.column()
+                    column.template_icon_view(self, name, show_labels=True, scale=5.0, scale_popup=4.0)
+                    column.prop(self, name, text="")
+            else:
+                layout.prop(self, "style")
+                layout.prop(self, "mix_style")
             if self.mix_style != "none":
                 layout.prop(self, "mix", slider=True)
         else:

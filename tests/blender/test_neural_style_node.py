@@ -88,6 +88,10 @@ class RecordingLayout:
         assert active_name in active_data.bl_rna.properties
         self.drawn.append(name)
 
+    def template_icon_view(self, data, name, show_labels=False, scale=6.0, scale_popup=5.0):
+        assert data.bl_rna.properties[name].type == "ENUM", name
+        self.drawn.append(f"grid:{name}")
+
     def label(self, text="", **_):
         self.drawn.append(text)
 

@@ -1,14 +1,15 @@
 """`bench style`: the Neural Style stage's methods, crops against whole frames, and temporal stabilisation, in
 one run on real footage (vtest.avi, 768x576).
 
-- methods: ms per frame of the stage on a vtest frame with its real people (Instance Mask and Instance
+- methods: ms per frame of the stage (temporal stabilisation off) on a vtest frame with its real people (Instance Mask and Instance
   Tracker at their defaults), per method: fast (the 26-style network), arbitrary (Magenta, onnxruntime), adain
   (when its weights were fetched), optimise (Gatys with the masked loss; ms per iteration, and per frame at
   the stage's default iteration count);
 - coverage: crop batching against whole-frame stylization, with the fast network, for people-shaped instances
   covering 5 to 40% of a real frame, with one style for all and with a style per instance;
 - temporal: warping error (ops.temporal.warping_error over the stylized people, DIS medium flow) of
-  consecutive output frames, with and without temporal stabilisation, on a clip of vtest; and a frame pair
+  consecutive output frames, with and without temporal stabilisation, on a clip of vtest, with the stage's
+  time per frame in both (in order, as a render asks for frames); and a frame pair
   (out/bench/temporal-pair.jpg: the same two frames without and with it) to look at for smearing.
 """
 
@@ -75,6 +76,8 @@ def _methods(ctx, zoo: ModelZoo, frame: np.ndarray) -> None:
              note=f"{people} people")
     ctx.time("fast, whole frame (no masks)", _stage_call(zoo, FrameState(base.rgb, FRAME), frame, {}), repeats=5,
              group="methods")
+    ctx.time("fast, whole frame, working resolution 640", _stage_call(
+        zoo, FrameState(base.rgb, FRAME), frame, {"resolution": 640}), repeats=5, group="methods")
     ctx.time("arbitrary (any style image)", _stage_call(zoo, base, frame, {"method": "arbitrary", **image}),
              repeats=5, group="methods", note=f"{people} people")
     try:
@@ -85,7 +88,7 @@ def _methods(ctx, zoo: ModelZoo, frame: np.ndarray) -> None:
         ctx.value("adain (any style image)", float("nan"), "ms", group="methods", note=f"not run: {exc}")
     iterations = 2 if ctx.quick else 10
     per_frame = ctx.time(f"optimise, {iterations} iterations", _stage_call(
-        zoo, base, frame, {"method": "optimise", "iterations": iterations, **image}), repeats=3, warmup=0,
+        zoo, base, frame, {"method": "optimise", "iterations": iterations, **image}), repeats=3,
         group="methods", note=f"{people} people, HED VGG16 features")
     default = STAGES["neural_style"].SPEC.by_name["iterations"].default
     ctx.value(f"optimise, {default} iterations (default), extrapolated", per_frame.median / iterations * default,
@@ -131,7 +134,7 @@ def _temporal(ctx) -> None:
     service = Service(torch.device(ctx.device))
     outputs = {}
     for weight in (0.0, STAGES["neural_style"].SPEC.by_name["temporal"].default):
-        frames = []
+        frames, stage_ms = [], []
         for index in clip:
             header = {"id": 1, "shot": f"temporal{weight}", "source": {"kind": "file", "path": str(VTEST),
                                                                         "frame": index},
@@ -143,8 +146,11 @@ def _temporal(ctx) -> None:
             image, mask = (np.frombuffer(payloads[reply["arrays"][f"neural_style.{n}"]["payload"]], np.float32)
                            .reshape(reply["arrays"][f"neural_style.{n}"]["shape"]) for n in ("image", "mask"))
             frames.append((service.frames.frame(str(VTEST), index), image, mask >= 0.5))
+            stage_ms.append(reply["timings_ms"]["neural_style"])
         errors = [warping_error(a[1], b[1], a[0], b[0], a[2]) for a, b in zip(frames, frames[1:])]
         outputs[weight] = frames
+        ctx.value(f"Neural Style ms per frame, temporal {weight:g}", float(np.median(stage_ms[1:])), "ms",
+                  group="temporal", note="median over the clip in order, first frame left out")
         ctx.value(f"warping error, temporal {weight:g}", float(np.mean(errors)), "", group="temporal",
                   note=f"mean over {len(errors)} frame pairs, vtest {clip[0]}-{clip[-1]}, stylized people only")
     off, on = (float(np.mean([warping_error(a[1], b[1], a[0], b[0], a[2]) for a, b in zip(f, f[1:])]))

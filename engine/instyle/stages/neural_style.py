@@ -73,7 +73,7 @@ SPEC = StageSpec(
 
 
 GRID = 32
-AGREEMENT = 0.1  # largest per-channel footage difference after warping where the previous rendering is trusted
+AGREEMENT = 0.2  # largest per-channel footage difference after warping where the previous rendering is trusted
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
