@@ -190,7 +190,10 @@ def test_tracks_get_the_palette_and_overrides_and_the_report_says_so():
     inside = instances[1].mask[box] >= 0.5
     assert np.abs(state.stylized[box][inside] - alone.stylized[box][inside]).max() < 1e-4
     far = np.ones(frame.shape[:2], bool)
-    far[160:416, 32:224] = far[96:352, 448:608] = False  # the crops: boxes, margins, on the 32-pixel grid
+    for inst in instances:  # the crops: boxes with margins, on the stage's grid
+        x0, y0, x1, y1 = neural_style._region(inst.box, *frame.shape[:2])
+        assert x0 < inst.box[0] - 8 and x1 > inst.box[2] + 8 and x0 % neural_style.GRID == 0
+        far[y0:y1, x0:x1] = False
     assert np.array_equal(state.stylized[far], state.rgb[far])  # away from people the footage is untouched
 
 
