@@ -8,3 +8,6 @@ build/setup.sh
 export INSTYLE_ENGINE_PYTHON="$ROOT/.venv/bin/python"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/engine tests/addon_unit "$@"
 .venv-blender/bin/python -m pytest -q -p no:cacheprovider tests/blender "$@"
+# Smoke test of the benchmarks: every suite's quick run, a short Blender render and the report from them
+# (out/bench-quick/docs/benchmarks.md); any error fails the tests.
+build/benchmarks.sh --quick --results out/bench-quick --docs out/bench-quick/docs

@@ -7,6 +7,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .wire.shm import aligned, attach, check_region
 MAX_STAGES = 8
 MAX_JOB_FRAMES = 100_000
 MAX_SHOTS = 64
+WRITERS = 2  # threads writing cache frames while the next stages run
 IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
 
 
@@ -104,6 +106,7 @@ class Service:
         self.frames = FrameSource()
         self.shots: OrderedDict[str, ShotState] = OrderedDict()
         self.lock = threading.Lock()
+        self.writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="instyle-exr")
 
     def describe(self) -> dict:
         """The handshake body: versions, device, every stage with its typed parameters, and every model with
@@ -153,7 +156,7 @@ class Service:
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
             ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, header["source"], self.frames,
                                {c.name: c.params for c in calls}, on_step)
-            out, written = Outputs(segment, header), []
+            out, writing = Outputs(segment, header), []
             try:
                 for call in calls:
                     ctx.check_cancelled()
@@ -163,12 +166,16 @@ class Service:
                     timings[call.name] = (time.perf_counter() - t) * 1000
                     t = time.perf_counter()
                     if call.write:
-                        written += self._write(call, outputs, frame_number)
+                        writing += self._write(call, outputs, frame_number)
                     for name in call.returns:
                         out.add(f"{call.name}.{name}", np.asarray(outputs[name], dtype=np.float32))
                     timings[f"{call.name}.output"] = (time.perf_counter() - t) * 1000
             finally:
                 shot.last_index, shot.last_frame = index, frame
+                t = time.perf_counter()
+                wait(writing)
+                timings["writes"] = (time.perf_counter() - t) * 1000
+            written = [f.result() for f in writing]
         reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,
@@ -265,15 +272,17 @@ class Service:
             self.shots.popitem(last=False)
         return shot
 
-    @staticmethod
-    def _write(call: StageCall, outputs: dict, frame_number: int) -> list[str]:
-        written = []
-        for name in call.write_outputs:
-            array = outputs[name]
-            path = call.write / name / f"{frame_number:06d}.exr"
-            write_exr(path, srgb_to_linear(array) if name in IMAGE_OUTPUTS else array)
-            written.append(str(path))
-        return written
+    def _write(self, call: StageCall, outputs: dict, frame_number: int) -> list[Future]:
+        """Start writing the stage's outputs (copies, as later stages may change them); each future gives the
+        written path."""
+        return [self.writers.submit(_write_frame, call.write / name / f"{frame_number:06d}.exr",
+                                    np.array(outputs[name], dtype=np.float32), name in IMAGE_OUTPUTS)
+                for name in call.write_outputs]
+
+
+def _write_frame(path: Path, array: np.ndarray, colour: bool) -> str:
+    write_exr(path, srgb_to_linear(array) if colour else array)
+    return str(path)
 
 
 class Outputs:

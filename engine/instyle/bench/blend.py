@@ -62,7 +62,7 @@ def band_region(state: FrameState, band: float) -> np.ndarray:
     within reach of the blend: where every mode's seams are measured."""
     half = band / 2.0
     signed = signed_edge_distance(state.mask >= 0.5)
-    near = np.abs(signed) < half + 1
+    near = edge_band(signed, band)
     if state.owner is not None and len(state.instances) > 1:
         owner, meets = state.owner, np.zeros(state.size, bool)
         meets[:, 1:] |= owner[:, 1:] != owner[:, :-1]
@@ -71,6 +71,12 @@ def band_region(state: FrameState, band: float) -> np.ndarray:
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         near |= (cv2.dilate(meets.astype(np.uint8), disc) > 0) & (signed > -half)
     return near
+
+
+def edge_band(signed: np.ndarray, band: float) -> np.ndarray:
+    """bool HxW: the pixels within band / 2 + 1 of a mask's edge, given their signed distance from it (float32
+    HxW, `ops.blend.signed_edge_distance`): the blend band and a pixel either side, where seams are measured."""
+    return np.abs(signed) < band / 2.0 + 1
 
 
 def instance_layers(state: FrameState) -> list[np.ndarray]:
