@@ -44,12 +44,11 @@ def reliable(flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
     a motion boundary: |grad u|^2 + |grad v|^2 > 0.01 |w|^2 + 0.002.
     """
     back = warp(flow_ba, flow_ab)
-    total = flow_ab + back
-    consistent = (total ** 2).sum(-1) <= 0.01 * ((flow_ab ** 2).sum(-1) + (back ** 2).sum(-1)) + 0.5
-    gradients = sum(cv2.Sobel(flow_ab[..., c], cv2.CV_32F, dx, dy, ksize=1) ** 2
-                    for c in (0, 1) for dx, dy in ((1, 0), (0, 1)))
-    smooth = gradients <= 0.01 * (flow_ab ** 2).sum(-1) + 0.002
-    return consistent & smooth
+    u, v, bu, bv = flow_ab[..., 0], flow_ab[..., 1], back[..., 0], back[..., 1]
+    length = u * u + v * v
+    consistent = (u + bu) ** 2 + (v + bv) ** 2 <= 0.01 * (length + bu * bu + bv * bv) + 0.5
+    gradients = sum(cv2.Sobel(c, cv2.CV_32F, dx, dy, ksize=1) ** 2 for c in (u, v) for dx, dy in ((1, 0), (0, 1)))
+    return consistent & (gradients <= 0.01 * length + 0.002)
 
 
 def stabilise(current: np.ndarray, previous_warped: np.ndarray, trust: np.ndarray, weight: float) -> np.ndarray:

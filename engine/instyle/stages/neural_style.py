@@ -1,7 +1,7 @@
 """Neural Style: each instance in its own style (by track id or class), or foreground and background in two,
 or the whole frame; with temporal stabilisation for video.
 
-Instances are stylized as crops around their boxes (context included, snapped to a 16-pixel grid, crops of one
+Instances are stylized as crops around their boxes (context included, snapped to a 32-pixel grid, crops of one
 size batched) when those cost less than whole-frame passes, one per distinct style; else the frame is stylized
 once per style. `state.report` says which.
 
@@ -72,7 +72,7 @@ SPEC = StageSpec(
 )
 
 
-GRID = 16
+GRID = 32
 AGREEMENT = 0.2  # largest per-channel footage difference after warping where the previous rendering is trusted
 
 
@@ -171,9 +171,9 @@ def _background(state: FrameState, params: dict) -> tuple[Instance | None, Style
 
 def _region(box, h: int, w: int) -> tuple[int, int, int, int]:
     """The crop stylized for an instance: its box plus context well beyond the blend band, widened to the
-    16-pixel grid (so that a slowly moving person keeps the same crop, and crops share sizes)."""
+    32-pixel grid (so that a slowly moving person keeps the same crop, and crops share sizes)."""
     x1, y1, x2, y2 = box
-    margin = max(16.0, 0.125 * max(x2 - x1, y2 - y1))
+    margin = max(24.0, 0.1875 * max(x2 - x1, y2 - y1))
     return (max(int((x1 - margin) // GRID * GRID), 0), max(int((y1 - margin) // GRID * GRID), 0),
             min(int(-(-(x2 + margin) // GRID) * GRID), w), min(int(-(-(y2 + margin) // GRID) * GRID), h))
 
