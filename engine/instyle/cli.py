@@ -113,7 +113,13 @@ def _serve(args) -> int:
         return 2
     device = _pick_device(args.device)
     try:
-        server = EngineServer(Service(device), secrets.token_urlsafe(32), args.host, args.port, args.unix)
+        service = Service(device)
+    except OSError as exc:
+        print(f"instyle-engine: cannot read the weights manifest ({exc}); point INSTYLE_MANIFEST at the "
+              "repository's weights/manifest.json, or unset it to use the installed one", file=sys.stderr)
+        return 2
+    try:
+        server = EngineServer(service, secrets.token_urlsafe(32), args.host, args.port, args.unix)
     except OSError as exc:
         print(f"instyle-engine: cannot listen on {args.unix or f'{args.host}:{args.port}'}: {exc.strerror}; "
               "choose another --port (0 picks a free one)", file=sys.stderr)

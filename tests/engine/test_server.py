@@ -177,6 +177,17 @@ def test_non_loopback_bind_needs_explicit_consent(tmp_path):
     assert result.returncode == 2 and "--allow-remote" in result.stderr
 
 
+def test_a_missing_manifest_is_named_as_such_not_as_a_port_problem(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "INSTYLE_MANIFEST": str(tmp_path / "missing.json")}
+    result = subprocess.run([sys.executable, "-m", "instyle.cli", "serve", "--device", "cpu", "--runtime-file",
+                             str(tmp_path / "e.json")], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2 and "weights manifest" in result.stderr and "INSTYLE_MANIFEST" in result.stderr
+    assert "--port" not in result.stderr
+
+
 def test_echo_through_payloads_and_shared_memory(engine):
     from multiprocessing import shared_memory
 
