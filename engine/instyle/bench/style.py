@@ -132,7 +132,7 @@ def _coverage(ctx, zoo: ModelZoo, frame: np.ndarray) -> None:
 def _temporal(ctx) -> None:
     clip = QUICK_CLIP if ctx.quick else CLIP
     service = Service(torch.device(ctx.device))
-    outputs = {}
+    outputs, mean_error = {}, {}
     for weight in (0.0, STAGES["neural_style"].SPEC.by_name["temporal"].default):
         frames, stage_ms = [], []
         for index in clip:
@@ -148,13 +148,12 @@ def _temporal(ctx) -> None:
             frames.append((service.frames.frame(str(VTEST), index), image, mask >= 0.5))
             stage_ms.append(reply["timings_ms"]["neural_style"])
         errors = [warping_error(a[1], b[1], a[0], b[0], a[2]) for a, b in zip(frames, frames[1:])]
-        outputs[weight] = frames
+        outputs[weight], mean_error[weight] = frames, float(np.mean(errors))
         ctx.value(f"Neural Style ms per frame, temporal {weight:g}", float(np.median(stage_ms[1:])), "ms",
                   group="temporal", note="median over the clip in order, first frame left out")
-        ctx.value(f"warping error, temporal {weight:g}", float(np.mean(errors)), "", group="temporal",
+        ctx.value(f"warping error, temporal {weight:g}", mean_error[weight], "", group="temporal",
                   note=f"mean over {len(errors)} frame pairs, vtest {clip[0]}-{clip[-1]}, stylized people only")
-    off, on = (float(np.mean([warping_error(a[1], b[1], a[0], b[0], a[2]) for a, b in zip(f, f[1:])]))
-               for f in outputs.values())
+    off, on = mean_error.values()
     ctx.value("warping error reduction", 1.0 - on / off, "", group="temporal", note="1 - on / off")
     if not ctx.quick:
         _pair_sheet(ctx, list(outputs.values()))

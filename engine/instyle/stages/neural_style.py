@@ -184,9 +184,8 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     keys = [_key(piece, region, params) for piece, region in pieces]
     memory = ctx.shot.style_memory
     previous = ctx.previous_frame() if params["temporal"] > 0 else None
+    prev_rgb = None if previous is None else previous.astype(np.float32) / 255.0
     missing = [] if previous is None else [k for k, key in enumerate(keys) if (state.index - 1, key) not in memory]
-    if previous is not None:
-        prev_rgb = previous.astype(np.float32) / 255.0
     again = [Piece(prev_rgb[y0:y1, x0:x1], pieces[k][0].ref, pieces[k][0].mask)
              for k in missing for x0, y0, x1, y1 in [pieces[k][1]]]
     everything = render([p for p, _ in pieces] + again, params, scale, ctx)  # one call: equal sizes batch

@@ -130,17 +130,21 @@ def _style_for(piece: Piece, params: dict, ctx) -> np.ndarray:
     return match_colours(image, piece.image) if params["colour"] == "histogram" else image
 
 
+def _encoded(piece: Piece, params: dict, ctx, key: tuple, encode):
+    """`encode(style image)` for the piece's style image as its method sees it (see `_style_for`), kept under
+    `key` and the image's version, except under colour = histogram, where it depends on the piece."""
+    if params["colour"] == "histogram":
+        return encode(_style_for(piece, params, ctx))
+    return ctx.models.memo((*key, *piece.ref.image_key()), lambda: encode(style_image(piece.ref, ctx)))
+
+
 def _arbitrary(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
     """Magenta's arbitrary network; strength interpolates the style vector towards the content's own."""
     net = ctx.models.arbitrary_style()
     factor, strength = scale / params["style_scale"], params["strength"]
     out = []
     for piece in pieces:
-        if params["colour"] == "histogram":
-            vector = net.encode(_style_for(piece, params, ctx))
-        else:
-            vector = ctx.models.memo(("arbitrary", *piece.ref.image_key()),
-                                     lambda: net.encode(style_image(piece.ref, ctx)))
+        vector = _encoded(piece, params, ctx, ("arbitrary",), net.encode)
         content = _resized(piece.image, factor)
         if strength < 1.0:
             vector = strength * vector + (1.0 - strength) * net.encode(content)
@@ -154,14 +158,13 @@ def _adain(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndar
 
     net, device = ctx.models.adain(), ctx.models.device
     factor = scale / params["style_scale"]
+
+    def encode(image: np.ndarray) -> torch.Tensor:
+        with torch.inference_mode():
+            return net.encoder(_tensor(image, device), ("relu4_1",))["relu4_1"]
     out = []
     for piece in pieces:
-        def encode_style():
-            image = _style_for(piece, params, ctx)
-            with torch.inference_mode():
-                return net.encoder(_tensor(image, device), ("relu4_1",))["relu4_1"]
-        style = encode_style() if params["colour"] == "histogram" else ctx.models.memo(
-            ("adain", *piece.ref.image_key()), encode_style)
+        style = _encoded(piece, params, ctx, ("adain",), encode)
         content = _resized(piece.image, factor)
         with torch.inference_mode():
             feat = net.encoder(_tensor(content, device), ("relu4_1",))["relu4_1"]
@@ -181,12 +184,11 @@ def _optimise(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.n
     out = []
     for n, piece in enumerate(pieces):
         content = _resized(piece.image, scale)
-        style = _style_for(piece, params, ctx)
         side = min(max(content.shape[:2]) * params["style_scale"], STYLE_IMAGE_MAX_SIDE)
-        style = _resized(style, side / max(style.shape[:2]))
-        grams = ctx.models.memo(("grams", params["features"], *piece.ref.image_key(), style.shape),
-                                lambda: style_grams(features, _tensor(style, device))) \
-            if params["colour"] != "histogram" else style_grams(features, _tensor(style, device))
+
+        def encode(image: np.ndarray, side: float = side) -> dict[str, torch.Tensor]:
+            return style_grams(features, _tensor(_resized(image, side / max(image.shape[:2])), device))
+        grams = _encoded(piece, params, ctx, ("grams", params["features"], side), encode)
         mask = None
         if piece.mask is not None:
             mask = torch.from_numpy(np.ascontiguousarray(_resized(piece.mask, scale)))[None, None].to(device)
