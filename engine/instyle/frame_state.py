@@ -62,4 +62,4 @@ class ShotState:
     last_frame: object = None
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
     mask_memory: object = None  # stages.instance_mask.ShotMemory
-    style_memory: dict = field(default_factory=dict)  # stages.neural_style: (index, key) -> rendering
+    style_memory: dict = field(default_factory=dict)  # stages.neural_style: (index, key) -> [(region, rendering)]

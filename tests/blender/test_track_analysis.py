@@ -23,9 +23,10 @@ SHUFFLED = ([4, 2], [3, 1])  # the frames each of two farm processes renders, in
 CORE = 6  # pixels of a person's region ignored along its edge (mask edges and the blend band)
 # After a seek the Instance Mask stage starts its shot state afresh (boxes carried between detections, matte
 # memory), so a frame rendered out of order has slightly different masks, and crops cut around them, than in
-# order: per person, masks overlapping by 0.92 or more and up to 6.1 levels of difference inside, measured.
-# Another style on the same person changes it by 17 to 22 levels (measured in the Analyze test below).
-SAME_PERSON_LEVELS = 8.0
+# order: per person, masks overlap by 0.92 or more. Crops are normalised with the frame's statistics, so their
+# bounds hardly matter: up to 0.12 levels of difference inside, measured (6 to 10 when crops were normalised on
+# their own). Another style on the same person changes it by 17 to 22 levels (the Analyze test below).
+SAME_PERSON_LEVELS = 2.0
 
 RENDER_FRAMES = """
 import bpy, json, sys, addon_utils
@@ -114,8 +115,9 @@ def test_shot_rendered_out_of_order_in_two_processes_matches_the_render_in_order
             mine, theirs = expected == track_id, got == track_id
             assert (mine & theirs).sum() >= 0.9 * (mine | theirs).sum(), (frame, track_id)
             inside = core(mine & theirs)
-            assert inside.sum() >= 100 and mean_difference(in_order, shuffled, inside) < SAME_PERSON_LEVELS, \
-                (frame, track_id)
+            assert inside.sum() >= 100
+            levels = mean_difference(in_order, shuffled, inside)
+            assert levels < SAME_PERSON_LEVELS, (frame, track_id, levels)
             styles_seen.add(expected_styles[frame][track_id])
         alpha = read_exr(fresh.paths.node_dir(blend.cache_id) / "alpha" / f"{frame:06d}.exr")
         farm_alpha = read_exr(farm_cache / blend.cache_id / "alpha" / f"{frame:06d}.exr")

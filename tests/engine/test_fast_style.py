@@ -51,6 +51,21 @@ def run_onnx(image, weights):
     return torch.from_numpy(out[..., :h, :w])
 
 
+@pytest.mark.parametrize("style", ["style00", "style19", {"style03": 0.5, "style12": 0.5}])
+@pytest.mark.parametrize("size", [(320, 512), (75, 133)])
+def test_lean_graph_computes_what_the_published_graph_does(photo, style, size):
+    from instyle.models.fast_style_onnx import OnnxFastStyle, space_to_depth_kernel
+
+    image = photo[..., :size[0], :size[1]]
+    weights = style_vector(style)
+    lean = OnnxFastStyle(ONNX_PATH)(image[0].permute(1, 2, 0).numpy(), weights)
+    published = run_onnx(image, weights)[0].permute(1, 2, 0).numpy()
+    assert lean.shape == published.shape == (*size, 3)
+    assert np.abs(lean - published).max() < 1e-4
+    kernel = np.random.default_rng(0).standard_normal((3, 4, 9, 9)).astype(np.float32)
+    assert np.count_nonzero(space_to_depth_kernel(kernel)) == 4 * kernel.size  # each tap lands once per phase
+
+
 @torch.inference_mode()
 @pytest.mark.parametrize("style", ["style00", "style19", {"style03": 0.5, "style12": 0.5}])
 def test_matches_onnxruntime(net, photo, style):

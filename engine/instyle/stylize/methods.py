@@ -22,17 +22,22 @@ from .styles import StyleRef
 IMAGE_METHODS = {"fast": "arbitrary", "arbitrary": "arbitrary", "adain": "adain", "optimise": "optimise"}
 MIN_SIDE = 16
 STYLE_IMAGE_MAX_SIDE = 1024
+STATISTICS_SCALE = 0.25  # of the working resolution: where a frame's norm statistics for its crops are taken
+STATISTICS_MIN_SIDE = 192
 
 
 @dataclass
 class Piece:
     """One thing to stylize: `image` float32 hxwx3 sRGB in [0, 1] (a crop or the frame) in style `ref`;
     `mask` (float32 hxw in [0, 1]) is where the style matters (the optimise method fits it there), None for
-    everywhere."""
+    everywhere; `frame` (float32 HxWx3) the frame the piece is (cut from): the fast network normalises the piece
+    with that frame's statistics at a low resolution, so that a crop looks as the frame does there, whatever its
+    bounds (None: with the piece's own, as the published network does)."""
 
     image: np.ndarray
     ref: StyleRef
     mask: np.ndarray | None = None
+    frame: np.ndarray | None = None
 
 
 def method_of(ref: StyleRef, params: dict) -> str:
@@ -80,32 +85,59 @@ def _mix(piece: Piece, stylized: np.ndarray, strength: float) -> np.ndarray:
 def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
     """The 26-style network; on a GPU, pieces of equal working size run as one batch, each row in its own
     style."""
-    from ..models.fast_style import OnnxFastStyle, style_vector
+    from ..models.fast_style import style_vector
+    from ..models.fast_style_onnx import OnnxFastStyle
 
     factor = scale / params["style_scale"]
     inputs = [_resized(p.image, factor) for p in pieces]
     styles = [style_vector(dict(p.ref.weights)) for p in pieces]
     net = ctx.models.fast_style()
+    statistics = _frame_statistics(net, pieces, styles, factor, ctx.models.device)
     if isinstance(net, OnnxFastStyle):
-        results = [np.clip(net(image, style), 0, 1) for image, style in zip(inputs, styles)]
+        results = [np.clip(net(image, style, stats), 0, 1) for image, style, stats in zip(inputs, styles, statistics)]
     else:
-        results = _batched(net, inputs, styles, ctx.models.device)
+        results = _batched(net, inputs, styles, statistics, ctx.models.device)
     out = [_back(result, p.image) for result, p in zip(results, pieces)]
     if params["colour"] == "histogram":
         out = [match_colours(o, p.image) for o, p in zip(out, pieces)]
     return [_mix(p, o, params["strength"]) for p, o in zip(pieces, out)]
 
 
-def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], device) -> list[np.ndarray]:
-    """FastStyleNet on images (float32 hxwx3) grouped by size into batches, each row in its style (26,)."""
-    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+def _frame_statistics(net, pieces: list[Piece], styles: list[torch.Tensor], factor: float, device) -> list:
+    """For each piece that names its frame, the network's norm statistics over that frame in its style, taken at
+    STATISTICS_SCALE of the working resolution (once per frame and style); None for the others."""
+    found: dict[tuple, list] = {}
+    out = []
+    for piece, style in zip(pieces, styles):
+        if piece.frame is None:
+            out.append(None)
+            continue
+        key = (id(piece.frame), tuple(style.tolist()))
+        if key not in found:
+            side = max(piece.frame.shape[:2]) * factor
+            small = _resized(piece.frame, factor * min(1.0, max(STATISTICS_SCALE, STATISTICS_MIN_SIDE / side)))
+            if isinstance(net, torch.nn.Module):
+                with torch.inference_mode():
+                    found[key] = net.layer_statistics(_tensor(small, device), style[None].to(device))
+            else:
+                found[key] = net.layer_statistics(small, style)
+        out.append(found[key])
+    return out
+
+
+def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], statistics: list, device) -> list[np.ndarray]:
+    """FastStyleNet on images (float32 hxwx3) grouped by size (and by whether they bring norm statistics) into
+    batches, each row in its style (26,) and with its statistics."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
     for k, image in enumerate(inputs):
-        by_size[image.shape[:2]].append(k)
+        groups[(image.shape[:2], statistics[k] is None)].append(k)
     out: list[np.ndarray | None] = [None] * len(inputs)
-    for indices in by_size.values():
+    for (_, own), indices in groups.items():
         batch = torch.from_numpy(np.stack([inputs[k] for k in indices])).permute(0, 3, 1, 2).to(device)
+        given = None if own else [tuple(torch.cat([statistics[k][n][j] for k in indices]) for j in (0, 1))
+                                  for n in range(len(statistics[indices[0]]))]
         with torch.inference_mode():
-            result = net(batch, torch.stack([styles[k] for k in indices]).to(device))
+            result = net(batch, torch.stack([styles[k] for k in indices]).to(device), given)
         for row, k in zip(result.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy(), indices):
             out[k] = row
     return out
