@@ -30,7 +30,7 @@ STATISTICS_MIN_SIDE = 192
 class Piece:
     """One thing to stylize: `image` float32 hxwx3 sRGB in [0, 1] (a crop or the frame) in style `ref`;
     `mask` (float32 hxw in [0, 1]) is where the style matters (the optimise method fits it there), None for
-    everywhere; `frame` (float32 HxWx3) the frame the piece is (cut from): the fast network normalises the piece
+    everywhere; `frame` (float32 HxWx3) the frame the piece is, or is cut from: the fast network normalises it
     with that frame's statistics at a low resolution, so that a crop looks as the frame does there, whatever its
     bounds (None: with the piece's own, as the published network does)."""
 
