@@ -10,7 +10,9 @@ them, and crops and whole frames give the same picture (auto may switch between 
 Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
 frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
 rendering depends only on the previous frame's pixels and this frame's regions and styles, so a frame gets the
-same result whatever order frames are rendered in; rendering in order reuses it when the region is unchanged.
+same result whatever order frames are rendered in; rendering in order reuses the previous frame's renderings
+where they cover it (for crops the fast network normalises with frame statistics, which agree wherever they
+overlap, within a level of 255).
 """
 
 from __future__ import annotations
@@ -201,7 +203,8 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     memory = ctx.shot.style_memory
     previous = ctx.previous_frame() if params["temporal"] > 0 else None
     prev_rgb = None if previous is None else previous.astype(np.float32) / 255.0
-    kept = [None if previous is None else _kept(memory.get((state.index - 1, key), []), region, _inner(piece, region))
+    kept = [None if previous is None else _kept(memory.get((state.index - 1, key), []), region,
+                                                _inner(region) if _agrees(piece, params) else region)
             for key, (piece, region) in zip(keys, pieces)]
     missing = [] if previous is None else [k for k, prior in enumerate(kept) if prior is None]
     again = [Piece(prev_rgb[y0:y1, x0:x1], pieces[k][0].ref, pieces[k][0].mask,
@@ -224,7 +227,8 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
             grid_x, grid_y = np.meshgrid(np.arange(x1 - x0, dtype=np.float32), np.arange(y1 - y0, dtype=np.float32))
             inside = ((grid_x + local[..., 0] >= 0) & (grid_x + local[..., 0] <= x1 - x0 - 1)
                       & (grid_y + local[..., 1] >= 0) & (grid_y + local[..., 1] <= y1 - y0 - 1))
-            inside &= temporal.warp(have.astype(np.float32), local) > 0.999
+            if not have.all():
+                inside &= temporal.warp(have.astype(np.float32), local) > 0.999
             stabilised.append(temporal.stabilise(image, temporal.warp(prior, local), trust[y0:y1, x0:x1] & inside,
                                                  params["temporal"]))
         state.report["neural_style"]["temporal"] = {"trusted_share": round(float(trust.mean()), 4),
@@ -235,13 +239,17 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     return rendered
 
 
-def _inner(piece: Piece, region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """The part of a piece's region whose rendering a kept rendering of the previous frame must cover to stand in
-    for it: inside the crop's margin when renderings agree wherever they overlap (fast network, frame
-    statistics), else the whole region."""
+def _agrees(piece: Piece, params: dict) -> bool:
+    """Whether renderings of the piece's frame agree wherever they overlap, whatever the crop: a crop the fast
+    network normalises with its frame's statistics."""
+    return (method_of(piece.ref, params) == "fast" and piece.frame is not None
+            and piece.image.shape[:2] != piece.frame.shape[:2])
+
+
+def _inner(region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The part of a crop that kept renderings of the previous frame must cover to stand in for its own: inside
+    half its margin."""
     x0, y0, x1, y1 = region
-    if piece.frame is None or piece.image.shape[:2] == piece.frame.shape[:2]:
-        return region
     m = int(MARGIN) // 2
     return x0 + m, y0 + m, max(x1 - m, x0 + m), max(y1 - m, y0 + m)
 
@@ -267,8 +275,7 @@ def _key(piece: Piece, region: tuple[int, int, int, int], params: dict) -> str:
     and, for the optimise method, the mask it fits the style in)."""
     settings = {k: v for k, v in params.items() if k not in ("temporal", "assign", "palette", "track_styles",
                                                               "class_styles", "background_style", "region")}
-    agrees = method_of(piece.ref, params) == "fast" and piece.frame is not None
-    text = repr((None if agrees else region, piece.ref.text, sorted(settings.items())))
+    text = repr((None if _agrees(piece, params) else region, piece.ref.text, sorted(settings.items())))
     if method_of(piece.ref, params) == "optimise" and piece.mask is not None:
         text += hashlib.sha1(piece.mask.tobytes()).hexdigest()
     return hashlib.sha1(text.encode()).hexdigest()
