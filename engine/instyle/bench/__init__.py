@@ -44,8 +44,9 @@ class BenchContext:
     artifacts: dict[str, str] = field(default_factory=dict)
 
     def time(self, name: str, fn: Callable[[], object], repeats: int = 5, warmup: int = 1, group: str = "",
-             note: str = "") -> Figure:
-        """Milliseconds per call of `fn`: median and interquartile range over `repeats` calls."""
+             note: str = "", per: int = 1) -> Figure:
+        """Milliseconds per call of `fn` (per one of the `per` things a call does): median and interquartile range
+        over `repeats` calls."""
         import torch
 
         for _ in range(warmup):
@@ -58,7 +59,7 @@ class BenchContext:
             fn()
             if self.device == "cuda":
                 torch.cuda.synchronize()
-            samples.append((time.perf_counter() - t0) * 1000)
+            samples.append((time.perf_counter() - t0) * 1000 / per)
         q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
         figure = Figure(name, "ms", statistics.median(samples), q[2] - q[0], len(samples), group, note)
         self.figures.append(figure)

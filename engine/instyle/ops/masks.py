@@ -8,10 +8,6 @@ stay cheap.
 
 from __future__ import annotations
 
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import cv2
 import numpy as np
 
@@ -175,23 +171,15 @@ def index_pass(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 
 def nearest_instance(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """int32 HxW: for every pixel, the index of the instance (of NxHxW masks) whose mask is nearest (the lowest
-    index among equals; 0 everywhere when every mask is empty)."""
-    n, h, w = masks.shape
-    owner = np.zeros((h, w), np.int32)
-    best = np.full((h, w), np.inf, np.float32)
-
-    def distance(k: int) -> np.ndarray | None:
-        outside = (masks[k] < threshold).astype(np.uint8)
-        return None if outside.all() else cv2.distanceTransform(outside, cv2.DIST_L2, 3)
-    for k, found in enumerate(_threads().map(distance, range(n))):
-        if found is not None:
-            np.copyto(owner, k, where=found < best)
-            np.minimum(best, found, out=best)
-    return owner
-
-
-@functools.cache
-def _threads() -> ThreadPoolExecutor:
-    """Threads for OpenCV calls on several masks at once (OpenCV releases the GIL)."""
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="masks")
+    """int32 HxW: for every pixel, the index of the instance (of NxHxW masks) whose mask (above `threshold`) is
+    nearest; the lowest index where masks overlap, 0 everywhere when every mask is empty."""
+    inside = masks >= threshold
+    index = np.zeros(masks.shape[1:], np.int32)
+    for k in reversed(range(len(masks))):
+        index[inside[k]] = k + 1
+    if not index.any():
+        return index
+    _, labels = cv2.distanceTransformWithLabels((index == 0).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    owner_of_label = np.concatenate([[0], index[index > 0] - 1]).astype(np.int32)  # labels count mask pixels in
+    return owner_of_label[labels]                                                  # raster order from 1

@@ -1,23 +1,23 @@
 """Neural Style: each instance in its own style (by track id or class), or foreground and background in two,
 or the whole frame; with temporal stabilisation for video.
 
-Instances are stylized as crops around their boxes (context included, crops of one size batched) when those cost
-less than whole-frame passes, one per distinct style; else the frame is stylized once per style. `state.report`
-says which. With instances, the fast network normalises crops and frames alike with the statistics of the whole
-frame taken at a quarter of the working resolution, so that a person looks the same whatever crop is cut around
-them, and crops and whole frames give the same picture (auto may switch between them within a shot).
+Instances are stylized as crops around their boxes (context included) when those cost less than whole-frame
+passes, one per distinct style; else the frame is stylized once per style. `state.report` says which. The fast
+network normalises crops with the whole frame's statistics (`stylize.key_statistics`, which needs a video), so
+that a person looks the same whatever crop is cut around them, and within about a level as in the whole frame;
+without a video, fixed styles are stylized on whole frames.
 
 Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
 frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
 rendering depends only on the previous frame's pixels and this frame's regions and styles, so a frame gets the
 same result whatever order frames are rendered in; rendering in order reuses the previous frame's renderings
-where they cover it (for crops the fast network normalises with frame statistics, which agree wherever they
-overlap, within a level of 255).
+where they cover it (fast-network crops of one frame agree wherever they overlap, within a level of 255).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from ..models.fast_style import STRIDE, STYLE_NAMES
 from ..ops import temporal
 from ..ops.masks import nearest_instance
 from ..params import Param, ParamError, StageSpec
+from ..stylize import key_statistics
 from ..stylize.methods import Piece, method_of, render
 from ..stylize.styles import StyleRef, parse_map, parse_style
 
@@ -110,14 +111,19 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     if instances:
         owner = state.owner = nearest_instance(np.stack([i.mask for i in instances]))
         factor = scale / params["style_scale"]
-        regions = [(0, 0, w, h) if inst is background else _region(inst.box, h, w, factor) for inst in instances]
+        crops = _crops([(0, 0, w, h) if inst is background else _region(inst.box, h, w, factor)
+                        for inst in instances], refs)
         chosen = list(dict.fromkeys(refs))
-        crop_cost = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
+        crop_cost = sum(_area(region) for region, _ in crops)
         mode = params["region"] if params["region"] != "auto" else (
             "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame")
+        if mode == "crops" and not key_statistics.available(ctx) and any(
+                method_of(ref, params) == "fast" for ref in chosen):
+            mode, report["frame_because"] = "frame", ("crops in fixed styles are normalised with statistics of the "
+                                                      "footage's key frames, and only a video has them")
         if mode == "frame":
             pieces = [(Piece(state.rgb, ref, _union(instances, refs, ref) if method_of(ref, params) == "optimise"
-                             else None, state.rgb), (0, 0, w, h)) for ref in chosen]
+                             else None), (0, 0, w, h)) for ref in chosen]
             rendered = _render(pieces, state, params, scale, ctx)
             style_of_owner = np.array([chosen.index(ref) for ref in refs])[owner]
             for k, image in enumerate(rendered):
@@ -125,13 +131,17 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
             for inst, ref in zip(instances, refs):
                 inst.stylized, inst.stylized_region = rendered[chosen.index(ref)], (0, 0, w, h)
         else:
-            pieces = [(Piece(state.rgb[y0:y1, x0:x1], ref, inst.mask[y0:y1, x0:x1], state.rgb), (x0, y0, x1, y1))
-                      for inst, ref, (x0, y0, x1, y1) in zip(instances, refs, regions)]
+            pieces = [(Piece(state.rgb[y0:y1, x0:x1], refs[members[0]],
+                             np.max([instances[m].mask[y0:y1, x0:x1] for m in members], axis=0), state.index),
+                       (x0, y0, x1, y1)) for (x0, y0, x1, y1), members in crops]
             rendered = _render(pieces, state, params, scale, ctx)
-            for k, (inst, crop, (x0, y0, x1, y1)) in enumerate(zip(instances, rendered, regions)):
-                inst.stylized, inst.stylized_region = crop, (x0, y0, x1, y1)
-                mine = owner[y0:y1, x0:x1] == k
-                out[y0:y1, x0:x1][mine] = crop[mine]
+            crop_of = np.empty(len(instances), np.int32)
+            for k, (_, members) in enumerate(crops):
+                crop_of[members] = k
+            for k, (image, ((x0, y0, x1, y1), members)) in enumerate(zip(rendered, crops)):
+                np.copyto(out[y0:y1, x0:x1], image, where=(crop_of[owner[y0:y1, x0:x1]] == k)[..., None])
+                for m in members:
+                    instances[m].stylized, instances[m].stylized_region = image, (x0, y0, x1, y1)
         report.update(mode=mode, crop_share=round(crop_cost / (h * w), 4),
                       tracks={str(i.track_id): i.style for i in instances if i.track_id})
     state.stylized = out
@@ -181,6 +191,30 @@ def _union(instances: list[Instance], refs: list[StyleRef], ref: StyleRef) -> np
     return np.max([i.mask for i, r in zip(instances, refs) if r == ref], axis=0)
 
 
+def _crops(regions: list[tuple[int, int, int, int]], refs: list[StyleRef]) -> list[tuple[tuple, list[int]]]:
+    """The crops stylized, as (region, indices of the instances it serves): each instance's region, except that
+    two crops in one style whose bounding box is smaller than the two together become that box (they share
+    context), the largest saving first."""
+    crops = [(region, [k]) for k, region in enumerate(regions)]
+    while True:
+        best = None
+        for i, j in itertools.combinations(range(len(crops)), 2):
+            (a, first), (b, second) = crops[i], crops[j]
+            both = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+            saving = _area(a) + _area(b) - _area(both)
+            if refs[first[0]] == refs[second[0]] and saving > 0 and (best is None or saving > best[0]):
+                best = saving, i, j, both
+        if best is None:
+            return crops
+        _, i, j, both = best
+        crops = [c for k, c in enumerate(crops) if k not in (i, j)] + [(both, crops[i][1] + crops[j][1])]
+
+
+def _area(region: tuple[int, int, int, int]) -> int:
+    x0, y0, x1, y1 = region
+    return (x1 - x0) * (y1 - y0)
+
+
 def _region(box, h: int, w: int, factor: float) -> tuple[int, int, int, int]:
     """The crop stylized for an instance: its box plus MARGIN pixels of the network (which works at `factor` of
     the frame's resolution) for its border effects, the size rounded up to the 8-pixel grid (crops share
@@ -208,7 +242,7 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
             for key, (piece, region) in zip(keys, pieces)]
     missing = [] if previous is None else [k for k, prior in enumerate(kept) if prior is None]
     again = [Piece(prev_rgb[y0:y1, x0:x1], pieces[k][0].ref, pieces[k][0].mask,
-                   None if pieces[k][0].frame is None else prev_rgb)
+                   None if pieces[k][0].frame is None else state.index - 1)
              for k in missing for x0, y0, x1, y1 in [pieces[k][1]]]
     everything = render([p for p, _ in pieces] + again, params, scale, ctx)  # one call: equal sizes batch
     rendered = everything[:len(pieces)]
@@ -242,8 +276,7 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
 def _agrees(piece: Piece, params: dict) -> bool:
     """Whether renderings of the piece's frame agree wherever they overlap, whatever the crop: a crop the fast
     network normalises with its frame's statistics."""
-    return (method_of(piece.ref, params) == "fast" and piece.frame is not None
-            and piece.image.shape[:2] != piece.frame.shape[:2])
+    return method_of(piece.ref, params) == "fast" and piece.frame is not None
 
 
 def _inner(region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

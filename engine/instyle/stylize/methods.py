@@ -22,22 +22,20 @@ from .styles import StyleRef
 IMAGE_METHODS = {"fast": "arbitrary", "arbitrary": "arbitrary", "adain": "adain", "optimise": "optimise"}
 MIN_SIDE = 16
 STYLE_IMAGE_MAX_SIDE = 1024
-STATISTICS_SCALE = 0.25  # of the working resolution: where a frame's norm statistics for its crops are taken
-STATISTICS_MIN_SIDE = 192
 
 
 @dataclass
 class Piece:
     """One thing to stylize: `image` float32 hxwx3 sRGB in [0, 1] (a crop or the frame) in style `ref`;
     `mask` (float32 hxw in [0, 1]) is where the style matters (the optimise method fits it there), None for
-    everywhere; `frame` (float32 HxWx3) the frame the piece is, or is cut from: the fast network normalises it
-    with that frame's statistics at a low resolution, so that a crop looks as the frame does there, whatever its
-    bounds (None: with the piece's own, as the published network does)."""
+    everywhere; `frame`, for a crop, the index of the footage frame it is cut from: the fast network normalises
+    it with that frame's statistics (`key_statistics`), so that it looks as the whole frame does there, whatever
+    its bounds (None: with the piece's own, as the published network does)."""
 
     image: np.ndarray
     ref: StyleRef
     mask: np.ndarray | None = None
-    frame: np.ndarray | None = None
+    frame: int | None = None
 
 
 def method_of(ref: StyleRef, params: dict) -> str:
@@ -65,7 +63,8 @@ def render(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndar
     return out
 
 
-def _resized(image: np.ndarray, factor: float) -> np.ndarray:
+def resized(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` (hxw or hxwxC) at `factor` of its size, each side at least MIN_SIDE."""
     if abs(factor - 1.0) < 1e-6:
         return image
     h, w = image.shape[:2]
@@ -89,10 +88,10 @@ def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarr
     from ..models.fast_style_onnx import OnnxFastStyle
 
     factor = scale / params["style_scale"]
-    inputs = [_resized(p.image, factor) for p in pieces]
+    inputs = [resized(p.image, factor) for p in pieces]
     styles = [style_vector(dict(p.ref.weights)) for p in pieces]
     net = ctx.models.fast_style()
-    statistics = _frame_statistics(net, pieces, styles, factor, ctx.models.device)
+    statistics = _frame_statistics(net, pieces, styles, factor, ctx)
     if isinstance(net, OnnxFastStyle):
         results = [np.clip(net(image, style, stats), 0, 1) for image, style, stats in zip(inputs, styles, statistics)]
     else:
@@ -103,26 +102,16 @@ def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarr
     return [_mix(p, o, params["strength"]) for p, o in zip(pieces, out)]
 
 
-def _frame_statistics(net, pieces: list[Piece], styles: list[torch.Tensor], factor: float, device) -> list:
-    """For each piece that names its frame, the network's norm statistics over that frame in its style, taken at
-    STATISTICS_SCALE of the working resolution (once per frame and style); None for the others."""
+def _frame_statistics(net, pieces: list[Piece], styles: list[torch.Tensor], factor: float, ctx) -> list:
+    """For each crop, the statistics of its footage frame in its style (`key_statistics`); None for the others."""
+    from . import key_statistics
+
     found: dict[tuple, list] = {}
-    out = []
     for piece, style in zip(pieces, styles):
-        if piece.frame is None:
-            out.append(None)
-            continue
-        key = (id(piece.frame), tuple(style.tolist()))
-        if key not in found:
-            side = max(piece.frame.shape[:2]) * factor
-            small = _resized(piece.frame, factor * min(1.0, max(STATISTICS_SCALE, STATISTICS_MIN_SIDE / side)))
-            if isinstance(net, torch.nn.Module):
-                with torch.inference_mode():
-                    found[key] = net.layer_statistics(_tensor(small, device), style[None].to(device))
-            else:
-                found[key] = net.layer_statistics(small, style)
-        out.append(found[key])
-    return out
+        key = (piece.frame, tuple(style.tolist()))
+        if piece.frame is not None and key not in found:
+            found[key] = key_statistics.frame_statistics(net, ctx, piece.frame, style, factor)
+    return [found.get((piece.frame, tuple(style.tolist()))) for piece, style in zip(pieces, styles)]
 
 
 def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], statistics: list, device) -> list[np.ndarray]:
@@ -152,7 +141,7 @@ def style_image(ref: StyleRef, ctx) -> np.ndarray:
             raise ParamError(f"the style image {ref.image} cannot be read: it is not an image OpenCV decodes "
                              "(use PNG, JPEG, TIFF, EXR or WebP)")
         rgb = cv2.cvtColor(data, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        return _resized(rgb, min(1.0, STYLE_IMAGE_MAX_SIDE / max(rgb.shape[:2])))
+        return resized(rgb, min(1.0, STYLE_IMAGE_MAX_SIDE / max(rgb.shape[:2])))
     return ctx.models.memo(("style_image", *ref.image_key()), read)
 
 
@@ -177,7 +166,7 @@ def _arbitrary(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.
     out = []
     for piece in pieces:
         vector = _encoded(piece, params, ctx, ("arbitrary",), net.encode)
-        content = _resized(piece.image, factor)
+        content = resized(piece.image, factor)
         if strength < 1.0:
             vector = strength * vector + (1.0 - strength) * net.encode(content)
         out.append(np.clip(_back(net.render(content, vector), piece.image), 0.0, 1.0))
@@ -197,7 +186,7 @@ def _adain(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndar
     out = []
     for piece in pieces:
         style = _encoded(piece, params, ctx, ("adain",), encode)
-        content = _resized(piece.image, factor)
+        content = resized(piece.image, factor)
         with torch.inference_mode():
             feat = net.encoder(_tensor(content, device), ("relu4_1",))["relu4_1"]
             mixed = params["strength"] * adaptive_instance_normalization(feat, style) + (1 - params["strength"]) * feat
@@ -215,15 +204,15 @@ def _optimise(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.n
     iterations, total = params["iterations"], params["iterations"] * len(pieces)
     out = []
     for n, piece in enumerate(pieces):
-        content = _resized(piece.image, scale)
+        content = resized(piece.image, scale)
         side = min(max(content.shape[:2]) * params["style_scale"], STYLE_IMAGE_MAX_SIDE)
 
         def encode(image: np.ndarray, side: float = side) -> dict[str, torch.Tensor]:
-            return style_grams(features, _tensor(_resized(image, side / max(image.shape[:2])), device))
+            return style_grams(features, _tensor(resized(image, side / max(image.shape[:2])), device))
         grams = _encoded(piece, params, ctx, ("grams", params["features"], side), encode)
         mask = None
         if piece.mask is not None:
-            mask = torch.from_numpy(np.ascontiguousarray(_resized(piece.mask, scale)))[None, None].to(device)
+            mask = torch.from_numpy(np.ascontiguousarray(resized(piece.mask, scale)))[None, None].to(device)
 
         def on_step(i: int, _: int, done: int = n * iterations) -> None:
             ctx.check_cancelled()

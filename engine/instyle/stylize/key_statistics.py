@@ -1,0 +1,101 @@
+"""The norm statistics the fast network normalises crops with: the whole footage frame's, at the working
+resolution, so that a person is stylized in a crop as in the whole frame, whatever crop is cut around them.
+
+The network is sensitive to them: 5% more variance in every norm changes its picture by 12 to 18 levels (of 255);
+taken on a quarter-resolution copy of the frame they change it by 20 to 30 and flatten textures into blobs. Taking
+them on each whole frame would cost a whole-frame pass, more than crops save. Within a shot they change slowly
+(a neighbouring frame's change the picture by under a level), so they are taken on key frames of the video,
+every KEY_INTERVAL frames, and interpolated between the two key frames around a frame (about a level from the
+frame's own on vtest). A key frame whose colours differ from the frame's as across a cut (`ops.cuts`) is left
+out; a frame with neither key frame in its shot is its own key frame. Key frames depend only on the frame's
+index, so a frame gets the same statistics in whatever order frames are rendered; on a key frame they are the
+frame's own.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..media import SourceError
+from ..models.fast_style import Statistics
+from ..ops import cuts
+from .methods import resized
+
+KEY_INTERVAL = 24
+
+
+def key_frames(index: int) -> list[tuple[int, float]]:
+    """The key frames around frame `index` and their weights (summing to 1)."""
+    first = index - index % KEY_INTERVAL
+    share = (index - first) / KEY_INTERVAL
+    return [(first, 1.0)] if share == 0 else [(first, 1.0 - share), (first + KEY_INTERVAL, share)]
+
+
+def available(ctx) -> bool:
+    """Whether the request's footage is a video whose key frames the engine can decode."""
+    return ctx.video is not None
+
+
+def frame_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -> list[Statistics]:
+    """The statistics crops of footage frame `index` are normalised with, in `style` (26,) at `factor` of the
+    frame's resolution: per layer of `models.fast_style.LAYERS`, (mean, var) as `net.layer_statistics` gives
+    them (numpy (C,) for onnxruntime, tensors (1, C) for torch). Needs `available(ctx)`."""
+    own = _signature(ctx, index)
+    keys = []
+    for key, weight in key_frames(index):
+        try:
+            same_shot = key == index or not cuts.is_cut(_signature(ctx, key), own)
+        except SourceError:  # past the video's end
+            continue
+        if same_shot:
+            keys.append((key, weight))
+    if not keys:
+        keys = [(index, 1.0)]
+    total = sum(weight for _, weight in keys)
+    found = [(_key_statistics(net, ctx, key, style, factor), weight / total) for key, weight in keys]
+    return [tuple(sum(stats[n][j] * weight for stats, weight in found) for j in (0, 1)) for n in range(len(found[0][0]))]
+
+
+def layer_statistics(net, image: np.ndarray, style: torch.Tensor) -> list[Statistics]:
+    """The statistics of `net` (the torch or the onnxruntime network) over `image` (float32 HxWx3 in [0, 1]) in
+    `style` (26,), as `frame_statistics` gives them."""
+    if isinstance(net, torch.nn.Module):
+        device = next(net.parameters()).device
+        with torch.inference_mode():
+            return net.layer_statistics(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device),
+                                        style[None].to(device))
+    return net.layer_statistics(image, style)
+
+
+def _key_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -> list[Statistics]:
+    return ctx.models.memo(("key_statistics", *_video(ctx), index, tuple(style.tolist()), factor), lambda: (
+        layer_statistics(net, resized(_frame(ctx, index).astype(np.float32) / 255.0, factor), style)))
+
+
+def _signature(ctx, index: int) -> np.ndarray:
+    if index == ctx.index:
+        return cuts.colour_signature(ctx.frame_uint8)
+    return ctx.models.memo(("key_signature", *_video(ctx), index), lambda: cuts.colour_signature(_frame(ctx, index)))
+
+
+def _frame(ctx, index: int) -> np.ndarray:
+    """uint8 HxWx3 RGB footage frame `index` (the shot keeps the last one decoded, which serves every style);
+    raises SourceError past the video's end."""
+    if index == ctx.index:
+        return ctx.frame_uint8
+    previous = ctx.previous_frame() if index == ctx.index - 1 else None
+    if previous is not None:
+        return previous
+    video = _video(ctx)
+    if ctx.shot.key_frame is None or ctx.shot.key_frame[:2] != (video, index):
+        ctx.shot.key_frame = video, index, ctx.frames.frame(ctx.video, index)
+    return ctx.shot.key_frame[2]
+
+
+def _video(ctx) -> tuple:
+    """The video's identity: its path, size and modification time (a file rewritten in place is new footage)."""
+    stat = os.stat(ctx.video)
+    return ctx.video, stat.st_size, stat.st_mtime_ns
