@@ -51,7 +51,7 @@ def run(ctx) -> None:
     zoo = ModelZoo(ModelStore(), torch.device(ctx.device))
     frame = FRAMES.frame(str(VTEST), FRAME)
     _methods(ctx, zoo, frame)
-    _coverage(ctx, zoo)
+    _coverage(ctx, ModelZoo(ModelStore(), torch.device(ctx.device)))  # keeps no key frames of the methods'
     _temporal(ctx)
 
 
