@@ -210,8 +210,8 @@ def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whol
     looks = []
     for shift in ((0, 0, 0, 0), (-3, 2, 3, -1), (5, -4, -2, 6)):  # detections of one person jitter by pixels
         box = tuple(b + d for b, d in zip(person.box, shift))
-        state = run_stage(frame, [Instance(box, "person", 0.9, person.mask, 1)], {"assign": "single", "region": "crops"},
-                          index=index)
+        state = run_stage(frame, [Instance(box, "person", 0.9, person.mask, 1)],
+                          {"assign": "single", "region": "crops"}, index=index)
         assert state.report["neural_style"]["mode"] == "crops"
         looks.append(state.stylized[core] * 255)
     whole = run_stage(frame, [Instance(person.box, "person", 0.9, person.mask, 1)],
@@ -248,8 +248,8 @@ def test_key_frame_statistics_are_a_frames_own_on_key_frames_and_stay_within_a_s
     assert key_statistics.key_frames(54) == [(48, 0.75), (72, 0.25)]
     video = tmp_path / "cuts.avi"  # 60 frames: vtest, a cut at frame 30 to Megamind, one at 44 to tree
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 288))
-    for path, first, count in ((VTEST, 0, 30), (OPENCV_DATA / "Megamind.avi", 0, 14), (OPENCV_DATA / "tree.avi", 0, 16)):
-        for k in range(first, first + count):
+    for path, count in ((VTEST, 30), (OPENCV_DATA / "Megamind.avi", 14), (OPENCV_DATA / "tree.avi", 16)):
+        for k in range(count):
             writer.write(cv2.resize(cv2.cvtColor(FRAMES.frame(str(path), k), cv2.COLOR_RGB2BGR), (384, 288)))
     writer.release()
     net, style = ZOO.fast_style(), style_vector("style05")

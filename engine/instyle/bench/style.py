@@ -2,9 +2,9 @@
 one run on real footage (vtest.avi, 768x576).
 
 - methods: ms per frame of the stage (temporal stabilisation off) on a vtest frame with its real people
-  (Instance Mask and Instance Tracker at their defaults), per method: fast (the 26-style network), arbitrary (Magenta, onnxruntime), adain
-  (when its weights were fetched), optimise (Gatys with the masked loss; ms per iteration, and per frame at
-  the stage's default iteration count);
+  (Instance Mask and Instance Tracker at their defaults), per method: fast (the 26-style network), arbitrary
+  (Magenta, onnxruntime), adain (when its weights were fetched), optimise (Gatys with the masked loss; ms per
+  iteration, and per frame at the stage's default iteration count); and one key frame's statistics;
 - coverage: crops against whole-frame stylization, with the fast network, for people-shaped instances whose
   boxes cover 5 to 40% of vtest's frames (ellipse masks in them, 79% of each box), with one style for all and
   with a style per instance; ms per frame over runs of frames in order, on frames no earlier timing read, so
@@ -27,12 +27,12 @@ import torch
 
 from ..frame_state import FrameState, Instance, ShotState
 from ..media import FrameSource
+from ..models.fast_style import style_vector
 from ..modelstore import ModelStore, WeightsError
 from ..models.zoo import ModelZoo
 from ..ops.temporal import warping_error
 from ..service import Service, StageContext
 from ..stages import STAGES
-from ..models.fast_style import style_vector
 from ..stylize.key_statistics import KEY_INTERVAL, layer_statistics
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -129,7 +129,7 @@ def _people_boxes(coverage: float, h: int, w: int, count: int, seed: int) -> lis
 def _coverage(ctx, zoo: ModelZoo) -> None:
     h, w = FRAMES.frame(str(VTEST), 0).shape[:2]
     run = 4 if ctx.quick else KEY_INTERVAL // 2
-    blocks = itertools.count(KEY_INTERVAL, 3 * KEY_INTERVAL)  # frames no earlier timing read: their key frames are new
+    blocks = itertools.count(KEY_INTERVAL, 3 * KEY_INTERVAL)  # frames, and key frames, no earlier timing read
     for coverage in (0.05, 0.2) if ctx.quick else (0.05, 0.1, 0.2, 0.4):
         instances = []
         for k, (x0, y0, x1, y1) in enumerate(_people_boxes(coverage, h, w, 4, seed=int(coverage * 100))):

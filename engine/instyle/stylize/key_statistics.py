@@ -56,7 +56,8 @@ def frame_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -
         keys = [(index, 1.0)]
     total = sum(weight for _, weight in keys)
     found = [(_key_statistics(net, ctx, key, style, factor), weight / total) for key, weight in keys]
-    return [tuple(sum(stats[n][j] * weight for stats, weight in found) for j in (0, 1)) for n in range(len(found[0][0]))]
+    return [tuple(sum(stats[n][j] * weight for stats, weight in found) for j in (0, 1))
+            for n in range(len(found[0][0]))]
 
 
 def layer_statistics(net, image: np.ndarray, style: torch.Tensor) -> list[Statistics]:
