@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -24,7 +25,9 @@ class SourceError(Exception):
 
 
 class VideoReader:
-    """An open video; sequential reads decode forward, other indices seek."""
+    """An open video. Reads at the next index decode forward; a jump ahead decodes forward too (grabbing the
+    frames between) when that costs less than seeking, both costs as measured on this file; other jumps seek.
+    `seeks` counts the seeks."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -34,34 +37,63 @@ class VideoReader:
                               "check that it is a video or image file; convert it with ffmpeg if its codec is unusual")
         self.frame_count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.next_index = 0
+        self.seeks = 0
+        self._grab_s: float | None = None  # seconds per frame decoded forward, and per seek: running averages
+        self._seek_s: float | None = None
 
     def read(self, index: int) -> np.ndarray:
         if index < 0 or (self.frame_count > 0 and index >= self.frame_count):
             raise SourceError("frame_out_of_range", f"frame {index} is outside {self.path.name}, which has frames "
                               f"0 to {self.frame_count - 1}", "check the clip's start frame and offset in Blender")
-        if index != self.next_index:
+        gap = index - self.next_index
+        if gap > 0 and None not in (self._grab_s, self._seek_s) and gap * self._grab_s < self._seek_s:
+            self._decode_forward(gap + 1)
+        elif gap != 0:
+            start = time.perf_counter()
             self.capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, bgr = self.capture.read()
+            self._seek_s = _average(self._seek_s, time.perf_counter() - start)
+            self.seeks += 1
+            self._decode_forward(1)
+        else:
+            self._decode_forward(1)
+        ok, bgr = self.capture.retrieve()
         if not ok:
-            self.next_index = -1
-            raise SourceError("frame_out_of_range", f"frame {index} of {self.path.name} could not be decoded",
-                              "the file may be shorter than its header says, or damaged")
+            self._fail(index)
         self.next_index = index + 1
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def _decode_forward(self, count: int) -> None:
+        start = time.perf_counter()
+        for _ in range(count):
+            if not self.capture.grab():
+                self._fail(self.next_index)
+            self.next_index += 1
+        self._grab_s = _average(self._grab_s, (time.perf_counter() - start) / count)
+
+    def _fail(self, index: int):
+        self.next_index = -1
+        raise SourceError("frame_out_of_range", f"frame {index} of {self.path.name} could not be decoded",
+                          "the file may be shorter than its header says, or damaged")
 
     def close(self):
         self.capture.release()
 
 
+def _average(mean: float | None, sample: float) -> float:
+    return sample if mean is None else 0.8 * mean + 0.2 * sample
+
+
 class FrameSource:
-    """Decodes frames of files on disk; keeps the most recently used decoders open."""
+    """Decodes frames of files on disk; keeps the most recently used decoders open, one per file and stream: a
+    stream is a decoder's position, so reads that jump about (key frames) take their own and leave another
+    stream's sequential reads undisturbed."""
 
     def __init__(self, max_open: int = 8):
         self.max_open = max_open
-        self._readers: OrderedDict[Path, VideoReader] = OrderedDict()
+        self._readers: OrderedDict[tuple[Path, str], VideoReader] = OrderedDict()
         self._lock = threading.Lock()
 
-    def frame(self, path: str, index: int) -> np.ndarray:
+    def frame(self, path: str, index: int, stream: str = "render") -> np.ndarray:
         """Frame `index` of a video, or the image at `path` (index 0): uint8 HxWx3 RGB."""
         file = Path(path)
         if not file.is_file():
@@ -73,8 +105,8 @@ class FrameSource:
                                   "use frame 0, or give the image sequence's file for this frame")
             return read_image(file)
         with self._lock:
-            reader = self._readers.pop(file, None) or VideoReader(file)
-            self._readers[file] = reader
+            reader = self._readers.pop((file, stream), None) or VideoReader(file)
+            self._readers[(file, stream)] = reader
             while len(self._readers) > self.max_open:
                 self._readers.popitem(last=False)[1].close()
             return reader.read(index)

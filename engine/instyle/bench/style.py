@@ -7,9 +7,9 @@ one run on real footage (vtest.avi, 768x576).
   iteration, and per frame at the stage's default iteration count); and one key frame's statistics;
 - coverage: crops against whole-frame stylization, with the fast network, for people-shaped instances whose
   boxes cover 5 to 40% of vtest's frames (ellipse masks in them, 79% of each box), with one style for all and
-  with a style per instance; ms per frame over runs of frames in order, on frames no earlier timing read, so
-  that the crops' key-frame statistics (one whole-frame pass per style every key_statistics.KEY_INTERVAL
-  frames) count as a render in order pays for them (the quick run's timed frames need no new key frame);
+  with a style per instance; ms per frame over runs of KEY_INTERVAL frames in order, on frames no earlier
+  timing read, so that each run pays for the crops' key-frame statistics (one whole-frame pass per style every
+  key_statistics.KEY_INTERVAL frames) as a render in order does (the quick run's 4-frame runs pay for none);
 - temporal: warping error (ops.temporal.warping_error over the stylized people, DIS medium flow) of
   consecutive output frames, with and without temporal stabilisation, on a clip of vtest, with the stage's
   time per frame in both (in order, as a render asks for frames); and a frame pair
@@ -128,7 +128,7 @@ def _people_boxes(coverage: float, h: int, w: int, count: int, seed: int) -> lis
 
 def _coverage(ctx, zoo: ModelZoo) -> None:
     h, w = FRAMES.frame(str(VTEST), 0).shape[:2]
-    run = 4 if ctx.quick else KEY_INTERVAL // 2
+    run = 4 if ctx.quick else KEY_INTERVAL  # a full run pays for exactly one new key frame per style
     blocks = itertools.count(KEY_INTERVAL, 3 * KEY_INTERVAL)  # frames, and key frames, no earlier timing read
     for coverage in (0.05, 0.2) if ctx.quick else (0.05, 0.1, 0.2, 0.4):
         instances = []

@@ -83,8 +83,8 @@ def _signature(ctx, index: int) -> np.ndarray:
 
 
 def _frame(ctx, index: int) -> np.ndarray:
-    """uint8 HxWx3 RGB footage frame `index` (the shot keeps the last one decoded, which serves every style);
-    raises SourceError past the video's end."""
+    """uint8 HxWx3 RGB footage frame `index` (the shot keeps the last one decoded, which serves every style), read
+    on a stream of its own so that the render's reads stay sequential; raises SourceError past the video's end."""
     if index == ctx.index:
         return ctx.frame_uint8
     previous = ctx.previous_frame() if index == ctx.index - 1 else None
@@ -92,7 +92,7 @@ def _frame(ctx, index: int) -> np.ndarray:
         return previous
     video = _video(ctx)
     if ctx.shot.key_frame is None or ctx.shot.key_frame[:2] != (video, index):
-        ctx.shot.key_frame = video, index, ctx.frames.frame(ctx.video, index)
+        ctx.shot.key_frame = video, index, ctx.frames.frame(ctx.video, index, stream="keys")
     return ctx.shot.key_frame[2]
 
 
