@@ -16,13 +16,13 @@ from .track_summary import STORE_NAME, exclude_set, merge_map, read_store, summa
 
 def tracker_chain(tracker, scene) -> Chain:
     """The footage, Instance Mask and `tracker`: what an analysis runs; ChainError when nothing would be
-    recorded (footage the engine cannot seek in, or a shot tracked in arrival order)."""
+    recorded (a still, or a shot tracked in arrival order)."""
     chain = chain_to(tracker)
     chain.first_frame = scene.frame_start
     source = chain.source
-    if source.bl_idname == "CompositorNodeImage" and source.image.source != "MOVIE":
-        raise ChainError(f"{tracker.name}: Analyze needs a video: for an image sequence the engine tracks frames "
-                         "in the order they arrive and keeps no record of the shot")
+    if source.bl_idname == "CompositorNodeImage" and source.image.source == "FILE":
+        raise ChainError(f"{tracker.name}: Analyze needs a video or an image sequence: a still image has no shot "
+                         "to track")
     if chain.pipeline()[-1]["params"]["shot_start"] == -1:
         raise ChainError(f"{tracker.name}: Shot Start is -1 (tracking in the order frames arrive), so nothing "
                          "is recorded to analyse; set it to -2 (the scene's first frame) or a footage frame")

@@ -48,8 +48,8 @@ class Chain:
         params = node.stage_params()
         if params.get("shot_start") == -2:
             footage = footage_frame(self.source, self.first_frame)
-            single_file = self.source.bl_idname == "CompositorNodeImage" and self.source.image.source != "MOVIE"
-            params["shot_start"] = -1 if single_file else max(footage["frame"], 0)
+            still = self.source.bl_idname == "CompositorNodeImage" and self.source.image.source == "FILE"
+            params["shot_start"] = -1 if still else max(footage["frame"], 0)
         return params
 
     def cached(self, frame: int) -> bool:
@@ -114,7 +114,8 @@ def footage_path(source) -> str:
 
 
 def footage_frame(source, frame: int) -> dict:
-    """{"path", "frame"} of the footage file (and 0-based frame in it) shown at scene `frame`."""
+    """{"path", "frame"} of the footage shown at scene `frame`: a video and its 0-based frame, a still and 0, or
+    an image sequence's pattern (see `frame_map.sequence_pattern`) and the number of the file shown."""
     path = footage_path(source)
     if source.bl_idname == "CompositorNodeMovieClip":
         return {"path": path, "frame": frame_map.movie_clip_index(frame, source.clip.frame_start,
@@ -127,7 +128,7 @@ def footage_frame(source, frame: int) -> dict:
     if image.source == "MOVIE":
         return {"path": path, "frame": max(n - 1, 0)}
     if image.source == "SEQUENCE":
-        return {"path": frame_map.sequence_file(path, n), "frame": 0}
+        return {"path": frame_map.sequence_pattern(path), "frame": n}
     raise ChainError(f"{source.name}: image source {image.source} is not footage; use a movie or image sequence")
 
 

@@ -46,6 +46,7 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
         source = tree.nodes.new("CompositorNodeImage")
         source.image = image
         source.frame_start, source.frame_duration = 1, length
+        source.frame_offset = _number(path) - 1 if length > 1 else 0  # scene frame 1 shows the first file
         width, height = image.size
     source.location = (-300, 0)
     nodes = add_chain(tree, source)

@@ -64,4 +64,4 @@ class ShotState:
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
     mask_memory: object = None  # stages.instance_mask.ShotMemory
     style_memory: dict = field(default_factory=dict)  # stages.neural_style: (index, key) -> [(region, rendering)]
-    key_frame: tuple | None = None  # (video, index, uint8 HxWx3 RGB)
+    key_frame: tuple | None = None  # (footage identity, index, uint8 HxWx3 RGB)

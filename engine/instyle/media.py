@@ -1,8 +1,14 @@
-"""Footage in (OpenCV decoding with decoders kept open) and cache frames out (atomic EXR writes)."""
+"""Footage in (OpenCV decoding with decoders kept open) and cache frames out (atomic EXR writes).
+
+Footage is a video file (frames from 0), a still image (frame 0), or an image sequence: a path whose file name
+holds the frame number as a run of '#' (as in Blender's output paths), padded with zeros to the run's width, and
+whose frames are those numbers.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -94,7 +100,13 @@ class FrameSource:
         self._lock = threading.Lock()
 
     def frame(self, path: str, index: int, stream: str = "render") -> np.ndarray:
-        """Frame `index` of a video, or the image at `path` (index 0): uint8 HxWx3 RGB."""
+        """Frame `index` of a video or an image sequence, or the image at `path` (index 0): uint8 HxWx3 RGB."""
+        if is_sequence(path):
+            file = sequence_file(path, index)
+            if not file.is_file():
+                raise SourceError("frame_out_of_range", f"image sequence {Path(path).name} has no frame {index}: "
+                                  f"{file} does not exist", "check the sequence's frame range and offset in Blender")
+            return read_image(file)
         file = Path(path)
         if not file.is_file():
             raise SourceError("source_missing", f"footage file not found: {path}",
@@ -110,6 +122,27 @@ class FrameSource:
             while len(self._readers) > self.max_open:
                 self._readers.popitem(last=False)[1].close()
             return reader.read(index)
+
+
+def is_sequence(path: str) -> bool:
+    """Whether `path` names an image sequence (its file name holds a run of '#')."""
+    return "#" in Path(path).name
+
+
+def sequence_file(pattern: str, number: int) -> Path:
+    """The file of image sequence `pattern` that holds frame `number`."""
+    path = Path(pattern)
+    run = re.search(r"#+", path.name)
+    return path.with_name(path.name[:run.start()] + f"{number:0{len(run.group())}d}" + path.name[run.end():])
+
+
+def footage_identity(path: str) -> tuple:
+    """What names one version of footage: the path with, for a video, its size and modification time (a file
+    rewritten in place is new footage), or, for an image sequence, its folder's modification time."""
+    if is_sequence(path):
+        return os.path.abspath(path), os.stat(Path(path).parent).st_mtime_ns
+    stat = os.stat(path)
+    return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
 
 
 def read_image(path: Path) -> np.ndarray:

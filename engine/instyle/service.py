@@ -16,7 +16,7 @@ import torch
 
 from . import __version__
 from .frame_state import FrameState, ShotState
-from .media import IMAGE_SUFFIXES, FrameSource, SourceError, srgb_to_linear, write_exr
+from .media import IMAGE_SUFFIXES, FrameSource, SourceError, is_sequence, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .params import ParamError
@@ -63,29 +63,36 @@ class StageContext:
         self.write_dir: Path | None = None
 
     @property
-    def video(self) -> str | None:
-        """The video file this request reads, whose other frames the engine can decode; None for pixels sent by
-        the client, a still image or one image of a sequence."""
+    def footage(self) -> str | None:
+        """The video or image sequence this request reads (see `media`), whose other frames the engine can
+        decode; None for pixels sent by the client or a still image."""
         path = self.source.get("path") if self.source.get("kind") == "file" else None
-        return path if self.frames is not None and path and Path(path).suffix.lower() not in IMAGE_SUFFIXES else None
+        if self.frames is None or not path:
+            return None
+        return path if is_sequence(path) or Path(path).suffix.lower() not in IMAGE_SUFFIXES else None
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
-        """A context for frame `index` of the same video (see `video`) in `shot`, a shot state of the caller's."""
+        """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
         try:
-            frame = self.frames.frame(self.video, index)
+            frame = self.frames.frame(self.footage, index)
         except SourceError as exc:
             raise RequestError(exc.code, str(exc), exc.hint) from None
         return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
                             self.pipeline)
 
     def previous_frame(self) -> np.ndarray | None:
-        """The footage frame before this one (uint8 HxWx3 RGB): decoded from the video, or the pixels of the
+        """The footage frame before this one (uint8 HxWx3 RGB): decoded from the footage, or the pixels of the
         shot's last request when it was the frame before; None when neither is at hand."""
         if self.index < 1:
             return None
         if self.shot.last_index == self.index - 1 and self.shot.last_frame is not None:
             return self.shot.last_frame
-        return self.for_frame(self.index - 1, self.shot).frame_uint8 if self.video is not None else None
+        if self.footage is None:
+            return None
+        try:
+            return self.frames.frame(self.footage, self.index - 1)
+        except SourceError:  # an image sequence's first frame
+            return None
 
     def check_cancelled(self) -> None:
         """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""

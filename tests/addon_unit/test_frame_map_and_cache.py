@@ -38,6 +38,8 @@ def test_image_node_frames(frame, start, duration, offset, cyclic, expected):
 def test_sequence_files_keep_their_padding():
     assert frame_map.sequence_file("/x/shot_v2_0001.png", 37) == "/x/shot_v2_0037.png"
     assert frame_map.sequence_file("/x/12.exr", 3) == "/x/03.exr"
+    assert frame_map.sequence_pattern("/x/shot_v2_0001.png") == "/x/shot_v2_####.png"
+    assert frame_map.sequence_pattern("/x/12.exr") == "/x/##.exr"
     with pytest.raises(ValueError):
         frame_map.sequence_file("/x/still.png", 3)
 

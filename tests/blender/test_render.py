@@ -69,6 +69,30 @@ def test_tracks_keep_their_style_across_frames(rendered, fresh):
     assert len({styles[0][t] for t in shared}) >= 2, "different tracks should get different styles"
 
 
+def test_an_image_sequence_is_stabilised_keyed_and_tracked_as_a_video_is(fresh, tmp_path):
+    """An EXR/PNG plate numbered from 1001, as VFX plates are: the engine reads the previous file (temporal
+    stabilisation), key frames for the crops' statistics and the shot's frames for tracking."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    subprocess.run([str(ENGINE_PYTHON), "-c", textwrap.dedent(f"""
+        import cv2
+        capture = cv2.VideoCapture({str(VTEST)!r})
+        capture.set(cv2.CAP_PROP_POS_FRAMES, 100)
+        for number in range(1001, 1005):
+            cv2.imwrite({str(folder)!r} + f"/plate.{{number}}.png", capture.read()[1])
+    """)], check=True, timeout=120)
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(folder / "plate.1001.png"), FRAMES)
+    frames = render(scene, tmp_path / "styled")
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    reports = [fresh.render_hooks.last_replies[f][0]["report"] for f in range(1, FRAMES + 1)]
+    assert all(r["neural_style"]["mode"] == "crops" for r in reports)  # key frames read: no whole-frame fallback
+    assert all(r["instance_tracker"]["mode"] != "arrival order" for r in reports)
+    assert "temporal" not in reports[0]["neural_style"]  # plate.1000.png does not exist
+    assert all(r["neural_style"]["temporal"]["trusted_share"] > 0.5 for r in reports[1:])
+    assert frames[0].shape == (576, 768, 3) and graph["source"].frame_offset == 1000
+
+
 def test_free_memory_operator_reports_what_the_engine_released(rendered, fresh):
     assert bpy.ops.instyle.free_memory() == {"FINISHED"}
     assert fresh.engine_link.connected().free_memory()["released_bytes"] == 0

@@ -1,12 +1,16 @@
 """Footage decoding: frames read in any order are the frames a sequential decode gives; streams keep their own
-positions, so reads that jump about leave a render's sequential reads unseeked."""
+positions, so reads that jump about leave a render's sequential reads unseeked; image sequences are read by
+number."""
 
 from __future__ import annotations
+
+import time
 
 import cv2
 import numpy as np
 import pytest
 
+from instyle import media
 from instyle.media import FrameSource, SourceError
 
 from ..conftest import VTEST
@@ -58,3 +62,21 @@ def test_frames_past_the_end_name_the_range():
     with pytest.raises(SourceError) as err:
         FrameSource().frame(str(VTEST), 100000)
     assert err.value.code == "frame_out_of_range" and "frames 0 to 794" in str(err.value)
+
+
+def test_image_sequences_are_read_by_number_and_change_when_their_files_do(tmp_path, decoded):
+    for number in (1001, 1002):
+        cv2.imwrite(str(tmp_path / f"plate.{number:04d}.png"), cv2.cvtColor(decoded[number - 1000], cv2.COLOR_RGB2BGR))
+    pattern = str(tmp_path / "plate.####.png")
+    source = FrameSource()
+    assert np.array_equal(source.frame(pattern, 1002), decoded[2])
+    assert np.array_equal(source.frame(pattern, 1001), decoded[1])
+    with pytest.raises(SourceError) as err:
+        source.frame(pattern, 1000)
+    assert err.value.code == "frame_out_of_range" and "plate.1000.png does not exist" in str(err.value)
+    assert media.sequence_file(str(tmp_path / "p_##.exr"), 7).name == "p_07.exr"
+    assert media.sequence_file(str(tmp_path / "p_##.exr"), 123).name == "p_123.exr"
+    before = media.footage_identity(pattern)
+    time.sleep(0.01)
+    (tmp_path / "plate.1003.png").write_bytes((tmp_path / "plate.1002.png").read_bytes())
+    assert media.footage_identity(pattern) != before

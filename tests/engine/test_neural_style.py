@@ -274,11 +274,34 @@ def test_key_frame_statistics_are_a_frames_own_on_key_frames_and_stay_within_a_s
     assert not same(statistics(12), own(12))
 
 
-def test_without_a_video_fixed_styles_are_stylized_on_whole_frames():
+def test_for_pixels_sent_by_a_client_fixed_styles_are_stylized_on_whole_frames():
     frame, instances = two_people()
     state = run_stage(frame, instances, {"assign": "single", "region": "crops"}, video=None)
     assert state.report["neural_style"]["mode"] == "frame"
     assert "key frames" in state.report["neural_style"]["frame_because"]
+
+
+def test_an_image_sequence_renders_as_the_video_it_was_written_from(tmp_path):
+    for index in range(286, 313):  # the frames around 300: key frames 288 and 312, and the frame before
+        cv2.imwrite(str(tmp_path / f"shot_{index:04d}.png"),
+                    cv2.cvtColor(FRAMES.frame(str(VTEST), index), cv2.COLOR_RGB2BGR))
+    pattern = str(tmp_path / "shot_####.png")
+
+    def stage(index, footage):
+        frame, instances = two_people(index)
+        state = FrameState(frame.astype(np.float32) / 255.0, index, instances=instances,
+                           mask=np.max([i.mask for i in instances], axis=0))
+        source = {"kind": "file", "path": str(footage), "frame": index}
+        neural_style.run(state, params(assign="single", region="crops", temporal=0.5),
+                         StageContext(ZOO, ShotState(), frame, index, source=source, frames=FRAMES))
+        return state
+    from_sequence, from_video = stage(300, pattern), stage(300, VTEST)
+    for state in (from_sequence, from_video):  # key frames and the previous frame, read from the footage
+        assert state.report["neural_style"]["mode"] == "crops"
+        assert state.report["neural_style"]["temporal"]["trusted_share"] > 0.5
+    assert np.abs(from_sequence.stylized - from_video.stylized).max() < 1e-5
+    first = stage(286, pattern)  # its previous file does not exist: no stabilisation, and no error
+    assert first.report["neural_style"]["mode"] == "crops" and "temporal" not in first.report["neural_style"]
 
 
 def test_classes_and_foreground_background_assignments():

@@ -156,7 +156,7 @@ def test_merge_and_id_lists_parse_with_clear_errors():
 
 def fake_context(frame: np.ndarray, shot: ShotState):
     """What the stage reads from a request with pixels from the client (tracked in arrival order)."""
-    return SimpleNamespace(shot=shot, frame_uint8=frame, video=None, write_dir=None,
+    return SimpleNamespace(shot=shot, frame_uint8=frame, footage=None, write_dir=None,
                            pipeline={"instance_mask": {}})
 
 

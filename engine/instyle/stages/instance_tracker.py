@@ -10,7 +10,7 @@ decodes and runs the Instance Mask stage itself, in a shot state of its own, on 
 one it analysed (or from `shot_start`) up to this one, and tracks them: the Instance Mask stage carries state
 from frame to frame, so only frames seen in order give the boxes a render in order gives. A shot rendered
 in any order, on any number of machines, thus gets the ids of a render in order. Without `shot_start`, or
-for footage that is not a video the engine can seek in (pixels from the client, image sequences), frames are
+for footage the engine cannot read other frames of (pixels from the client, a still image), frames are
 tracked in the order they arrive, starting afresh after any jump.
 
 The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others and
@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..frame_state import FrameState, ShotState
+from ..media import footage_identity
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections
 from ..params import Param, ParamError, StageSpec
 from ..track_store import TrackStore
@@ -173,7 +174,7 @@ def _identities(state: FrameState, params: dict, ctx) -> np.ndarray:
     session = _session(params, ctx)
     index = state.index
     report = state.report.setdefault("instance_tracker", {})
-    if session.start < 0 or ctx.video is None:
+    if session.start < 0 or ctx.footage is None:
         report["mode"] = "arrival order"
         if index != session.next:
             session.state, session.next = session.tracker.initial(), index
@@ -244,7 +245,7 @@ def _stored_ids(stored_boxes: np.ndarray, stored_ids: np.ndarray, boxes: np.ndar
 def _session(params: dict, ctx) -> Session:
     """The shot's session, started afresh when the footage or the mask or tracker parameters change."""
     key = _key(params, ctx)
-    path = Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.video else None
+    path = Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.footage else None
     session = ctx.shot.tracking
     if session is None or session.key != key or session.store.path != path:
         session = ctx.shot.tracking = Session(key, TrackStore(path, key), make_tracker(params), params["shot_start"])
@@ -252,12 +253,9 @@ def _session(params: dict, ctx) -> Session:
 
 
 def _key(params: dict, ctx) -> str:
-    """What a shot's tracks depend on: the footage file (path, size, time), the mask stage's parameters and
+    """What a shot's tracks depend on: the footage (`media.footage_identity`), the mask stage's parameters and
     the tracking parameters (not the corrections applied after tracking)."""
-    footage = None
-    if ctx.video:
-        stat = os.stat(ctx.video)
-        footage = [os.path.abspath(ctx.video), stat.st_size, stat.st_mtime_ns]
+    footage = footage_identity(ctx.footage) if ctx.footage else None
     used = ("max_distance",) if params["method"] == "centre" else ("confirm_frames", "max_lost")
     tracking = {k: params[k] for k in ("method", "shot_start", *used)}
     text = json.dumps([footage, ctx.pipeline.get("instance_mask"), tracking], sort_keys=True, default=list)

@@ -1,11 +1,11 @@
 """Neural Style: each instance in its own style (by track id or class), or foreground and background in two,
-or the whole frame; with temporal stabilisation for video.
+or the whole frame; with temporal stabilisation for video and image sequences.
 
 Instances are stylized as crops around their boxes (context included) when those cost less than whole-frame
 passes, one per distinct style; else the frame is stylized once per style. `state.report` says which. The fast
-network normalises crops with the whole frame's statistics (`stylize.key_statistics`, which needs a video), so
+network normalises crops with the whole frame's statistics (`stylize.key_statistics`, which reads other frames of the footage), so
 that a person looks the same whatever crop is cut around them, and within about a level as in the whole frame;
-without a video, fixed styles are stylized on whole frames.
+for stills and pixels sent by a client, fixed styles are stylized on whole frames.
 
 Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
 frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
@@ -119,8 +119,9 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
             "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame")
         if mode == "crops" and not key_statistics.available(ctx) and any(
                 method_of(ref, params) == "fast" for ref in chosen):
-            mode, report["frame_because"] = "frame", ("crops in fixed styles are normalised with statistics of the "
-                                                      "footage's key frames, and only a video has them")
+            mode, report["frame_because"] = "frame", ("crops in fixed styles are normalised with statistics of "
+                                                      "the footage's key frames; a still, or pixels sent by a "
+                                                      "client, has none")
         if mode == "frame":
             pieces = [(Piece(state.rgb, ref, _union(instances, refs, ref) if method_of(ref, params) == "optimise"
                              else None), (0, 0, w, h)) for ref in chosen]

@@ -4,7 +4,7 @@ resolution, so that a person is stylized in a crop as in the whole frame, whatev
 The network is sensitive to them: 5% more variance in every norm changes its picture by 12 to 18 levels (of 255);
 taken on a quarter-resolution copy of the frame they change it by 20 to 30 and flatten textures into blobs. Taking
 them on each whole frame would cost a whole-frame pass, more than crops save. Within a shot they change slowly
-(a neighbouring frame's change the picture by under a level), so they are taken on key frames of the video,
+(a neighbouring frame's change the picture by under a level), so they are taken on key frames of the footage,
 every KEY_INTERVAL frames, and interpolated between the two key frames around a frame (about a level from the
 frame's own on vtest). A key frame whose colours differ from the frame's as across a cut (`ops.cuts`) is left
 out; a frame with neither key frame in its shot is its own key frame. Key frames depend only on the frame's
@@ -14,12 +14,10 @@ frame's own.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
-from ..media import SourceError
+from ..media import SourceError, footage_identity
 from ..models.fast_style import Statistics
 from ..ops import cuts
 from .methods import resized
@@ -35,8 +33,8 @@ def key_frames(index: int) -> list[tuple[int, float]]:
 
 
 def available(ctx) -> bool:
-    """Whether the request's footage is a video whose key frames the engine can decode."""
-    return ctx.video is not None
+    """Whether the request's footage is a video or image sequence whose key frames the engine can decode."""
+    return ctx.footage is not None
 
 
 def frame_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -> list[Statistics]:
@@ -48,7 +46,7 @@ def frame_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -
     for key, weight in key_frames(index):
         try:
             same_shot = key == index or not cuts.is_cut(_signature(ctx, key), own)
-        except SourceError:  # past the video's end
+        except SourceError:  # past the footage's end
             continue
         if same_shot:
             keys.append((key, weight))
@@ -72,31 +70,29 @@ def layer_statistics(net, image: np.ndarray, style: torch.Tensor) -> list[Statis
 
 
 def _key_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -> list[Statistics]:
-    return ctx.models.memo(("key_statistics", *_video(ctx), index, tuple(style.tolist()), factor), lambda: (
+    return ctx.models.memo(("key_statistics", *_footage(ctx), index, tuple(style.tolist()), factor), lambda: (
         layer_statistics(net, resized(_frame(ctx, index).astype(np.float32) / 255.0, factor), style)))
 
 
 def _signature(ctx, index: int) -> np.ndarray:
     if index == ctx.index:
         return cuts.colour_signature(ctx.frame_uint8)
-    return ctx.models.memo(("key_signature", *_video(ctx), index), lambda: cuts.colour_signature(_frame(ctx, index)))
+    return ctx.models.memo(("key_signature", *_footage(ctx), index), lambda: cuts.colour_signature(_frame(ctx, index)))
 
 
 def _frame(ctx, index: int) -> np.ndarray:
     """uint8 HxWx3 RGB footage frame `index` (the shot keeps the last one decoded, which serves every style), read
-    on a stream of its own so that the render's reads stay sequential; raises SourceError past the video's end."""
+    on a stream of its own so that the render's reads stay sequential; raises SourceError past the footage's end."""
     if index == ctx.index:
         return ctx.frame_uint8
     previous = ctx.previous_frame() if index == ctx.index - 1 else None
     if previous is not None:
         return previous
-    video = _video(ctx)
-    if ctx.shot.key_frame is None or ctx.shot.key_frame[:2] != (video, index):
-        ctx.shot.key_frame = video, index, ctx.frames.frame(ctx.video, index, stream="keys")
+    footage = _footage(ctx)
+    if ctx.shot.key_frame is None or ctx.shot.key_frame[:2] != (footage, index):
+        ctx.shot.key_frame = footage, index, ctx.frames.frame(ctx.footage, index, stream="keys")
     return ctx.shot.key_frame[2]
 
 
-def _video(ctx) -> tuple:
-    """The video's identity: its path, size and modification time (a file rewritten in place is new footage)."""
-    stat = os.stat(ctx.video)
-    return ctx.video, stat.st_size, stat.st_mtime_ns
+def _footage(ctx) -> tuple:
+    return footage_identity(ctx.footage)
