@@ -221,6 +221,29 @@ def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whol
         assert np.abs(look - whole).mean() < to_whole  # measured up to 0.45 and 1.6
 
 
+def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
+    image = {"method": "arbitrary", "style_image": str(STARRY), "assign": "single"}
+    for index, jitter, to_whole in ((288, 1.5, 2.0), (300, 1.5, 9.0)):  # a key frame; half way to the next
+        frame, instances = two_people(index)
+        person = instances[0]
+        core = cv2.erode((person.mask >= 0.5).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=6).astype(bool)
+
+        def look(box, **given):
+            state = run_stage(frame, [Instance(box, "person", 0.9, person.mask, 1)], {**image, **given}, index=index)
+            return state.stylized[core] * 255, state.report["neural_style"]["mode"]
+        whole, mode = look(person.box, region="frame")
+        assert mode == "frame"
+        looks = [look(tuple(b + d for b, d in zip(person.box, shift)), region="crops")
+                 for shift in ((0, 0, 0, 0), (-3, 2, 3, -1), (5, -4, -2, 6))]
+        assert all(mode == "crops" for _, mode in looks)
+        for crop, _ in looks:
+            assert np.abs(crop - looks[0][0]).mean() < jitter  # measured up to 0.96
+            assert np.abs(crop - whole).mean() < to_whole  # measured up to 1.35 and 7.7
+        # at strength below 1 the style vector mixes in the crop's own content, so crops keep their own statistics
+        own, _ = look(person.box, region="crops", strength=0.999)
+        assert np.abs(own - whole).mean() > np.abs(looks[0][0] - whole).mean() + 2  # measured 10.5 and 12.6
+
+
 def test_neighbours_in_one_style_share_a_crop_and_look_as_they_do_alone():
     frame, _ = two_people()
     people = []

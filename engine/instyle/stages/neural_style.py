@@ -3,15 +3,16 @@ or the whole frame; with temporal stabilisation for video and image sequences.
 
 Instances are stylized as crops around their boxes (context included) when those cost less than whole-frame
 passes, one per distinct style; else the frame is stylized once per style. `state.report` says which. The fast
-network normalises crops with the whole frame's statistics (`stylize.key_statistics`, which reads other frames of the footage), so
-that a person looks the same whatever crop is cut around them, and within about a level as in the whole frame;
-for stills and pixels sent by a client, fixed styles are stylized on whole frames.
+and arbitrary networks normalise crops with the whole frame's statistics (`stylize.key_statistics`, which reads
+other frames of the footage), so that a person looks the same whatever crop is cut around them, and within a
+few levels as in the whole frame; for stills and pixels sent by a client, those styles render on whole frames.
 
 Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
 frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
 rendering depends only on the previous frame's pixels and this frame's regions and styles, so a frame gets the
 same result whatever order frames are rendered in; rendering in order reuses the previous frame's renderings
-where they cover it (fast-network crops of one frame agree wherever they overlap, within a level of 255).
+where they cover it (crops of one frame normalised with its statistics agree wherever they overlap, within a
+level of 255).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..ops import temporal
 from ..ops.masks import nearest_instance
 from ..params import Param, ParamError, StageSpec
 from ..stylize import key_statistics
-from ..stylize.methods import Piece, method_of, render
+from ..stylize.methods import Piece, frame_normalised, method_of, render
 from ..stylize.styles import StyleRef, parse_map, parse_style
 
 DEFAULT_PALETTE = ("style03", "style13", "style19", "style24")
@@ -118,10 +119,9 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         mode = params["region"] if params["region"] != "auto" else (
             "crops" if crop_cost < 0.8 * len(chosen) * h * w else "frame")
         if mode == "crops" and not key_statistics.available(ctx) and any(
-                method_of(ref, params) == "fast" for ref in chosen):
-            mode, report["frame_because"] = "frame", ("crops in fixed styles are normalised with statistics of "
-                                                      "the footage's key frames; a still, or pixels sent by a "
-                                                      "client, has none")
+                frame_normalised(ref, params) for ref in chosen):
+            mode, report["frame_because"] = "frame", ("crops are normalised with statistics of the footage's key "
+                                                      "frames; a still, or pixels sent by a client, has none")
         if mode == "frame":
             pieces = [(Piece(state.rgb, ref, _union(instances, refs, ref) if method_of(ref, params) == "optimise"
                              else None), (0, 0, w, h)) for ref in chosen]
@@ -133,7 +133,8 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
                 inst.stylized, inst.stylized_region = rendered[chosen.index(ref)], (0, 0, w, h)
         else:
             pieces = [(Piece(state.rgb[y0:y1, x0:x1], refs[members[0]],
-                             np.max([instances[m].mask[y0:y1, x0:x1] for m in members], axis=0), state.index),
+                             np.max([instances[m].mask[y0:y1, x0:x1] for m in members], axis=0),
+                             state.index if frame_normalised(refs[members[0]], params) else None),
                        (x0, y0, x1, y1)) for (x0, y0, x1, y1), members in crops]
             rendered = _render(pieces, state, params, scale, ctx)
             crop_of = np.empty(len(instances), np.int32)
@@ -275,9 +276,9 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
 
 
 def _agrees(piece: Piece, params: dict) -> bool:
-    """Whether renderings of the piece's frame agree wherever they overlap, whatever the crop: a crop the fast
-    network normalises with its frame's statistics."""
-    return method_of(piece.ref, params) == "fast" and piece.frame is not None
+    """Whether renderings of the piece's frame agree wherever they overlap, whatever the crop: a crop normalised
+    with its frame's statistics."""
+    return piece.frame is not None
 
 
 def _inner(region: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -305,8 +306,8 @@ def _kept(stored: list, region: tuple[int, int, int, int], inner: tuple[int, int
 
 def _key(piece: Piece, region: tuple[int, int, int, int], params: dict) -> str:
     """What a rendering depends on besides the footage frame: style, settings and region (but not the region of a
-    crop the fast network normalises with its frame's statistics: such renderings agree wherever they overlap;
-    and, for the optimise method, the mask it fits the style in)."""
+    crop normalised with its frame's statistics: such renderings agree wherever they overlap; and, for the
+    optimise method, the mask it fits the style in)."""
     settings = {k: v for k, v in params.items() if k not in ("temporal", "assign", "palette", "track_styles",
                                                               "class_styles", "background_style", "region")}
     text = repr((None if _agrees(piece, params) else region, piece.ref.text, sorted(settings.items())))

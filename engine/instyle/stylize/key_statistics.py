@@ -1,7 +1,7 @@
-"""The norm statistics the fast network normalises crops with: the whole footage frame's, at the working
-resolution, so that a person is stylized in a crop as in the whole frame, whatever crop is cut around them.
+"""The norm statistics the fast and arbitrary networks normalise crops with: the whole footage frame's, at the
+working resolution, so that a person is stylized in a crop as in the whole frame, whatever crop is cut around them.
 
-The network is sensitive to them: 5% more variance in every norm changes its picture by 12 to 18 levels (of 255);
+The fast network is sensitive to them: 5% more variance in every norm changes its picture by 12 to 18 levels (of 255);
 taken on a quarter-resolution copy of the frame they change it by 20 to 30 and flatten textures into blobs. Taking
 them on each whole frame would cost a whole-frame pass, more than crops save. Within a shot they change slowly
 (a neighbouring frame's change the picture by under a level), so they are taken on key frames of the footage,
@@ -37,10 +37,10 @@ def available(ctx) -> bool:
     return ctx.footage is not None
 
 
-def frame_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -> list[Statistics]:
-    """The statistics crops of footage frame `index` are normalised with, in `style` (26,) at `factor` of the
-    frame's resolution: per layer of `models.fast_style.LAYERS`, (mean, var) as `net.layer_statistics` gives
-    them (numpy (C,) for onnxruntime, tensors (1, C) for torch). Needs `available(ctx)`."""
+def frame_statistics(net, ctx, index: int, style, factor: float) -> list[Statistics]:
+    """The statistics crops of footage frame `index` are normalised with, by `net` (the fast network: `style`
+    its (26,) weights; or the arbitrary network: its (100,) style vector) at `factor` of the frame's resolution:
+    per norm, (mean, var) as `net.layer_statistics` gives them. Needs `available(ctx)`."""
     own = _signature(ctx, index)
     keys = []
     for key, weight in key_frames(index):
@@ -58,9 +58,9 @@ def frame_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -
             for n in range(len(found[0][0]))]
 
 
-def layer_statistics(net, image: np.ndarray, style: torch.Tensor) -> list[Statistics]:
-    """The statistics of `net` (the torch or the onnxruntime network) over `image` (float32 HxWx3 in [0, 1]) in
-    `style` (26,), as `frame_statistics` gives them."""
+def layer_statistics(net, image: np.ndarray, style) -> list[Statistics]:
+    """The statistics of `net` (the fast network under torch or onnxruntime, or the arbitrary network) over
+    `image` (float32 HxWx3 in [0, 1]) in `style`, as `frame_statistics` gives them."""
     if isinstance(net, torch.nn.Module):
         device = next(net.parameters()).device
         with torch.inference_mode():
@@ -69,8 +69,9 @@ def layer_statistics(net, image: np.ndarray, style: torch.Tensor) -> list[Statis
     return net.layer_statistics(image, style)
 
 
-def _key_statistics(net, ctx, index: int, style: torch.Tensor, factor: float) -> list[Statistics]:
-    return ctx.models.memo(("key_statistics", *_footage(ctx), index, tuple(style.tolist()), factor), lambda: (
+def _key_statistics(net, ctx, index: int, style, factor: float) -> list[Statistics]:
+    key = ("key_statistics", type(net).__name__, *_footage(ctx), index, tuple(style.tolist()), factor)
+    return ctx.models.memo(key, lambda: (
         layer_statistics(net, resized(_frame(ctx, index).astype(np.float32) / 255.0, factor), style)))
 
 

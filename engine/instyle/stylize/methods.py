@@ -28,9 +28,9 @@ STYLE_IMAGE_MAX_SIDE = 1024
 class Piece:
     """One thing to stylize: `image` float32 hxwx3 sRGB in [0, 1] (a crop or the frame) in style `ref`;
     `mask` (float32 hxw in [0, 1]) is where the style matters (the optimise method fits it there), None for
-    everywhere; `frame`, for a crop, the index of the footage frame it is cut from: the fast network normalises
-    it with that frame's statistics (`key_statistics`), so that it looks as the whole frame does there, whatever
-    its bounds (None: with the piece's own, as the published network does)."""
+    everywhere; `frame`, for a crop in a style that is `frame_normalised`, the index of the footage frame it is
+    cut from: the network normalises it with that frame's statistics (`key_statistics`), so that it looks as the
+    whole frame does there, whatever its bounds (None: with the piece's own, as the published network does)."""
 
     image: np.ndarray
     ref: StyleRef
@@ -41,6 +41,15 @@ class Piece:
 def method_of(ref: StyleRef, params: dict) -> str:
     """The method that renders `ref`: "fast" for fixed styles, else the image method `params` choose."""
     return IMAGE_METHODS[params["method"]] if ref.is_image else "fast"
+
+
+def frame_normalised(ref: StyleRef, params: dict) -> bool:
+    """Whether crops in `ref` are normalised with their footage frame's statistics (see `Piece`): the fast
+    network's always, the arbitrary network's when its style vector does not depend on the crop (strength 1,
+    the style's colours not matched to the crop's)."""
+    method = method_of(ref, params)
+    return method == "fast" or (method == "arbitrary" and params["strength"] >= 1.0
+                                and params["colour"] != "histogram")
 
 
 def render(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
@@ -102,8 +111,9 @@ def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarr
     return [_mix(p, o, params["strength"]) for p, o in zip(pieces, out)]
 
 
-def _frame_statistics(net, pieces: list[Piece], styles: list[torch.Tensor], factor: float, ctx) -> list:
-    """For each crop, the statistics of its footage frame in its style (`key_statistics`); None for the others."""
+def _frame_statistics(net, pieces: list[Piece], styles: list, factor: float, ctx) -> list:
+    """For each crop, the statistics of its footage frame in its style (a style vector, `key_statistics`); None
+    for the others."""
     from . import key_statistics
 
     found: dict[tuple, list] = {}
@@ -163,14 +173,16 @@ def _arbitrary(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.
     """Magenta's arbitrary network; strength interpolates the style vector towards the content's own."""
     net = ctx.models.arbitrary_style()
     factor, strength = scale / params["style_scale"], params["strength"]
-    out = []
+    contents, vectors = [], []
     for piece in pieces:
         vector = _encoded(piece, params, ctx, ("arbitrary",), net.encode)
-        content = resized(piece.image, factor)
+        contents.append(resized(piece.image, factor))
         if strength < 1.0:
-            vector = strength * vector + (1.0 - strength) * net.encode(content)
-        out.append(np.clip(_back(net.render(content, vector), piece.image), 0.0, 1.0))
-    return out
+            vector = strength * vector + (1.0 - strength) * net.encode(contents[-1])
+        vectors.append(vector)
+    statistics = _frame_statistics(net, pieces, vectors, factor, ctx)
+    return [np.clip(_back(net.render(content, vector, stats), piece.image), 0.0, 1.0)
+            for piece, content, vector, stats in zip(pieces, contents, vectors, statistics)]
 
 
 def _adain(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
