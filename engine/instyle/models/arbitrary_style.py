@@ -9,6 +9,7 @@ any size (a multiple of 4, one image per call) runs at its own resolution.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -21,10 +22,10 @@ _MULTIPLE = 4
 
 
 class ArbitraryStyle:
-    """The style-prediction session and three transform sessions: the published graph (each norm with its input's
-    own moments), one that also returns every norm's moments, and one that normalises with given moments (for
-    crops, which are then stylized as the frame they are cut from would be). `nbytes` is the files' size, for the
-    model budget."""
+    """The style-prediction session and the transform sessions: the published graph (each norm with its input's
+    own moments) and, made on first use, one that also returns every norm's moments and one that normalises with
+    given moments (for crops, which are then stylized as the frame they are cut from would be). `nbytes` is the
+    files' size, for the model budget."""
 
     def __init__(self, folder: Path, threads: int = 0):
         import onnx
@@ -32,8 +33,8 @@ class ArbitraryStyle:
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        providers = ["CPUExecutionProvider"]
-        self.predict = ort.InferenceSession(str(folder / PREDICT_FILE), options, providers=providers)
+        self._session = lambda source: ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.predict = self._session(str(folder / PREDICT_FILE))
         graph = onnx.load(str(folder / TRANSFORM_FILE))
         for value in (*graph.graph.input, *graph.graph.output):
             dims = value.type.tensor_type.shape.dim
@@ -42,11 +43,17 @@ class ArbitraryStyle:
                     dim.ClearField("dim_value")
                     dim.dim_param = name
         del graph.graph.value_info[:]
-        self.moments = norm_moments(graph)
-        self.transform, self.statistics, self.given = (
-            ort.InferenceSession(g.SerializeToString(), options, providers=providers)
-            for g in (graph, with_moments_out(graph, self.moments), with_moments_in(graph, self.moments)))
+        self._graph, self.moments = graph, norm_moments(graph)
+        self.transform = self._session(graph.SerializeToString())
         self.nbytes = sum((folder / f).stat().st_size for f in (PREDICT_FILE, TRANSFORM_FILE))
+
+    @functools.cached_property
+    def statistics(self):
+        return self._session(with_moments_out(self._graph, self.moments).SerializeToString())
+
+    @functools.cached_property
+    def given(self):
+        return self._session(with_moments_in(self._graph, self.moments).SerializeToString())
 
     def encode(self, style: np.ndarray) -> np.ndarray:
         """Style vector, float32 (100,), of a style image (float32 HxWx3 RGB in [0, 1], any size): its centred
