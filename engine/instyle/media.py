@@ -111,7 +111,7 @@ class FrameSource:
         if not file.is_file():
             raise SourceError("source_missing", f"footage file not found: {path}",
                               "relink the Movie Clip or Image node to an existing file")
-        if file.suffix.lower() in IMAGE_SUFFIXES:
+        if is_still(path):
             if index != 0:
                 raise SourceError("frame_out_of_range", f"{file.name} is a still image; frame {index} does not exist",
                                   "use frame 0, or give the image sequence's file for this frame")
@@ -127,6 +127,11 @@ class FrameSource:
 def is_sequence(path: str) -> bool:
     """Whether `path` names an image sequence (its file name holds a run of '#')."""
     return "#" in Path(path).name
+
+
+def is_still(path: str) -> bool:
+    """Whether `path` names one image: not a video, not an image sequence."""
+    return not is_sequence(path) and Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def sequence_file(pattern: str, number: int) -> Path:

@@ -16,7 +16,7 @@ import torch
 
 from . import __version__
 from .frame_state import FrameState, ShotState
-from .media import IMAGE_SUFFIXES, FrameSource, SourceError, is_sequence, srgb_to_linear, write_exr
+from .media import FrameSource, SourceError, is_still, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .params import ParamError
@@ -67,9 +67,7 @@ class StageContext:
         """The video or image sequence this request reads (see `media`), whose other frames the engine can
         decode; None for pixels sent by the client or a still image."""
         path = self.source.get("path") if self.source.get("kind") == "file" else None
-        if self.frames is None or not path:
-            return None
-        return path if is_sequence(path) or Path(path).suffix.lower() not in IMAGE_SUFFIXES else None
+        return None if self.frames is None or not path or is_still(path) else path
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
         """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
