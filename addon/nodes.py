@@ -101,7 +101,8 @@ class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_label = "Instance Mask"
     STAGE = "instance_mask"
     OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Index", "float", "index"))
-    PROPS = ("model", "quality", "classes", "score_threshold", "max_instances", "grow", "feather", "smoothing")
+    PROPS = ("model", "quality", "classes", "score_threshold", "weak_threshold", "max_instances", "grow", "feather",
+             "smoothing")
 
     MODEL_ITEMS = [
         ("centernet+rvm", "CenterNet + RVM", "Offline models: object boxes, person mattes, GrabCut for other classes"),
@@ -117,7 +118,11 @@ class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     quality: EnumProperty(name="Quality", default="faster", items=QUALITY_ITEMS)
     classes: StringProperty(name="Classes", default="person",
                             description="COCO classes to mask, separated by commas (person, car, dog, ...)")
-    score_threshold: FloatProperty(name="Score Threshold", default=0.35, min=0.0, max=1.0)
+    score_threshold: FloatProperty(name="Score Threshold", default=0.35, min=0.0, max=1.0,
+                                   description="Detections scoring at least this start and continue people")
+    weak_threshold: FloatProperty(name="Weak Threshold", default=0.1, min=0.0, max=1.0,
+                                  description="Detections scoring from this up to the score threshold only continue "
+                                              "people the Instance Tracker already follows")
     max_instances: IntProperty(name="Max Instances", default=16, min=1, max=64)
     grow: IntProperty(name="Grow", default=0, min=-32, max=32, description="Grow (>0) or shrink (<0) masks, pixels")
     feather: FloatProperty(name="Feather", default=0.0, min=0.0, max=32.0, description="Soften mask edges, pixels")
@@ -126,7 +131,8 @@ class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
 
     def stage_params(self) -> dict:
         return {"model": self.model, "quality": self.quality, "classes": _split(self.classes) or ["person"],
-                "score_threshold": self.score_threshold, "max_instances": self.max_instances, "grow": self.grow,
+                "score_threshold": self.score_threshold, "weak_threshold": self.weak_threshold,
+                "max_instances": self.max_instances, "grow": self.grow,
                 "feather": self.feather, "smoothing": self.smoothing}
 
 
@@ -138,7 +144,8 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     STAGE = "instance_tracker"
     OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"),
                Socket("Selection", "float", "selection"))
-    PROPS = ("method", "max_distance", "confirm_frames", "max_lost", "shot_start", "merge", "exclude", "selection")
+    PROPS = ("method", "max_distance", "confirm_frames", "max_lost", "hold", "shot_start", "merge", "exclude",
+             "selection")
 
     method: EnumProperty(name="Method", default="kalman", items=[
         ("kalman", "Kalman", "Optimal assignment on box overlap, predicted motion and colour; people hidden for a "
@@ -151,7 +158,11 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
                                 description="Kalman: frames in a row a newcomer is seen before getting an id (and a "
                                             "style)")
     max_lost: IntProperty(name="Keep Lost", default=30, min=0, max=10000,
-                          description="Kalman: frames a person who is out of sight keeps their id for their return")
+                          description="Kalman: frames a person who is out of sight keeps their id for their return; "
+                                      "gaps this long in an analysed shot are filled")
+    hold: IntProperty(name="Hold", default=12, min=0, max=1000,
+                      description="Kalman: frames a followed person the detector misses is still masked where they "
+                                  "are expected, while the person matte sees them there (0: never)")
     shot_start: IntProperty(name="Shot Start", default=-2, min=-2, max=9999999,
                             description="Footage frame (from 0) the shot begins at: identities are worked out in "
                                         "order from there, so frames rendered in any order or on any machine get the "

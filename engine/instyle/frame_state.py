@@ -11,6 +11,9 @@ import numpy as np
 class Instance:
     """One detected object: box (x1, y1, x2, y2) in pixels, soft mask float32 HxW in [0, 1].
 
+    `weak`: the detector scored it under its threshold; only the Instance Tracker keeps such an instance, when
+    it continues a person already followed (see `stages.instance_mask`).
+
     `stylized` (set by neural_style) is the frame in this instance's own style, float32 hxwx3 sRGB in [0, 1],
     over `stylized_region` (x0, y0, x1, y1); MRF Blend mixes it where instances in different styles meet.
     """
@@ -20,6 +23,7 @@ class Instance:
     score: float
     mask: np.ndarray
     track_id: int = 0
+    weak: bool = False
     style: str = ""
     stylized: np.ndarray | None = None
     stylized_region: tuple[int, int, int, int] = (0, 0, 0, 0)

@@ -33,6 +33,13 @@ class TrackStore:
         self._refresh()
         return self._frames.get(frame)
 
+    def get_filled(self, frame: int, max_gap: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """`get`, plus a box for each id missing from this frame but recorded on both sides of it, at most
+        `max_gap` frames apart, in a run of recorded frames: the boxes of its last and next sightings
+        interpolated (see `fill_gap`)."""
+        self._refresh()
+        return fill_gap(self._frames, frame, max_gap)
+
     def put(self, frame: int, boxes: np.ndarray, ids: np.ndarray) -> None:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         ids = np.asarray(ids, np.int64).reshape(-1)
@@ -88,6 +95,40 @@ class TrackStore:
             elif record is not None:
                 self._frames[record["frame"]] = record["boxes"], record["ids"]
         self._file = (inode, offset + len(complete))
+
+
+def fill_gap(frames: dict[int, tuple[np.ndarray, np.ndarray]], frame: int,
+             max_gap: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Frame `frame` of `frames` (index -> (boxes float64 Nx4, ids int64 N)), None if absent, with the gaps of
+    its tracks filled: an id (> 0) absent here, last recorded at frame a < `frame` and next at b > `frame` with
+    b - a - 1 <= `max_gap` and every frame between a and b recorded, gets the box linearly interpolated between
+    its boxes at a and b (one person unseen for a few frames, as after Analyze has recorded the whole shot)."""
+    if frame not in frames:
+        return None
+    boxes, ids = frames[frame]
+    present = set(ids[ids > 0].tolist())
+    sides = []
+    for direction in (-1, 1):
+        found: dict[int, tuple[int, np.ndarray]] = {}
+        for other in range(frame + direction, frame + direction * (max_gap + 1), direction):
+            if other not in frames:
+                break
+            for box, track in zip(*frames[other]):
+                if track > 0 and track not in present and track not in found:
+                    found[int(track)] = (other, box)
+        sides.append(found)
+    before, after = sides
+    extra_ids, extra_boxes = [], []
+    for track in sorted(before.keys() & after.keys()):
+        (a, box_a), (b, box_b) = before[track], after[track]
+        if b - a - 1 <= max_gap:
+            t = (frame - a) / (b - a)
+            extra_ids.append(track)
+            extra_boxes.append((1 - t) * box_a + t * box_b)
+    if not extra_ids:
+        return boxes, ids
+    return (np.concatenate([boxes, np.array(extra_boxes, np.float64)]),
+            np.concatenate([ids, np.array(extra_ids, np.int64)]))
 
 
 def _parse(raw: bytes) -> dict | None:

@@ -14,11 +14,11 @@ import torch
 
 from instyle.frame_state import FrameState, Instance, ShotState
 from instyle.ops.tracking import (CentreTracker, KalmanTracker, assign, box_iou, colour_distance,
-                                  describe_detections, kalman_initiate, kalman_predict, kalman_update)
+                                  describe_detections, held_tracks, kalman_initiate, kalman_predict, kalman_update)
 from instyle.params import ParamError
 from instyle.service import Service, describe_failure
 from instyle.stages import instance_tracker
-from instyle.track_store import TrackStore
+from instyle.track_store import TrackStore, fill_gap
 
 from ..conftest import VTEST
 
@@ -127,6 +127,74 @@ def test_new_tracks_are_born_after_confirmation_and_lost_ones_come_back_within_m
         assert bool(ids[1] == 2) is expect_same, f"after {gap} frames away"
 
 
+def walking(frames: int, speed: float = 4.0) -> list[np.ndarray]:
+    """Boxes (1x4) of one person 40x120 walking right at `speed` pixels per frame."""
+    return [np.array([[20.0 + speed * f, 40, 60 + speed * f, 160]]) for f in range(frames)]
+
+
+def test_weak_detections_continue_confirmed_people_and_start_no_one():
+    frame = np.full((200, 400, 3), 128, np.uint8)
+    tracker = KalmanTracker()
+    state, ids = tracker.step(tracker.initial(), describe_detections(frame, walking(1)[0]))
+    assert ids.tolist() == [1]
+    boxes = walking(6)
+    for f in range(1, 6):  # the person's score drops under the threshold: weak detections carry them
+        state, ids = tracker.step(state, describe_detections(frame, boxes[f], weak=[True]))
+        assert ids.tolist() == [1], f"frame {f}: a weak detection lost the person"
+    stranger = np.array([[300.0, 40, 340, 160]])
+    for _ in range(4):  # a weak box where no one is followed never becomes anyone
+        state, ids = tracker.step(state, describe_detections(frame, stranger, weak=[True]))
+        assert ids.tolist() == [0]
+    assert (state.ids == 0).sum() == 0, "a weak detection started a track"
+
+
+def test_people_after_a_cut_get_new_ids_at_once():
+    frame = np.full((200, 400, 3), 128, np.uint8)
+    tracker = KalmanTracker(confirm=3)
+    state = tracker.initial()
+    for boxes in walking(5):
+        state, ids = tracker.step(state, describe_detections(frame, boxes))
+    assert ids.tolist() == [1]
+    other = np.array([[250.0, 30, 300, 180], [30.0, 40, 70, 160]])
+    _, ids = tracker.step(state, describe_detections(frame, other))
+    assert ids.tolist() == [0, 1], "without a cut, a newcomer waits and the near box continues id 1"
+    _, ids = tracker.step(state, describe_detections(frame, other, cut=True))
+    assert ids.tolist() == [2, 3], "after a cut everyone is new, with an id at once"
+
+
+def test_held_tracks_are_confirmed_people_unseen_for_at_most_hold_frames_where_expected():
+    frame = np.full((200, 400, 3), 128, np.uint8)
+    tracker = KalmanTracker()
+    state = tracker.initial()
+    boxes = walking(16)
+    for b in boxes[:8]:
+        state, _ = tracker.step(state, describe_detections(frame, b))
+    assert len(held_tracks(state, 5)[0]) == 0, "a person seen in this frame is not held"
+    for f in range(8, 16):
+        state, _ = tracker.step(state, describe_detections(frame, np.zeros((0, 4))))
+        ids, expected = held_tracks(state, 5)
+        if f - 7 <= 5:
+            assert ids.tolist() == [1]
+            assert box_iou(expected, boxes[f])[0, 0] > 0.7, "held where the walk takes them"
+        else:
+            assert len(ids) == 0, "held for longer than `hold`"
+
+
+def test_gaps_between_two_sightings_are_filled_with_interpolated_boxes():
+    a, b = np.array([[0.0, 0, 10, 20]]), np.array([[10.0, 0, 20, 20]])
+    other = np.array([[50.0, 50, 60, 70]])
+    frames = {0: (np.concatenate([a, other]), np.array([1, 2])), 1: (other, np.array([2])),
+              2: (other, np.array([2])), 3: (np.zeros((0, 4)), np.zeros(0, np.int64)),
+              4: (np.concatenate([b, other]), np.array([1, 0]))}
+    boxes, ids = fill_gap(frames, 2, max_gap=3)
+    assert ids.tolist() == [2, 1] and np.allclose(boxes[1], [5, 0, 15, 20]), "id 1 halfway between its sightings"
+    assert fill_gap(frames, 2, max_gap=2)[1].tolist() == [2], "a gap longer than max_gap stays a gap"
+    assert fill_gap(frames, 3, max_gap=3)[1].tolist() == [1], "id 2 is not seen after frame 3: not filled"
+    del frames[1]
+    assert fill_gap(frames, 2, max_gap=3)[1].tolist() == [2], "an unrecorded frame between: nothing is known"
+    assert fill_gap(frames, 7, max_gap=3) is None
+
+
 def test_step_leaves_its_input_state_untouched():
     scene = list(crossing(4, frames=30))
     tracker = KalmanTracker()
@@ -224,7 +292,7 @@ def render(clip: str, order, write_dir) -> tuple[dict, list]:
                                              {"stage": "instance_tracker", "params": {"shot_start": 0},
                                               "write": str(write_dir), "write_outputs": ["tracks"]}]}, [])
         ids[f] = [(i["box"], i["track_id"]) for i in reply["instances"]]
-        modes.append(reply["report"]["instance_tracker"])
+        modes.append({k: v for k, v in reply["report"]["instance_tracker"].items() if k != "held"})
     return ids, modes
 
 
@@ -279,3 +347,75 @@ def test_bad_corrections_and_frames_before_the_shot_are_refused_with_the_fix(tmp
         service.run({"id": 2, "source": {"kind": "file", "path": clip, "frame": 1},
                      "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
                                   {"stage": "instance_tracker", "params": {"shot_start": 2}}]}, [])
+
+
+class Unsure:
+    """The real CenterNet, made unsure on some frames: on the frames (recognised by their pixels) in `weak`, every
+    score is halved; on those in `blind`, the person whose box is nearest `blind_at` (x, y) is not found."""
+
+    def __init__(self, detector, frames: list[np.ndarray], weak: set[int], blind: set[int], blind_at=(0, 0)):
+        self.detector, self.weak, self.blind, self.blind_at = detector, weak, blind, blind_at
+        self.index = {frame.tobytes(): f for f, frame in enumerate(frames)}
+
+    def detect(self, frame, score_threshold=0.3, classes=None):
+        from dataclasses import replace
+
+        f = self.index[frame.tobytes()]
+        found = self.detector.detect(frame, min(score_threshold, 0.05), classes)
+        if f in self.weak:
+            found = [replace(d, score=d.score / 2) for d in found]
+        if f in self.blind and found:
+            nearest = min(found, key=lambda d: np.hypot((d.box[0] + d.box[2]) / 2 - self.blind_at[0],
+                                                        (d.box[1] + d.box[3]) / 2 - self.blind_at[1]))
+            found = [d for d in found if d is not nearest]
+        return sorted((d for d in found if d.score >= score_threshold), key=lambda d: -d.score)
+
+
+def unsure_render(clip: str, frames: list, weak: set, blind: set, blind_at, params: dict, mask_params: dict,
+                  passes: int = 1):
+    """Frames of `clip` in order through Instance Mask (Faster) and the tracker (shot_start 0) with an Unsure
+    detector, `passes` times in one engine (a first pass is what Analyze does): {frame: {track id: mask pixels at
+    0.5}} of the last pass."""
+    service = Service(torch.device("cpu"))
+    real = service.zoo.detector()
+    unsure = Unsure(real, frames, weak, blind, blind_at)
+    service.zoo.detector = lambda tile_size=None: unsure
+    out = {}
+    for f in list(range(len(frames))) * passes:
+        reply, _ = service.run({"id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
+                                "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster", **mask_params}},
+                                             {"stage": "instance_tracker", "params": {"shot_start": 0, **params}}]},
+                               [])
+        out[f] = {i["track_id"]: i["area"] for i in reply["instances"]}
+    return out
+
+
+def test_people_keep_their_ids_through_weak_and_missed_detections(tmp_path):
+    count = 12
+    clip = short_clip(tmp_path, count)
+    capture = cv2.VideoCapture(clip)
+    frames = [cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB) for _ in range(count)]
+    weak, blind = {3, 4, 5}, {8, 9}  # Faster detects on even frames: 4 is weak; no one finds the target at 8, 9
+    first = unsure_render(clip, frames, set(), set(), (0, 0), {}, {})
+    people = set(first[0]) & set(first[count - 1])
+    assert len(people) >= 3 and all(people <= set(first[f]) for f in range(count)), first
+    # the person to hide: the one with the largest mask at frame 6
+    target = max(people, key=lambda i: first[6][i])
+    service = Service(torch.device("cpu"))
+    reply, _ = service.run({"id": 0, "source": {"kind": "file", "path": clip, "frame": 6},
+                            "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}}]}, [])
+    box = max(reply["instances"], key=lambda i: i["area"])["box"]
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+    now = unsure_render(clip, frames, weak, blind, centre, {}, {})
+    for f in range(count):
+        assert people <= set(now[f]), f"frame {f}: {sorted(people - set(now[f]))} blinked out ({now[f]})"
+    for f in blind:
+        assert now[f][target] >= 0.5 * first[f][target], f"frame {f}: the held person's mask shrank away"
+    before = unsure_render(clip, frames, weak, blind, centre, {"hold": 0}, {"weak_threshold": 0.35})
+    assert any(not people <= set(before[f]) for f in weak), "without weak detections, halved scores lose people"
+    assert all(target not in before[f] for f in blind), "without hold, a missed person is not shown"
+    short = unsure_render(clip, frames, set(), blind, centre, {"hold": 1}, {})
+    assert target in short[8] and target not in short[9], "held for one frame only"
+    analysed = unsure_render(clip, frames, set(), blind, centre, {"hold": 1}, {}, passes=2)
+    assert target in analysed[9], "once the shot is analysed, the gap between sightings is filled"

@@ -23,7 +23,8 @@ class Detections:
 
     boxes: float64 Nx4 (x1, y1, x2, y2) in pixels. colours: float32 N x prod(COLOUR_BINS), each a histogram
     of the HSV colours of the box's person (see describe_detections), summing to 1 (all 0 for an empty box).
-    frame_size: (height, width) in pixels.
+    frame_size: (height, width) in pixels. weak: bool N, detections that scored under the detector's threshold
+    (they only continue confirmed tracks, as ByteTrack's second association). cut: the frame starts a new shot.
 
     Only boxes and the frame's pixels are used, never the instance masks: the Instance Mask stage carries
     state from frame to frame, so its masks depend on the order frames are computed in, while boxes and
@@ -33,13 +34,21 @@ class Detections:
     boxes: np.ndarray
     colours: np.ndarray
     frame_size: tuple[int, int]
+    weak: np.ndarray | None = None
+    cut: bool = False
+
+    def __post_init__(self):
+        if self.weak is None:
+            object.__setattr__(self, "weak", np.zeros(len(self.boxes), bool))
 
     def __len__(self) -> int:
         return len(self.boxes)
 
 
-def describe_detections(frame: np.ndarray, boxes: np.ndarray) -> Detections:
-    """Colour histograms of the boxes (Nx4, x1, y1, x2, y2 pixels) of an HxWx3 uint8 RGB frame.
+def describe_detections(frame: np.ndarray, boxes: np.ndarray, weak: np.ndarray | None = None,
+                        cut: bool = False) -> Detections:
+    """Colour histograms of the boxes (Nx4, x1, y1, x2, y2 pixels) of an HxWx3 uint8 RGB frame; `weak` (bool N)
+    and `cut` are passed on (see Detections).
 
     A box's colours are taken inside the ellipse inscribed in it, which holds mostly the person and little of
     the background, leaving out what other boxes reaching lower in the frame cover: people standing nearer
@@ -67,7 +76,8 @@ def describe_detections(frame: np.ndarray, boxes: np.ndarray) -> Detections:
         total = hist.sum()
         if total > 0:
             colours[k] = hist / total
-    return Detections(boxes, colours, (h, w))
+    weak = np.zeros(len(boxes), bool) if weak is None else np.asarray(weak, bool).reshape(-1)
+    return Detections(boxes, colours, (h, w), weak, cut)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -249,7 +259,9 @@ class KalmanTracker:
     while its box is largely behind someone nearer; it survives `max_lost` frames unseen, so a person who
     reappears within that time gets their identity back. Confirmed tracks take detections first, tentative
     ones share what is left, so someone coming out from behind another is matched to their lost track before
-    a new one can claim them.
+    a new one can claim them. Weak detections (see Detections) are offered last, to the confirmed tracks left
+    unmatched: they continue a person through a frame the detector is unsure of, and start no one. At a cut
+    every track ends and the new shot's people get ids at once.
 
     An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
     whose uncertainty grows while they are unseen) and where they were last seen (had they stopped); pairs
@@ -274,7 +286,10 @@ class KalmanTracker:
                            np.zeros((0, 4)))
 
     def step(self, state: KalmanState, detections: Detections) -> tuple[KalmanState, np.ndarray]:
-        """Advance one frame. ids: int64 N, one per detection; 0 where the detection's track is not confirmed."""
+        """Advance one frame. ids: int64 N, one per detection; 0 where the detection's track is not confirmed
+        (or where a weak detection continues no confirmed track)."""
+        if detections.cut:  # nobody moves across a cut: the tracks end, and the new shot's people get ids at once
+            state = replace(self.initial(), next_id=state.next_id)
         mean = state.mean.copy()
         mean[state.lost > 0, 6:] = 0.0  # an unseen person keeps their size
         mean, cov = kalman_predict(mean, state.cov)
@@ -283,8 +298,10 @@ class KalmanTracker:
         track_of = np.full(len(detections), -1, np.int64)
         if len(state.ids) and len(detections):
             cost = self._cost(state, detections, in_part)
-            for rows in (np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)):
-                free = np.flatnonzero(track_of < 0)
+            confirmed, tentative = np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)
+            for rows, weak in ((confirmed, False), (tentative, False), (confirmed, True)):
+                rows = rows[~np.isin(rows, track_of)]
+                free = np.flatnonzero((track_of < 0) & (detections.weak == weak))
                 if not len(rows) or not len(free):
                     continue
                 for r, c in assign(cost[np.ix_(rows, free)], self.max_cost):
@@ -341,7 +358,7 @@ class KalmanTracker:
         state = replace(state, ids=ids, mean=mean, cov=cov, hits=hits, lost=lost, colours=colours, seen=seen,
                         next_id=state.next_id + int(confirmed.sum())).take(keep)
 
-        new = np.flatnonzero(track_of < 0)
+        new = np.flatnonzero((track_of < 0) & ~det.weak)
         born = np.zeros(len(new), np.int64)
         if state.frames == 0 or self.confirm <= 1:
             born = state.next_id + np.arange(len(new))
@@ -355,6 +372,13 @@ class KalmanTracker:
             seen=np.concatenate([state.seen, det.boxes[new]]), next_id=state.next_id + int((born > 0).sum()),
             frames=state.frames + 1)
         return state, out
+
+
+def held_tracks(state: KalmanState, hold: int) -> tuple[np.ndarray, np.ndarray]:
+    """The confirmed tracks of `state` (after a step) unseen for 1 to `hold` frames: their ids (int64 K) and the
+    boxes where they are expected in the frame just stepped (float64 Kx4, x1, y1, x2, y2 pixels)."""
+    rows = np.flatnonzero((state.ids > 0) & (state.lost >= 1) & (state.lost <= hold))
+    return state.ids[rows], _box(state.mean[rows, :4])
 
 
 def assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:

@@ -10,6 +10,11 @@ Two models:
   A person box in which the mattes see no one (no pixel at 0.5) is dropped.
 - "maskrcnn" (a separate download): torchvision Mask R-CNN v2, one mask per instance from the network.
 
+Detections scoring between `weak_threshold` and `score_threshold` are weak: they are matted like the others
+but own only what the confident ones leave, and are kept only for the Instance Tracker, which lets them continue
+people it already follows and drops the rest (ByteTrack's two thresholds). Without a tracker in the pipeline
+they are not looked for. The stage's own outputs show the confident instances.
+
 A shot ends at a seek (a frame that does not follow the last one) or a cut (a jump of the colour histogram,
 `ops.cuts`); the matte's state, carried boxes and smoothing memory start again.
 
@@ -51,7 +56,10 @@ SPEC = StageSpec(
               "better: the detector on every frame plus tiles, and also a whole-frame video matte",
               choices=QUALITIES),
         Param("classes", "enum_list", ("person",), "COCO classes to mask", choices=COCO_CLASSES),
-        Param("score_threshold", "float", 0.35, "detections scoring below this are ignored", 0.0, 1.0),
+        Param("score_threshold", "float", 0.35, "detections scoring below this start no one", 0.0, 1.0),
+        Param("weak_threshold", "float", 0.1, "detections scoring from this up to score_threshold only continue "
+              "people the Instance Tracker already follows (ignored without a tracker); at score_threshold or above, "
+              "none are kept", 0.0, 1.0),
         Param("max_instances", "int", 16, "keep at most this many, highest scores first", 1, 64),
         Param("grow", "int", 0, "grow (>0) or shrink (<0) each mask by this many pixels", -32, 32),
         Param("feather", "float", 0.0, "soften mask edges (Gaussian sigma in pixels)", 0.0, 32.0),
@@ -115,12 +123,14 @@ def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str
     report = state.report["instance_mask"] = {"new_shot": new_shot, "detected": True}
     find = _maskrcnn_instances if params["model"] == "maskrcnn" else _centernet_instances
     boxes, class_ids, scores, evidence = find(state, params, ctx, memory, recipe)
-    owned = mask_ops.assign_ownership(evidence, boxes)
+    weak = scores < params["score_threshold"]
+    owned = _owned(evidence, boxes, weak)
     seen = (class_ids != PERSON) | (owned.max(axis=(1, 2), initial=0.0) >= 0.5)
-    report.update(boxes=len(boxes), unseen=int((~seen).sum()))
+    report.update(boxes=int((~weak).sum()), weak=int(weak.sum()), unseen=int((~seen).sum()))
     boxes, class_ids, scores, owned = boxes[seen], class_ids[seen], scores[seen], owned[seen]  # matte saw no one
+    weak = weak[seen]
     if params["smoothing"] > 0 and memory.masks is not None and len(boxes):
-        owned = mask_ops.assign_ownership(_smoothed(owned, boxes, class_ids, memory, params["smoothing"]), boxes)
+        owned = _owned(_smoothed(owned, boxes, class_ids, memory, params["smoothing"]), boxes, weak)
     memory.boxes, memory.class_ids, memory.scores = boxes, class_ids, scores
     memory.masks = owned if params["smoothing"] > 0 or recipe.detect_every > 1 else None  # only kept if used
     if len(boxes) == 0:
@@ -128,11 +138,24 @@ def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str
         return {"mask": state.mask, "index": state.mask}
     refined = mask_ops.refine(owned, params["grow"], params["feather"])
     if refined is not owned:  # grown or feathered masks may overlap again
-        refined = mask_ops.assign_ownership(refined, boxes)
-    state.instances = [Instance(tuple(map(float, boxes[k])), COCO_CLASSES[class_ids[k]], float(scores[k]), refined[k])
-                       for k in range(len(boxes))]
-    state.mask = np.clip(refined.sum(axis=0), 0, 1)
-    return {"mask": state.mask, "index": mask_ops.index_pass(refined)}
+        refined = _owned(refined, boxes, weak)
+    state.instances = [Instance(tuple(map(float, boxes[k])), COCO_CLASSES[class_ids[k]], float(scores[k]), refined[k],
+                                weak=bool(weak[k])) for k in range(len(boxes))]
+    state.mask = np.clip(refined[~weak].sum(axis=0), 0, 1)
+    return {"mask": state.mask, "index": mask_ops.index_pass(refined[~weak])}
+
+
+def _owned(evidence: np.ndarray, boxes: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """Disjoint masks NxHxW in [0, 1] from evidence NxHxW for Nx4 boxes: the confident instances share the
+    pixels as `ops.masks.assign_ownership` shares them, and the weak ones (bool N) what they leave, so a weak box
+    never takes a confident person's pixels."""
+    if not weak.any():
+        return mask_ops.assign_ownership(evidence, boxes)
+    owned = np.zeros_like(evidence)
+    owned[~weak] = mask_ops.assign_ownership(evidence[~weak], boxes[~weak])
+    free = 1.0 - np.clip(owned[~weak].sum(axis=0), 0.0, 1.0)
+    owned[weak] = mask_ops.assign_ownership(evidence[weak] * free, boxes[weak])
+    return owned
 
 
 def _shot_memory(ctx) -> tuple[ShotMemory, bool]:
@@ -172,7 +195,8 @@ def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemor
 def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
     """Boxes Nx4, class ids N and scores N: CenterNet's, or between detections the last frame's instances moved
     on with the motion of their pixels."""
-    key = (params["classes"], params["score_threshold"], params["max_instances"], recipe.tile_size)
+    low = lowest_score(params, ctx)
+    key = (params["classes"], params["score_threshold"], low, params["max_instances"], recipe.tile_size)
     grey, previous = cv2.cvtColor(ctx.frame_uint8, cv2.COLOR_RGB2GRAY), memory.grey
     memory.grey = grey
     if memory.detect_key == key and memory.since_detection + 1 < recipe.detect_every and memory.masks is not None:
@@ -182,10 +206,18 @@ def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Rec
         return boxes, memory.class_ids, memory.scores
     memory.detect_key, memory.since_detection = key, 0
     wanted = {COCO_CLASSES.index(c) for c in params["classes"]}
-    found = ctx.models.detector(recipe.tile_size).detect(ctx.frame_uint8, score_threshold=params["score_threshold"],
+    found = ctx.models.detector(recipe.tile_size).detect(ctx.frame_uint8, score_threshold=low,
                                                           classes=wanted)[: params["max_instances"]]
     boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
     return boxes, np.array([d.class_id for d in found], np.int64), np.array([d.score for d in found], np.float32)
+
+
+def lowest_score(params: dict, ctx) -> float:
+    """The lowest detector score an instance is kept at: `weak_threshold` when an Instance Tracker follows this
+    stage in the pipeline (and it is under `score_threshold`), else `score_threshold`."""
+    if "instance_tracker" not in ctx.pipeline:
+        return params["score_threshold"]
+    return min(params["weak_threshold"], params["score_threshold"])
 
 
 def _matches(boxes: np.ndarray, class_ids: np.ndarray, old_boxes: np.ndarray, old_class_ids: np.ndarray,
@@ -213,8 +245,9 @@ def _maskrcnn_instances(state: FrameState, params: dict, ctx, memory: ShotMemory
                            "internet access (178 MiB), or set the node's Model to CenterNet + RVM") from None
     net.transform.min_size = (recipe.maskrcnn_side,)  # the shared network: the service runs one request at a time
     net.transform.max_size = round(recipe.maskrcnn_side * 1333 / 800)
-    net.roi_heads.score_thresh = params["score_threshold"]
-    found = segment(net, state.rgb, params["score_threshold"])
+    low = lowest_score(params, ctx)
+    net.roi_heads.score_thresh = low
+    found = segment(net, state.rgb, low)
     wanted = np.isin(found.class_ids, [COCO_CLASSES.index(c) for c in params["classes"]])
     keep = np.flatnonzero(wanted)[: params["max_instances"]]
     return (found.boxes[keep].astype(np.float32).reshape(-1, 4), found.class_ids[keep].astype(np.int64),

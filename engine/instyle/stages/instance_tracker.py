@@ -13,6 +13,17 @@ in any order, on any number of machines, thus gets the ids of a render in order.
 for footage the engine cannot read other frames of (pixels from the client, a still image), frames are
 tracked in the order they arrive, starting afresh after any jump.
 
+People are not dropped for a frame the detector or the matte is unsure of:
+- weak detections (see `instance_mask`) continue the confirmed tracks the confident ones leave unmatched;
+- a confirmed person with no detection at all is held for up to `hold` frames where the tracker expects them,
+  and recorded there;
+- when the store holds the frames on both sides (after Analyze), a person recorded before and after a gap of
+  at most `max_lost` frames is placed in it, the boxes interpolated (`track_store.fill_gap`).
+Such a held person's mask is the person matte in the held box, less what the detected people own; where the
+matte finds no one there (the person left, or is hidden), they are not shown. Only people are held.
+At a cut (`ops.cuts`, as the Instance Mask stage sees it) every track ends and the new shot's people get ids at
+once.
+
 The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others and
 `exclude` leaves people unstyled. Tentative tracks (people seen for fewer than `confirm_frames` frames) get no
 id and are left out too.
@@ -28,15 +39,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..frame_state import FrameState, ShotState
+from ..frame_state import FrameState, Instance, ShotState
 from ..media import footage_identity
-from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections
+from ..ops import masks as mask_ops
+from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
 from ..params import Param, ParamError, StageSpec
 from ..track_store import TrackStore
 from . import instance_mask
 
 STORE_NAME = "tracks.jsonl"
 _BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0)))
+HELD_PEAK = 0.2
+"""A held person's matte must reach this (its 99th percentile in the box) to show them; a weaker one is scaled
+up to full strength (a matte under 0.5 would leave no mask)."""
+HELD_AREA = 0.1
+"""...and cover at least this share of the box at 0.5, after what detected people own is taken out."""
 
 SPEC = StageSpec(
     name="instance_tracker",
@@ -49,8 +66,10 @@ SPEC = StageSpec(
               "fraction of the frame diagonal, that still continues a track", 0.0, 1.0),
         Param("confirm_frames", "int", 2, "kalman: frames in a row a new person is seen before getting an id "
               "(and a style)", 1, 30),
-        Param("max_lost", "int", 30, "kalman: frames an unseen person's identity is kept for their return",
-              0, 10000),
+        Param("max_lost", "int", 30, "kalman: frames an unseen person's identity is kept for their return; gaps "
+              "this long in an analysed shot are filled", 0, 10000),
+        Param("hold", "int", 12, "kalman: frames a followed person the detector misses is still masked where "
+              "they are expected, while the person matte sees them there (0: never)", 0, 1000),
         Param("shot_start", "int", -1, "the footage frame the shot begins at: ids are worked out in order from "
               "there and recorded, so every frame gets the same ids whatever order it is rendered in; -1: frames "
               "are tracked in the order they arrive, afresh after any jump", -1, 10**7 - 1),
@@ -97,13 +116,19 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     track id (0: none) and the mask of the ids in `selection`."""
     merge = parse_merge(params["merge"])
     exclude, selection = parse_ids(params["exclude"], "exclude"), parse_ids(params["selection"], "selection")
-    ids = _identities(state, params, ctx)
+    ids, held_ids, held_boxes = _identities(state, params, ctx)
     kept = []
     for instance, raw in zip(state.instances, ids):
         instance.track_id = merge.get(int(raw), int(raw))
         if instance.track_id and instance.track_id not in exclude:
             kept.append(instance)
-    if len(kept) < len(state.instances):
+    shown = {i.track_id for i in kept}
+    held_ids = np.array([merge.get(int(i), int(i)) for i in held_ids], np.int64)
+    wanted = np.array([i not in exclude and i not in shown for i in held_ids], bool)
+    held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size))
+    state.report.setdefault("instance_tracker", {})["held"] = len(held)
+    kept += held
+    if len(kept) < len(state.instances) or held or any(i.weak for i in kept):
         state.mask = union([i.mask for i in kept], state.size)
     state.instances = kept
     tracks = np.zeros(state.size, np.float32)
@@ -112,6 +137,37 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         cv2.max(tracks, painted, dst=tracks)
     return {"mask": state.mask, "tracks": tracks,
             "selection": union([i.mask for i in kept if i.track_id in selection], state.size)}
+
+
+def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> list[Instance]:
+    """People the detector missed in this frame, at Kx4 `boxes` with track `ids` (int64 K): each masked by the
+    person matte in its box (scaled up where weak, see HELD_PEAK) less `taken` (float32 HxW in [0, 1], what
+    detected people own), refined as the Instance Mask stage refines; a box where the matte finds no one
+    (HELD_PEAK, HELD_AREA) is left out."""
+    if len(boxes) == 0:
+        return []
+    params = ctx.pipeline.get("instance_mask", {})
+    size = ctx.frame_uint8.shape[:2]
+    evidence = ctx.models.crop_matte()(ctx.frame_uint8, boxes, instance_mask.WINDOW)
+    evidence = mask_ops.assign_ownership(evidence * (1.0 - taken), boxes)
+    keep = []
+    for k, box in enumerate(boxes):
+        x0, y0, x1, y1 = mask_ops.box_region(box, size)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        peak = float(np.percentile(evidence[k, y0:y1, x0:x1], 99))
+        if peak < HELD_PEAK:
+            continue
+        if peak < 0.5:
+            np.minimum(evidence[k] / peak, 1.0, out=evidence[k])
+        if (evidence[k, y0:y1, x0:x1] >= 0.5).sum() >= HELD_AREA * (x1 - x0) * (y1 - y0):
+            keep.append(k)
+    if not keep:
+        return []
+    masks = mask_ops.refine(evidence[keep], params.get("grow", 0), params.get("feather", 0.0))
+    masks = np.minimum(masks, 1.0 - taken)
+    return [Instance(tuple(map(float, boxes[k])), "person", 0.0, mask, track_id=int(ids[k]))
+            for k, mask in zip(keep, masks)]
 
 
 def union(masks: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
@@ -167,9 +223,10 @@ def make_tracker(params: dict) -> KalmanTracker | CentreTracker:
     return KalmanTracker(confirm=params["confirm_frames"], max_lost=params["max_lost"])
 
 
-def _identities(state: FrameState, params: dict, ctx) -> np.ndarray:
-    """Raw track ids (int64, one per instance, 0 for a tentative track) of this frame."""
-    boxes = _boxes(state)
+def _identities(state: FrameState, params: dict, ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This frame's raw track ids (int64, one per instance, 0 for a tentative track or a weak detection that
+    continues no one), and the ids (int64 K) and boxes (Kx4) of the people held where the detector missed them."""
+    found = _found(state)
     session = _session(params, ctx)
     index = state.index
     report = state.report.setdefault("instance_tracker", {})
@@ -177,7 +234,8 @@ def _identities(state: FrameState, params: dict, ctx) -> np.ndarray:
         report["mode"] = "arrival order"
         if index != session.next:
             session.state, session.next = session.tracker.initial(), index
-        return _track(session, ctx.frame_uint8, boxes, record=False)
+        ids = _track(session, ctx.frame_uint8, found, params["hold"], record=False)
+        return (ids, *_held(session, params["hold"]))
     if index < session.start:
         raise ParamError(f"instance_tracker: frame {index} of the footage comes before the shot's first frame "
                          f"(shot_start = {session.start}); set shot_start to the footage frame where the shot begins")
@@ -188,57 +246,88 @@ def _identities(state: FrameState, params: dict, ctx) -> np.ndarray:
     else:
         in_step = ctx.shot.last_index == index - 1 and session.in_step == index - 1
     session.in_step = index if in_step else None
-    stored = session.store.get(index)
-    if stored is not None:
+    recorded = session.store.get_filled(index, params["max_lost"])
+    if recorded is not None:
         report["mode"] = "stored"
-        return _stored_ids(*stored, boxes)
+        return _recorded_ids(*recorded, found.boxes)
     if index < session.next:
         session.restart()
     report["mode"], report["analysed_frames"] = "tracked", 0
     if in_step and index == session.next:
-        return _track(session, ctx.frame_uint8, boxes)
-    analysed_from = session.masks_next
-    while session.masks_next < session.next:  # frames tracked from requests in step, not yet analysed
-        _analyse(session, ctx)
-    while session.next <= index:
-        frame, found = _analyse(session, ctx)
-        ids = _track(session, frame, found)
-    report["analysed_frames"] = session.masks_next - analysed_from
-    return _stored_ids(found, ids, boxes)
+        _track(session, ctx.frame_uint8, found, params["hold"])
+    else:
+        analysed_from = session.masks_next
+        while session.masks_next < session.next:  # frames tracked from requests in step, not yet analysed
+            _analyse(session, ctx)
+        while session.next <= index:  # this frame too, as a render in order sees it; its own boxes are matched
+            _track(session, *_analyse(session, ctx), params["hold"])
+        report["analysed_frames"] = session.masks_next - analysed_from
+    return _recorded_ids(*session.store.get_filled(index, params["max_lost"]), found.boxes)
 
 
-def _analyse(session: Session, ctx) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Found:
+    """One frame's instances as the tracker takes them: boxes float64 Nx4, weak bool N, and whether the Instance
+    Mask stage saw the frame start a new shot (`cut`)."""
+
+    boxes: np.ndarray
+    weak: np.ndarray
+    cut: bool
+
+
+def _found(state: FrameState) -> Found:
+    boxes = np.array([i.box for i in state.instances], np.float64).reshape(-1, 4)
+    weak = np.array([i.weak for i in state.instances], bool)
+    return Found(boxes, weak, bool(state.report.get("instance_mask", {}).get("new_shot", False)))
+
+
+def _analyse(session: Session, ctx) -> tuple[np.ndarray, Found]:
     """Run the Instance Mask stage on frame `session.masks_next`, in the session's own shot state: the frame
-    (uint8 HxWx3) and its boxes (Nx4)."""
+    (uint8 HxWx3) and what it found."""
     ctx.check_cancelled()
     other = ctx.for_frame(session.masks_next, session.masks)
     frame_state = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=other.index)
     instance_mask.run(frame_state, ctx.pipeline["instance_mask"], other)
     session.masks.last_index = other.index
     session.masks_next += 1
-    return other.frame_uint8, _boxes(frame_state)
+    return other.frame_uint8, _found(frame_state)
 
 
-def _boxes(state: FrameState) -> np.ndarray:
-    return np.array([i.box for i in state.instances], np.float64).reshape(-1, 4)
-
-
-def _track(session: Session, frame: np.ndarray, boxes: np.ndarray, record: bool = True) -> np.ndarray:
-    """Step the session's tracker with frame `session.next`, and record it unless the store has it already."""
-    session.state, ids = session.tracker.step(session.state, describe_detections(frame, boxes))
+def _track(session: Session, frame: np.ndarray, found: Found, hold: int, record: bool = True) -> np.ndarray:
+    """Step the session's tracker with frame `session.next`, and record it unless the store has it already: the
+    boxes of detections that are confirmed, or tentative and confident, with their ids (0: tentative), and the
+    people held (see `_held`)."""
+    detections = describe_detections(frame, found.boxes, found.weak, found.cut)
+    session.state, ids = session.tracker.step(session.state, detections)
     if record and session.store.get(session.next) is None:
-        session.store.put(session.next, boxes, ids)
+        shown = (ids > 0) | ~found.weak
+        held_ids, held_boxes = _held(session, hold)
+        session.store.put(session.next, np.concatenate([found.boxes[shown], held_boxes]),
+                          np.concatenate([ids[shown], held_ids]))
     session.next += 1
     return ids
 
 
-def _stored_ids(stored_boxes: np.ndarray, stored_ids: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """The recorded ids of this frame's boxes, each matched to a recorded box (IoU at least 0.5); 0 for a box
-    that matches none."""
+def _held(session: Session, hold: int) -> tuple[np.ndarray, np.ndarray]:
+    """ids (int64 K) and expected boxes (Kx4) of the confirmed people the tracker's last step did not see, unseen
+    for at most `hold` frames (`ops.tracking.held_tracks`); none for the centre method."""
+    if not isinstance(session.tracker, KalmanTracker):
+        return np.zeros(0, np.int64), np.zeros((0, 4))
+    return held_tracks(session.state, hold)
+
+
+def _recorded_ids(recorded_boxes: np.ndarray, recorded_ids: np.ndarray,
+                  boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The recorded ids of this frame's boxes, each matched to a recorded box (IoU at least 0.5; 0 for a box that
+    matches none), and the recorded ids (> 0) and boxes that no box of this frame matched: people to hold."""
     ids = np.zeros(len(boxes), np.int64)
-    for r, c in assign(1.0 - box_iou(boxes, stored_boxes), 0.5):
-        ids[r] = stored_ids[c]
-    return ids
+    pairs = assign(1.0 - box_iou(boxes, recorded_boxes), 0.5)
+    for r, c in pairs:
+        ids[r] = recorded_ids[c]
+    left = np.ones(len(recorded_ids), bool)
+    left[[c for _, c in pairs]] = False
+    left &= (recorded_ids > 0) & ~np.isin(recorded_ids, ids)
+    return ids, recorded_ids[left], recorded_boxes[left]
 
 
 def _session(params: dict, ctx) -> Session:
@@ -255,7 +344,7 @@ def _key(params: dict, ctx) -> str:
     """What a shot's tracks depend on: the footage (`media.footage_identity`), the mask stage's parameters and
     the tracking parameters (not the corrections applied after tracking)."""
     footage = footage_identity(ctx.footage) if ctx.footage else None
-    used = ("max_distance",) if params["method"] == "centre" else ("confirm_frames", "max_lost")
+    used = ("max_distance",) if params["method"] == "centre" else ("confirm_frames", "max_lost", "hold")
     tracking = {k: params[k] for k in ("method", "shot_start", *used)}
     text = json.dumps([footage, ctx.pipeline.get("instance_mask"), tracking], sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
