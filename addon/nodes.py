@@ -143,7 +143,7 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_label = "Instance Tracker"
     STAGE = "instance_tracker"
     OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"),
-               Socket("Selection", "float", "selection"))
+               Socket("Selection", "float", "selection"), Socket("Ids", "color", "ids"))
     PROPS = ("method", "max_distance", "confirm_frames", "max_lost", "hold", "shot_start", "merge", "exclude",
              "selection")
 

@@ -23,10 +23,10 @@ class Instance:
     score: float
     mask: np.ndarray
     track_id: int = 0
-    weak: bool = False
     style: str = ""
     stylized: np.ndarray | None = None
     stylized_region: tuple[int, int, int, int] = (0, 0, 0, 0)
+    weak: bool = False
 
     def describe(self) -> dict:
         return {"box": [round(v, 2) for v in self.box], "class": self.class_name, "score": round(self.score, 4),

@@ -164,20 +164,22 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def write_exr(path: Path, image: np.ndarray) -> None:
+def write_exr(path: Path, image: np.ndarray, compress: bool | None = None) -> None:
     """Write HxW (grey) or HxWx3 RGB float32 as a half-float RGBA EXR, atomically (temporary name, then rename).
 
     Grey is written as R = G = B, and alpha is 1. Half floats keep 0 and 1 exact, integers to 2048 exact, and
-    8-bit sRGB levels distinguishable after the linear conversion. Grey frames (masks, ids) are RLE-compressed
-    (they shrink about 50x at little cost); colour frames are stored uncompressed, as RLE takes twice as long
-    to write them and saves only about 15% of a natural image.
+    8-bit sRGB levels distinguishable after the linear conversion. `compress` (by default: grey frames) writes
+    RLE-compressed: grey frames (masks, ids) and flat colour frames (the id overlay) shrink about 50x at little
+    cost; natural colour frames are stored uncompressed, as RLE takes twice as long to write them and saves only
+    about 15%.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 2:
         bgra = cv2.merge([image, image, image, np.ones_like(image)])
-        compression = cv2.IMWRITE_EXR_COMPRESSION_RLE
     else:
-        bgra, compression = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA), cv2.IMWRITE_EXR_COMPRESSION_NO
+        bgra = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA)
+    compress = image.ndim == 2 if compress is None else compress
+    compression = cv2.IMWRITE_EXR_COMPRESSION_RLE if compress else cv2.IMWRITE_EXR_COMPRESSION_NO
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.exr")
     if not cv2.imwrite(str(tmp), bgra, [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_HALF,

@@ -78,6 +78,18 @@ class StageContext:
         return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
                             self.pipeline)
 
+    def footage_frame(self, index: int) -> np.ndarray | None:
+        """Frame `index` of the footage (uint8 HxWx3 RGB): this request's own pixels for its frame, else decoded;
+        None for a frame the engine cannot read (past the footage's ends, or no footage to read)."""
+        if index == self.index:
+            return self.frame_uint8
+        if self.footage is None:
+            return None
+        try:
+            return self.frames.frame(self.footage, index)
+        except SourceError:
+            return None
+
     def previous_frame(self) -> np.ndarray | None:
         """The footage frame before this one (uint8 HxWx3 RGB): decoded from the footage, or the pixels of the
         shot's last request when it was the frame before; None when neither is at hand."""
@@ -286,7 +298,8 @@ class Service:
 
 
 def _write_frame(path: Path, array: np.ndarray, colour: bool) -> str:
-    write_exr(path, srgb_to_linear(array) if colour else array)
+    """Footage-like colour outputs go linear and uncompressed; data (masks, passes, the id overlay) as it is, RLE."""
+    write_exr(path, srgb_to_linear(array) if colour else array, compress=not colour)
     return str(path)
 
 

@@ -223,7 +223,9 @@ def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whol
 
 def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
     image = {"method": "arbitrary", "style_image": str(STARRY), "assign": "single"}
-    for index, jitter, to_whole in ((288, 1.5, 2.0), (300, 1.5, 9.0)):  # a key frame; half way to the next
+    # a key frame; half way to the next. The quantised network's int8 kernels differ with the CPU: crops were
+    # measured 1.35 and 7.7 levels from the whole frame on an AVX-512 CPU, 4.7 and 10.9 on an AVX2 one.
+    for index, jitter, to_whole in ((288, 1.5, 5.5), (300, 1.5, 12.0)):
         frame, instances = two_people(index)
         person = instances[0]
         core = cv2.erode((person.mask >= 0.5).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=6).astype(bool)
@@ -238,10 +240,10 @@ def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
         assert all(mode == "crops" for _, mode in looks)
         for crop, _ in looks:
             assert np.abs(crop - looks[0][0]).mean() < jitter  # measured up to 0.96
-            assert np.abs(crop - whole).mean() < to_whole  # measured up to 1.35 and 7.7
+            assert np.abs(crop - whole).mean() < to_whole
         # at strength below 1 the style vector mixes in the crop's own content, so crops keep their own statistics
         own, _ = look(person.box, region="crops", strength=0.999)
-        assert np.abs(own - whole).mean() > np.abs(looks[0][0] - whole).mean() + 2  # measured 10.5 and 12.6
+        assert np.abs(own - whole).mean() > np.abs(looks[0][0] - whole).mean() + 2  # measured 10.5-14.3
 
 
 def test_neighbours_in_one_style_share_a_crop_and_look_as_they_do_alone():

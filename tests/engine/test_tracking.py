@@ -419,3 +419,73 @@ def test_people_keep_their_ids_through_weak_and_missed_detections(tmp_path):
     assert target in short[8] and target not in short[9], "held for one frame only"
     analysed = unsure_render(clip, frames, set(), blind, centre, {"hold": 1}, {}, passes=2)
     assert target in analysed[9], "once the shot is analysed, the gap between sightings is filled"
+
+
+def test_id_overlay_paints_each_person_in_their_colour_and_writes_their_id():
+    from instyle.ops.id_overlay import id_colour, id_overlay
+
+    h, w = 200, 300
+    a, b = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    a[60:180, 30:90], b[60:180, 180:240] = 1.0, 0.5
+    out = id_overlay((h, w), [(3, a, (30, 60, 90, 180), False), (12, b, (180, 60, 240, 180), True)])
+    assert out.shape == (h, w, 3) and out.dtype == np.float32
+    assert np.allclose(out[150, 60], id_colour(3)) and np.allclose(out[150, 210], 0.5 * np.array(id_colour(12)))
+    assert not np.allclose(id_colour(3), id_colour(4), atol=0.2), "neighbouring ids look alike"
+    assert (out[0:60, 130:170] == 0).all() and (out[150, 100:170] == 0).all(), "nothing away from people"
+    white = (out.min(axis=2) > 0.9)
+    label_a, label_b = white[:60, 20:100], white[:60, 150:270]
+    assert label_a.any() and label_b.any(), "ids are written above each person"
+    assert label_b.sum() > 2 * label_a.sum(), "a held person's label says so"
+
+
+def outline_of(mask: np.ndarray) -> list:
+    """The largest outline of a mask (HxW, >= 0.5) as [[x, y], ...] pixels: what an artist draws as a Mask."""
+    contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return max(contours, key=cv2.contourArea)[:, 0, :].astype(float).tolist()
+
+
+def test_a_person_added_on_one_frame_is_carried_through_the_shot_in_any_order(tmp_path):
+    count, drawn_on = 10, 5
+    clip = short_clip(tmp_path, count)
+    reference, _ = render(clip, range(count), tmp_path / "reference")
+    people = set.intersection(*({i for _, i in reference[f]} for f in range(count)))
+    service = Service(torch.device("cpu"))
+
+    def request(f: int, tracker: dict, mask: dict | None = None, returns=()):
+        reply, payloads = service.run({
+            "id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
+            "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster", **(mask or {})}},
+                         {"stage": "instance_tracker", "params": {"shot_start": 0, **tracker},
+                          "return": list(returns)}]}, [])
+        return reply, payloads
+
+    # the largest person followed through the clip, outlined on the drawn frame from their mask there
+    reply, payloads = request(drawn_on, {}, returns=["tracks"])
+    tracks = np.frombuffer(payloads[0], np.float32).reshape(576, 768)
+    target = max(people, key=lambda t: (tracks == t).sum())
+    added = json.dumps([{"id": 1001, "frame": drawn_on, "polygons": [outline_of(tracks == target)]}])
+    truth = {f: next(np.array(b) for b, i in reference[f] if i == target) for f in range(count)}
+
+    blind = {"score_threshold": 1.0, "weak_threshold": 1.0}  # the detector finds no one: only the added person
+    boxes = {}
+    for chunk in ([7, 2, 9], [5, 0, 3], [8, 1, 6, 4]):
+        service = Service(torch.device("cpu"))  # each chunk on another machine
+        for f in chunk:
+            reply, _ = request(f, {"added": added}, blind)
+            assert [i["track_id"] for i in reply["instances"]] == [1001], f
+            boxes[f] = np.array(reply["instances"][0]["box"])
+            assert reply["instances"][0]["area"] > 500, f
+    for f in range(count):
+        assert box_iou(boxes[f], truth[f])[0, 0] >= 0.5, (f, boxes[f], truth[f])
+    service = Service(torch.device("cpu"))
+    in_order = {f: np.array(request(f, {"added": added}, blind)[0]["instances"][0]["box"]) for f in range(count)}
+    assert all(np.allclose(in_order[f], boxes[f]) for f in range(count)), "the order frames are rendered in matters"
+
+    # with detection on, the detected person takes the added id; everyone else keeps theirs
+    reply, _ = request(drawn_on, {"added": added})
+    ids = [i["track_id"] for i in reply["instances"]]
+    assert ids.count(1001) == 1 and target not in ids and len(ids) == len(reference[drawn_on])
+    with pytest.raises(ParamError, match="must be above 1000"):
+        request(0, {"added": json.dumps([{"id": 7, "frame": 0, "polygons": [[[0, 0], [9, 0], [9, 9]]]}])})
+    with pytest.raises(ParamError, match="at least 3"):
+        request(0, {"added": json.dumps([{"id": 1001, "frame": 0, "polygons": [[[0, 0], [9, 0]]]}])})

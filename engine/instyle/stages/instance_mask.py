@@ -15,6 +15,8 @@ but own only what the confident ones leave, and are kept only for the Instance T
 people it already follows and drops the rest (ByteTrack's two thresholds). Without a tracker in the pipeline
 they are not looked for. The stage's own outputs show the confident instances.
 
+A shot's first frame (after a cut or a seek) always runs the detector, at either quality.
+
 A shot ends at a seek (a frame that does not follow the last one) or a cut (a jump of the colour histogram,
 `ops.cuts`); the matte's state, carried boxes and smoothing memory start again.
 

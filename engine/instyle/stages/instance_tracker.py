@@ -33,15 +33,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..added_people import Carried, parse_added
 from ..frame_state import FrameState, Instance, ShotState
 from ..media import footage_identity
 from ..ops import masks as mask_ops
+from ..ops.id_overlay import id_overlay
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
 from ..params import Param, ParamError, StageSpec
 from ..track_store import TrackStore
@@ -76,8 +78,11 @@ SPEC = StageSpec(
         Param("merge", "str", "", "ids that are one person, as OLD=NEW pairs, e.g. '3=1, 7=2'"),
         Param("exclude", "str", "", "ids to leave unstyled, e.g. '5, 9'"),
         Param("selection", "str", "", "ids whose masks make the selection output, e.g. '1, 4'"),
+        Param("added", "str", "", "people the artist added: outlines drawn on one frame, carried through the shot, "
+              "as JSON (see added_people), e.g. '[{\"id\": 1001, \"frame\": 12, \"polygons\": [[[10, 20], "
+              "[60, 20], [60, 200]]]}]'"),
     ),
-    outputs=("mask", "tracks", "selection"),
+    outputs=("mask", "tracks", "selection", "ids"),
     requires=("instance_mask",),
 )
 
@@ -101,6 +106,7 @@ class Session:
     masks: ShotState = field(init=False)
     masks_next: int = field(init=False)
     in_step: int | None = None
+    added: dict = field(default_factory=dict)  # AddedPerson -> added_people.Carried
 
     def __post_init__(self):
         self.restart()
@@ -113,7 +119,7 @@ class Session:
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Sets each kept instance's `track_id`; outputs the tracked people's mask, a pass holding each pixel's
-    track id (0: none) and the mask of the ids in `selection`."""
+    track id (0: none), the mask of the ids in `selection` and the id overlay (`ops.id_overlay`)."""
     merge = parse_merge(params["merge"])
     exclude, selection = parse_ids(params["exclude"], "exclude"), parse_ids(params["selection"], "selection")
     ids, held_ids, held_boxes = _identities(state, params, ctx)
@@ -127,16 +133,62 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     wanted = np.array([i not in exclude and i not in shown for i in held_ids], bool)
     held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size))
     state.report.setdefault("instance_tracker", {})["held"] = len(held)
-    kept += held
-    if len(kept) < len(state.instances) or held or any(i.weak for i in kept):
+    kept = with_added(state, params, ctx, kept + held, merge, exclude)
+    if [id(i) for i in kept] != [id(i) for i in state.instances] or params["added"] or any(i.weak for i in kept):
         state.mask = union([i.mask for i in kept], state.size)
     state.instances = kept
     tracks = np.zeros(state.size, np.float32)
     for instance in kept:  # the masks are disjoint; cv2 paints a mask's pixels >= 0.5 several times faster
         _, painted = cv2.threshold(instance.mask, _BELOW_HALF, float(instance.track_id), cv2.THRESH_BINARY)
         cv2.max(tracks, painted, dst=tracks)
+    held_here = {id(i) for i in held}
+    overlay = id_overlay(state.size, [(i.track_id, i.mask, i.box, id(i) in held_here) for i in kept])
     return {"mask": state.mask, "tracks": tracks,
-            "selection": union([i.mask for i in kept if i.track_id in selection], state.size)}
+            "selection": union([i.mask for i in kept if i.track_id in selection], state.size), "ids": overlay}
+
+
+TAKE_OVER = 0.4
+"""An instance whose box overlaps an added person's by this much (IoU) is that person, and takes their id."""
+
+
+def with_added(state: FrameState, params: dict, ctx, kept: list[Instance], merge: dict[int, int],
+               exclude: set[int]) -> list[Instance]:
+    """`kept` with the people the artist added (`added_people`) in this frame: an instance that overlaps one
+    (TAKE_OVER) takes their id (and on the drawn frame their drawn mask); otherwise they are added, their mask
+    less what the others own."""
+    people = parse_added(params["added"])
+    if not people:
+        return kept
+    session = _session(params, ctx)
+    shot_start = max(session.start, 0)
+    out = list(kept)
+
+    def matte(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        return ctx.models.crop_matte()(frame, box[None], instance_mask.WINDOW)[0]
+
+    for person in people:
+        track_id = merge.get(person.id, person.id)
+        if track_id in exclude:
+            continue
+        if person not in session.added:
+            start = max(person.first, shot_start) if person.frame >= shot_start else person.first
+            session.added[person] = Carried.start(replace(person, first=start), state.size)
+        carried = session.added[person]
+        box = carried.box_at(state.index, ctx.footage_frame, matte) if carried else None
+        if box is None:
+            continue
+        mask = carried.mask_at(state.index, ctx.frame_uint8, matte)
+        overlap = box_iou(box, np.array([i.box for i in out]).reshape(-1, 4))[0]
+        if len(out) and overlap.max() >= TAKE_OVER:
+            instance = out[int(overlap.argmax())]
+            instance.track_id = track_id
+            if state.index == person.frame:
+                instance.mask = mask
+            continue
+        mask = np.minimum(mask, 1.0 - union([i.mask for i in out], state.size))
+        if (mask >= 0.5).any():
+            out.append(Instance(tuple(map(float, box)), "person", 0.0, mask, track_id=track_id))
+    return out
 
 
 def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> list[Instance]:
