@@ -7,10 +7,11 @@ the engine writes EXR frames into a cache that the nodes' inner trees read.
 
 import bpy
 
-from . import (analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, render_hooks, style_previews,
-               track_styles)
+from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, render_hooks,
+               style_previews, track_styles)
 
-classes = (preferences.InstylePreferences, *track_styles.CLASSES, *nodes.NODE_CLASSES, nodes.NODE_MT_instyle,
+classes = (preferences.InstylePreferences, *track_styles.CLASSES, *added_people.CLASSES, *nodes.NODE_CLASSES,
+           nodes.NODE_MT_instyle,
            bake.INSTYLE_OT_bake, analyze.INSTYLE_OT_analyze, graph_setup.INSTYLE_OT_add_chain,
            engine_ops.INSTYLE_OT_free_memory)
 

@@ -12,6 +12,7 @@ from bpy.props import CollectionProperty, EnumProperty, FloatProperty, IntProper
 from . import inner_tree, paths, style_previews, style_table
 from .inner_tree import Socket
 from .style_table import STYLE_NAMES
+from .added_people import AddedPersonItem, added_param
 from .track_styles import TrackSeenItem, TrackStyleItem
 
 
@@ -178,14 +179,20 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     analysis_index: IntProperty(name="Active Analysed Track", default=0)
     analysis_key: StringProperty(name="Analysis Key", default="",
                                  description="Signature of the footage and settings the analysis was made with")
+    added_people: CollectionProperty(type=AddedPersonItem, name="Added People",
+                                     description="People the models missed, added from Masks drawn on one frame")
+    next_added_id: IntProperty(name="Next Added Id", default=1001, min=1001)
+    mask_to_add: StringProperty(name="Mask to Add", description="The Mask outlining a missed person on the current "
+                                                                "frame")
 
     def stage_params(self) -> dict:
-        return {name: getattr(self, name) for name in self.PROPS}
+        return {**{name: getattr(self, name) for name in self.PROPS}, "added": added_param(self)}
 
     def draw_buttons(self, context, layout):
-        from . import analyze  # analyze builds chains, which need this module
+        from . import added_people, analyze  # both build chains, which need this module
 
         super().draw_buttons(context, layout)
+        added_people.draw(self, layout)
         analyze.draw(self, context, layout)
 
 

@@ -95,10 +95,14 @@ class RecordingLayout:
     def label(self, text="", **_):
         self.drawn.append(text)
 
+    def prop_search(self, data, name, search_data, search_name, **_):
+        assert name in data.bl_rna.properties and search_name in search_data.bl_rna.properties, (name, search_name)
+        self.drawn.append(name)
+
     def row(self, **_):
         return self
 
-    column = row
+    column = box = row
 
 
 class RecordedOperator:
