@@ -146,7 +146,7 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"),
                Socket("Selection", "float", "selection"), Socket("Ids", "color", "ids"))
     PROPS = ("method", "max_distance", "confirm_frames", "max_lost", "hold", "shot_start", "merge", "exclude",
-             "selection")
+             "selection", "hold_ranges")
 
     method: EnumProperty(name="Method", default="kalman", items=[
         ("kalman", "Kalman", "Optimal assignment on box overlap, predicted motion and colour; people hidden for a "
@@ -174,6 +174,9 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     exclude: StringProperty(name="Exclude", default="", description="Track ids to leave unstyled: 5, 9")
     selection: StringProperty(name="Selection", default="",
                               description="Track ids whose masks make the Selection output: 1, 4")
+    hold_ranges: StringProperty(name="Hold Ranges", default="",
+                                description="Ids to hold through footage frames (from 0, as Shot Start) where they "
+                                            "are missed: 7: 10-40, 3: 5-9")
     analysis: CollectionProperty(type=TrackSeenItem, name="Analysis",
                                  description="The track ids the last Analyze found, and the frames each is seen in")
     analysis_index: IntProperty(name="Active Analysed Track", default=0)

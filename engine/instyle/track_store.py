@@ -33,12 +33,13 @@ class TrackStore:
         self._refresh()
         return self._frames.get(frame)
 
-    def get_filled(self, frame: int, max_gap: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def get_filled(self, frame: int, max_gap: int,
+                   holds: dict[int, tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """`get`, plus a box for each id missing from this frame but recorded on both sides of it, at most
-        `max_gap` frames apart, in a run of recorded frames: the boxes of its last and next sightings
-        interpolated (see `fill_gap`)."""
+        `max_gap` frames apart, in a run of recorded frames, and for each id held through a range of frames
+        that holds this one (see `fill_gap`)."""
         self._refresh()
-        return fill_gap(self._frames, frame, max_gap)
+        return fill_gap(self._frames, frame, max_gap, holds)
 
     def put(self, frame: int, boxes: np.ndarray, ids: np.ndarray) -> None:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -97,20 +98,27 @@ class TrackStore:
         self._file = (inode, offset + len(complete))
 
 
-def fill_gap(frames: dict[int, tuple[np.ndarray, np.ndarray]], frame: int,
-             max_gap: int) -> tuple[np.ndarray, np.ndarray] | None:
+def fill_gap(frames: dict[int, tuple[np.ndarray, np.ndarray]], frame: int, max_gap: int,
+             holds: dict[int, tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Frame `frame` of `frames` (index -> (boxes float64 Nx4, ids int64 N)), None if absent, with the gaps of
     its tracks filled: an id (> 0) absent here, last recorded at frame a < `frame` and next at b > `frame` with
     b - a - 1 <= `max_gap` and every frame between a and b recorded, gets the box linearly interpolated between
-    its boxes at a and b (one person unseen for a few frames, as after Analyze has recorded the whole shot)."""
+    its boxes at a and b (one person unseen for a few frames, as after Analyze has recorded the whole shot).
+
+    `holds` (id -> (first, last) frames) names people the artist holds through a range: in a frame of the range
+    they get the box interpolated between their nearest sightings within `max_gap` frames of the range, or where
+    only one side has one, that sighting's box."""
     if frame not in frames:
         return None
     boxes, ids = frames[frame]
     present = set(ids[ids > 0].tolist())
+    held = {t: r for t, r in (holds or {}).items() if r[0] <= frame <= r[1] and t not in present}
+    reach = {-1: max([max_gap] + [frame - r[0] + max_gap for r in held.values()]),
+             1: max([max_gap] + [r[1] - frame + max_gap for r in held.values()])}
     sides = []
     for direction in (-1, 1):
         found: dict[int, tuple[int, np.ndarray]] = {}
-        for other in range(frame + direction, frame + direction * (max_gap + 1), direction):
+        for other in range(frame + direction, frame + direction * (reach[direction] + 1), direction):
             if other not in frames:
                 break
             for box, track in zip(*frames[other]):
@@ -119,12 +127,18 @@ def fill_gap(frames: dict[int, tuple[np.ndarray, np.ndarray]], frame: int,
         sides.append(found)
     before, after = sides
     extra_ids, extra_boxes = [], []
-    for track in sorted(before.keys() & after.keys()):
-        (a, box_a), (b, box_b) = before[track], after[track]
-        if b - a - 1 <= max_gap:
+    for track in sorted(before.keys() | after.keys()):
+        first, last = held.get(track, (frame, frame))
+        near = [side[track] for side, end, sign in ((before, first, -1), (after, last, 1))
+                if track in side and sign * (side[track][0] - end) <= max_gap]
+        if len(near) == 2 and (track in held or near[1][0] - near[0][0] - 1 <= max_gap):
+            (a, box_a), (b, box_b) = near
             t = (frame - a) / (b - a)
             extra_ids.append(track)
             extra_boxes.append((1 - t) * box_a + t * box_b)
+        elif len(near) == 1 and track in held:
+            extra_ids.append(track)
+            extra_boxes.append(near[0][1])
     if not extra_ids:
         return boxes, ids
     return (np.concatenate([boxes, np.array(extra_boxes, np.float64)]),

@@ -193,6 +193,20 @@ def test_gaps_between_two_sightings_are_filled_with_interpolated_boxes():
     del frames[1]
     assert fill_gap(frames, 2, max_gap=3)[1].tolist() == [2], "an unrecorded frame between: nothing is known"
     assert fill_gap(frames, 7, max_gap=3) is None
+    frames[1] = (other, np.array([2]))
+    for f in (5, 6, 7, 8):
+        frames[f] = (np.zeros((0, 4)), np.zeros(0, np.int64))
+    boxes, ids = fill_gap(frames, 2, max_gap=1, holds={1: (1, 3)})
+    assert ids.tolist() == [2, 1] and np.allclose(boxes[1], [5, 0, 15, 20]), "held: interpolated past max_gap"
+    assert fill_gap(frames, 2, max_gap=1, holds={1: (3, 4)})[1].tolist() == [2], "outside the held range"
+    boxes, ids = fill_gap(frames, 7, max_gap=1, holds={1: (5, 8)})
+    assert ids.tolist() == [1] and np.allclose(boxes[0], b[0]), "seen on one side only: held where last seen"
+    assert fill_gap(frames, 8, max_gap=1, holds={1: (6, 8)})[1].tolist() == [], "last seen too long before"
+    assert instance_tracker.parse_holds(" 7: 10-40, 3:5-9 ,") == {7: (10, 40), 3: (5, 9)}
+    for bad, says in (("7 10-40", "is not ID: FIRST-LAST"), ("7: 40-10", "is not ID: FIRST-LAST"),
+                      ("7: 1-2, 7: 5-6", "held twice")):
+        with pytest.raises(ParamError, match=says):
+            instance_tracker.parse_holds(bad)
 
 
 def test_step_leaves_its_input_state_untouched():
@@ -415,6 +429,8 @@ def test_people_keep_their_ids_through_weak_and_missed_detections(tmp_path):
     before = unsure_render(clip, frames, weak, blind, centre, {"hold": 0}, {"weak_threshold": 0.35})
     assert any(not people <= set(before[f]) for f in weak), "without weak detections, halved scores lose people"
     assert all(target not in before[f] for f in blind), "without hold, a missed person is not shown"
+    pinned = unsure_render(clip, frames, set(), blind, centre, {"hold": 0, "hold_ranges": f"{target}: 8-9"}, {})
+    assert all(target in pinned[f] for f in blind), "the artist holds the person through frames 8-9"
     short = unsure_render(clip, frames, set(), blind, centre, {"hold": 1}, {})
     assert target in short[8] and target not in short[9], "held for one frame only"
     analysed = unsure_render(clip, frames, set(), blind, centre, {"hold": 1}, {}, passes=2)

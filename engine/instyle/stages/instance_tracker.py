@@ -78,6 +78,8 @@ SPEC = StageSpec(
         Param("merge", "str", "", "ids that are one person, as OLD=NEW pairs, e.g. '3=1, 7=2'"),
         Param("exclude", "str", "", "ids to leave unstyled, e.g. '5, 9'"),
         Param("selection", "str", "", "ids whose masks make the selection output, e.g. '1, 4'"),
+        Param("hold_ranges", "str", "", "ids to hold through footage frames where they are missed, as ID: FIRST-LAST "
+              "pairs, e.g. '7: 10-40, 3: 5-9' (placed between their nearest sightings, masked by the person matte)"),
         Param("added", "str", "", "people the artist added: outlines drawn on one frame, carried through the shot, "
               "as JSON (see added_people), e.g. '[{\"id\": 1001, \"frame\": 12, \"polygons\": [[[10, 20], "
               "[60, 20], [60, 200]]]}]'"),
@@ -241,6 +243,22 @@ def parse_ids(text: str, name: str) -> set[int]:
     return ids
 
 
+def parse_holds(text: str) -> dict[int, tuple[int, int]]:
+    """'7: 10-40, 3: 5-9' -> {7: (10, 40), 3: (5, 9)}; raises ParamError for anything else, or an id held twice."""
+    holds: dict[int, tuple[int, int]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        track, sep, span = (s.strip() for s in part.partition(":"))
+        first, dash, last = (s.strip() for s in span.partition("-"))
+        if not (sep and dash and track.isdigit() and first.isdigit() and last.isdigit()) or int(track) == 0 \
+                or int(first) > int(last):
+            raise ParamError(f"instance_tracker.hold_ranges: {part!r} is not ID: FIRST-LAST (a track id and footage "
+                             "frames, the first not after the last); e.g. '7: 10-40, 3: 5-9'")
+        if int(track) in holds:
+            raise ParamError(f"instance_tracker.hold_ranges: id {track} is held twice; give it one range")
+        holds[int(track)] = (int(first), int(last))
+    return holds
+
+
 def parse_merge(text: str) -> dict[int, int]:
     """'3=1, 7=2' -> {3: 1, 7: 2}, chains followed to their end ('3=2, 2=1' sends 3 to 1); raises ParamError
     for a malformed pair, an id merged into two others, or a cycle."""
@@ -298,7 +316,8 @@ def _identities(state: FrameState, params: dict, ctx) -> tuple[np.ndarray, np.nd
     else:
         in_step = ctx.shot.last_index == index - 1 and session.in_step == index - 1
     session.in_step = index if in_step else None
-    recorded = session.store.get_filled(index, params["max_lost"])
+    holds = parse_holds(params["hold_ranges"])
+    recorded = session.store.get_filled(index, params["max_lost"], holds)
     if recorded is not None:
         report["mode"] = "stored"
         return _recorded_ids(*recorded, found.boxes)
@@ -314,7 +333,7 @@ def _identities(state: FrameState, params: dict, ctx) -> tuple[np.ndarray, np.nd
         while session.next <= index:  # this frame too, as a render in order sees it; its own boxes are matched
             _track(session, *_analyse(session, ctx), params["hold"])
         report["analysed_frames"] = session.masks_next - analysed_from
-    return _recorded_ids(*session.store.get_filled(index, params["max_lost"]), found.boxes)
+    return _recorded_ids(*session.store.get_filled(index, params["max_lost"], holds), found.boxes)
 
 
 @dataclass(frozen=True)
