@@ -7,7 +7,9 @@ detections: the boxes of the people's visible parts with detector-like jitter an
 in the full run, the boxes of the engine's own Instance Mask stage on the rendered frames. IDF1, identity
 switches and MOTA come from py-motmetrics. On vtest.avi itself, without ground truth, the suite counts ids,
 how long they last, and how many start or end in the middle of the frame (identities lost). Timings are
-per frame on the busiest frame of a crowd, with the tracks of the frames before it.
+per frame on the busiest frame of a crowd, with the tracks of the frames before it. Last, the engine's own
+masks and identities on the labelled hard-case clips (`hard_cases`: masks against exact truth, ID
+switches and blinks, per method).
 """
 
 from __future__ import annotations
@@ -438,6 +440,7 @@ def run(ctx) -> None:
     from ..media import FrameSource
     from ..models.zoo import ModelZoo
     from ..modelstore import ModelStore
+    from . import hard_cases
 
     zoo = ModelZoo(ModelStore(), torch.device(ctx.device))
     background = plaza(30 if ctx.quick else 100)
@@ -467,6 +470,7 @@ def run(ctx) -> None:
     record_mot(ctx, shots, {s.name: s.oracle for s in shots}, "synthetic shots, oracle detections")
 
     time_tracking(ctx, zoo, crowds[0])
+    hard_cases.run(ctx, zoo, sprites, background)
     if ctx.quick:
         return
 
