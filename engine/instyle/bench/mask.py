@@ -391,19 +391,25 @@ def contact_sheet(zoo: ModelZoo, frames: list[np.ndarray], indices: tuple[int, .
     return np.concatenate(rows, axis=0)
 
 
-def overlay(frame: np.ndarray, boxes: np.ndarray, masks: np.ndarray, caption: str) -> np.ndarray:
-    """The frame darkened, each instance's mask tinted in a colour of its own and outlined, its box drawn thin:
-    uint8 RGB of the frame's size."""
+def colour(key: int) -> np.ndarray:
+    """A bright RGB colour of its own for each whole number `key` (hues spread by the golden ratio): float32 3,
+    0 to 255."""
+    hue = np.uint8([[[int(180 * ((key * 0.618) % 1.0)), 200, 255]]])
+    return cv2.cvtColor(hue, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+
+
+def overlay(frame: np.ndarray, boxes: np.ndarray, masks: np.ndarray, caption: str, keys=None) -> np.ndarray:
+    """The frame darkened, each instance's mask tinted in a colour of its own (of its key in `keys`, e.g. track
+    ids; by default its index) and outlined, its box drawn thin: uint8 RGB of the frame's size."""
     out = frame.astype(np.float32) * 0.5
     for k, (box, mask) in enumerate(zip(boxes, masks)):
-        hue = np.uint8([[[int(180 * ((k * 0.618) % 1.0)), 200, 255]]])
-        colour = cv2.cvtColor(hue, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+        colour_k = colour(k if keys is None else int(keys[k]))
         a = 0.7 * mask[..., None]
-        out = out * (1 - a) + a * (0.35 * frame + 0.65 * colour)
+        out = out * (1 - a) + a * (0.35 * frame + 0.65 * colour_k)
         contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour.tolist(), 1)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour_k.tolist(), 1)
     out = np.clip(out, 0, 255).astype(np.uint8)
     cv2.putText(out, caption, (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return out

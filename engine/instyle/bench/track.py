@@ -7,12 +7,14 @@ detections: the boxes of the people's visible parts with detector-like jitter an
 in the full run, the boxes of the engine's own Instance Mask stage on the rendered frames. IDF1, identity
 switches and MOTA come from py-motmetrics. On vtest.avi itself, without ground truth, the suite counts ids,
 how long they last, and how many start or end in the middle of the frame (identities lost). Timings are
-per frame on the busiest frame of a crowd, with the tracks of the frames before it.
+per frame on the busiest frame of a crowd, with the tracks of the frames before it. Last, the engine's own
+masks and identities on the labelled hard-case clips (`hard_cases`: masks against exact truth, ID
+switches and blinks, per method).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -123,13 +125,46 @@ def cast(zoo, quick: bool) -> list[Sprite]:
 @dataclass(frozen=True)
 class Walker:
     """A person crossing the shot at a constant speed: `height` in pixels (taller is nearer the camera, and
-    drawn over shorter people), head at `top`, horizontal centre `x0 + speed * frame`."""
+    drawn over shorter people), head at `top`, horizontal centre `x0 + speed * frame`; the head moves down
+    `rise` pixels a frame (negative: up) and the height changes by `growth` pixels a frame (negative: walking
+    away from the camera)."""
 
     sprite: Sprite
     height: float
     top: float
     x0: float
     speed: float
+    rise: float = 0.0
+    growth: float = 0.0
+
+    def at(self, frame: int) -> tuple[float, float, float]:
+        """(height, top, centre x) in pixels at `frame`."""
+        return self.height + self.growth * frame, self.top + self.rise * frame, self.x0 + self.speed * frame
+
+
+@dataclass(frozen=True)
+class Matte:
+    """A person's visible alpha in one frame, kept as its bounding crop: float32 hxw in [0, 1] whose top-left
+    corner is at (x, y) in the frame."""
+
+    x: int
+    y: int
+    alpha: np.ndarray
+
+    @staticmethod
+    def of(alpha: np.ndarray) -> Matte:
+        """The crop of a float32 HxW alpha around its nonzero pixels (an empty crop at (0, 0) if none)."""
+        ys, xs = np.nonzero(alpha > 0)
+        if not len(ys):
+            return Matte(0, 0, np.zeros((0, 0), np.float32))
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        return Matte(int(x0), int(y0), alpha[y0:y1, x0:x1].copy())
+
+    def paint(self, size: tuple[int, int]) -> np.ndarray:
+        """float32 HxW of `size` (H, W): the alpha in place, 0 elsewhere."""
+        out = np.zeros(size, np.float32)
+        _paste(out, self.alpha, self.x, self.y)
+        return out
 
 
 @dataclass
@@ -138,8 +173,9 @@ class Shot:
 
     frames: uint8 HxWx3 RGB. truth[f]: (ids int64 K, boxes Kx4) of the people at least VISIBLE visible in
     frame f (id = walker index + 1). visibility: float FxP, each walker's visible share per frame (the share
-    of them inside the frame and not behind someone). oracle[f]: boxes Nx4 of the visible people, jittered,
-    some dropped, largest first.
+    of them inside the frame and not behind someone or something). oracle[f]: boxes Nx4 of the visible
+    people, jittered, some dropped, largest first. mattes[f]: the visible alpha (`Matte`) of each person of
+    truth[f], in its order.
     """
 
     name: str
@@ -147,6 +183,7 @@ class Shot:
     truth: list
     visibility: np.ndarray
     oracle: list
+    mattes: list = field(default_factory=list)
 
     def gaps(self) -> tuple[int, int]:
         """The longest runs of frames in which someone seen before and after is out of sight (under VISIBLE)
@@ -163,32 +200,39 @@ class Shot:
 
 
 def render(name: str, background: np.ndarray, walkers: list[Walker], frames: int, seed: int,
-           jitter: float = 0.02, miss: float = 0.0) -> Shot:
+           jitter: float = 0.02, miss: float = 0.0, foreground: tuple[np.ndarray, np.ndarray] | None = None) -> Shot:
     """Composite `walkers` over `background` (uint8 HxWx3) for `frames` frames, with ground truth and oracle
     detections: the visible parts' boxes moved by Gaussian noise of `jitter` times the box height per side,
-    each dropped with probability `miss`."""
+    each dropped with probability `miss`. `foreground` (rgb float32 HxWx3 and alpha float32 HxW, in [0, 1]):
+    an object drawn over everyone (a pillar, a sign), hiding what is behind it."""
     rng = np.random.default_rng(seed)
     h, w = background.shape[:2]
-    nearest_first = np.argsort([-walker.height for walker in walkers], kind="stable")
-    scaled = [_scale(walker) for walker in walkers]
-    full = np.array([alpha.sum() for _, alpha in scaled])
+    front_rgb, front = foreground if foreground is not None else (0.0, np.zeros((h, w), np.float32))
+    sizes: dict = {}
     shot = Shot(name, [], [], np.zeros((frames, len(walkers))), [])
     for f in range(frames):
         canvas = background.astype(np.float32) / 255.0
         covered = np.zeros((h, w), np.float32)
         visible = np.zeros((len(walkers), h, w), np.float32)
-        for k in nearest_first:
-            rgb, alpha = scaled[k]
-            x, y = int(round(walkers[k].x0 + walkers[k].speed * f - alpha.shape[1] / 2)), int(walkers[k].top)
+        full = np.zeros(len(walkers), np.float32)
+        for k in np.argsort([-walker.at(f)[0] for walker in walkers], kind="stable"):
+            height, top, centre = walkers[k].at(f)
+            if (k, round(height)) not in sizes:
+                sizes[k, round(height)] = _scale(walkers[k].sprite, height)
+            rgb, alpha = sizes[k, round(height)]
+            x, y = int(round(centre - alpha.shape[1] / 2)), int(top)
             placed, colour = np.zeros((h, w), np.float32), np.zeros((h, w, 3), np.float32)
             _paste(placed, alpha, x, y)
             _paste(colour, rgb, x, y)
             visible[k] = placed * (1 - covered)
             canvas = canvas * (1 - visible[k][..., None]) + colour * visible[k][..., None]
             covered = covered + visible[k]
+            full[k] = alpha.sum()
+        canvas = canvas * (1 - front[..., None]) + front_rgb * front[..., None]
+        visible *= 1 - front
         shot.frames.append(np.round(canvas * 255).astype(np.uint8))
         shot.visibility[f] = visible.reshape(len(walkers), -1).sum(axis=1) / full
-        ids, boxes, found = [], [], []
+        ids, boxes, found, mattes = [], [], [], []
         for k in np.argsort(-shot.visibility[f], kind="stable"):
             if shot.visibility[f, k] < VISIBLE:
                 continue
@@ -196,20 +240,22 @@ def render(name: str, background: np.ndarray, walkers: list[Walker], frames: int
             box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
             ids.append(k + 1)
             boxes.append(box)
+            mattes.append(Matte.of(visible[k]))
             noisy = box + rng.normal(0, jitter * (box[3] - box[1]), 4)
             if rng.random() >= miss:
                 found.append(np.clip(noisy, 0, [w, h, w, h]))
         shot.truth.append((np.array(ids, np.int64), np.array(boxes).reshape(-1, 4)))
         shot.oracle.append(np.array(found).reshape(-1, 4))
+        shot.mattes.append(mattes)
     return shot
 
 
-def _scale(walker: Walker) -> tuple[np.ndarray, np.ndarray]:
-    """The walker's sprite (rgb, alpha) resized to their height."""
-    s = walker.height / walker.sprite.alpha.shape[0]
-    size = (max(1, round(walker.sprite.alpha.shape[1] * s)), round(walker.height))
-    return (cv2.resize(walker.sprite.rgb, size, interpolation=cv2.INTER_AREA),
-            np.clip(cv2.resize(walker.sprite.alpha, size, interpolation=cv2.INTER_AREA), 0, 1))
+def _scale(sprite: Sprite, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """The sprite (rgb, alpha) resized to `height` pixels."""
+    s = height / sprite.alpha.shape[0]
+    size = (max(1, round(sprite.alpha.shape[1] * s)), max(1, round(height)))
+    return (cv2.resize(sprite.rgb, size, interpolation=cv2.INTER_AREA),
+            np.clip(cv2.resize(sprite.alpha, size, interpolation=cv2.INTER_AREA), 0, 1))
 
 
 def _paste(target: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
@@ -227,7 +273,7 @@ def crossing(name: str, background: np.ndarray, near: Sprite, far: Sprite, gap: 
     each other or (`same_way`) the near one overtaking, at speeds that keep the far one out of sight (under
     VISIBLE, so undetectable) for `gap` frames."""
     top = 120.0
-    near_alpha, far_alpha = _scale(Walker(near, 300.0, top, 0, 0))[1], _scale(Walker(far, 110.0, top, 0, 0))[1]
+    near_alpha, far_alpha = _scale(near, 300.0)[1], _scale(far, 110.0)[1]
     reach = near_alpha.shape[1] + far_alpha.shape[1]
     width = sum(_visible_at(near_alpha, far_alpha, dx, 15) < VISIBLE for dx in range(-reach, reach))
     relative = width / gap
@@ -394,6 +440,7 @@ def run(ctx) -> None:
     from ..media import FrameSource
     from ..models.zoo import ModelZoo
     from ..modelstore import ModelStore
+    from . import hard_cases
 
     zoo = ModelZoo(ModelStore(), torch.device(ctx.device))
     background = plaza(30 if ctx.quick else 100)
@@ -423,6 +470,7 @@ def run(ctx) -> None:
     record_mot(ctx, shots, {s.name: s.oracle for s in shots}, "synthetic shots, oracle detections")
 
     time_tracking(ctx, zoo, crowds[0])
+    hard_cases.run(ctx, zoo, sprites, background)
     if ctx.quick:
         return
 
