@@ -29,10 +29,6 @@ from .params import ParamError
 
 FIRST_ID = 1000
 """Added people's ids start above this; the tracker's own ids stay below it in any shot an artist can check."""
-SEEN_PEAK = 0.2
-"""The person matte sees the added person in their box where it reaches this (99th percentile)..."""
-SEEN_AREA = 0.1
-"""...over at least this share of the box at 0.5."""
 REFIT_IOU = 0.5
 """A box refitted to the matte is kept only if it overlaps the moved box this much (else a neighbour was seen)."""
 LEFT_FRAME = 0.2
@@ -104,22 +100,6 @@ def mask_box(mask: np.ndarray) -> np.ndarray | None:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
 
 
-def seen_mask(matte: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-    """The person matte (float32 HxW in [0, 1]) as the added person's mask where it sees them in `box` (SEEN_PEAK,
-    SEEN_AREA), a weak matte scaled up to full strength; None where it does not."""
-    x0, y0, x1, y1 = mask_ops.box_region(box, matte.shape)
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return None
-    peak = float(np.percentile(matte[y0:y1, x0:x1], 99))
-    if peak < SEEN_PEAK:
-        return None
-    if peak < 0.5:
-        matte = np.minimum(matte / peak, 1.0)
-    if (matte[y0:y1, x0:x1] >= 0.5).sum() < SEEN_AREA * (x1 - x0) * (y1 - y0):
-        return None
-    return matte
-
-
 Read = Callable[[int], "np.ndarray | None"]
 """A footage frame by index, uint8 HxWx3 RGB; None for a frame that cannot be read (past the footage's ends)."""
 Matte = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -165,7 +145,7 @@ class Carried:
             return None
         if index == self.person.frame:
             return self.drawn
-        seen = seen_mask(matte(frame, box), box)
+        seen = mask_ops.seen_person(matte(frame, box), box)
         return seen if seen is not None else mask_ops.carry_forward(self.drawn, self.boxes[self.person.frame], box)
 
     def _step(self, direction: int, read: Read, matte: Matte) -> None:
@@ -179,7 +159,7 @@ class Carried:
         grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (previous, current)]
         moved = box_motion.follow_boxes(grey[0], grey[1], box[None].astype(np.float32), mask[None])[0]
         moved = moved.astype(np.float64)
-        seen = seen_mask(matte(current, moved), moved)
+        seen = mask_ops.seen_person(matte(current, moved), moved)
         if seen is not None:
             fitted = mask_box(seen)  # the matte is limited to the box grown by a tenth
             if fitted is not None and box_iou(fitted, moved)[0, 0] >= REFIT_IOU:

@@ -31,15 +31,23 @@ from . import clips as clip_set
 from .mask import OUT, colour, overlay
 from .metrics import ClipScore, FrameScore, combine, score_clip, score_frame
 
+RELEASED = {"instance_mask": {"quality": "faster", "weak_threshold": 0.35}, "instance_tracker": {"hold": 0}}
+"""Faster as the previous release ran it: no weak detections, no one held (it also waited for confirmation on
+the first frame after a cut, which the tracker no longer does)."""
 METHODS = {
+    "faster, as released": {**RELEASED, "analysed": False},
     "faster": {"instance_mask": {"quality": "faster"}, "instance_tracker": {}, "analysed": False},
+    "faster, analysed": {"instance_mask": {"quality": "faster"}, "instance_tracker": {}, "analysed": True},
     "better": {"instance_mask": {"quality": "better"}, "instance_tracker": {}, "analysed": False},
+    "better, analysed": {"instance_mask": {"quality": "better"}, "instance_tracker": {}, "analysed": True},
 }
 """The one table of what runs: name -> Instance Mask parameters, Instance Tracker parameters (shot_start is
 set here) and whether the clip is analysed first."""
+QUICK = ("faster, as released", "faster", "better")
+"""The methods the quick run (CI's smoke test) runs."""
 GROUP = "hard-case clips, exact masks (Service.run, styled masks)"
 MEASURES = (("recall at IoU 0.5", "recall"), ("mean mask IoU", "mean_iou"), ("boundary F", "boundary_f"),
-            ("ID switches", "switches"), ("blinks", "blinks"))
+            ("ID switches", "switches"), ("blinks", "blinks"), ("dropouts", "dropouts"))
 """(figure name, ClipScore field) of each score recorded."""
 TILE = (288, 384)
 
@@ -171,25 +179,26 @@ def run(ctx, zoo, people: list, plate: np.ndarray) -> None:
     service = Service(torch.device(ctx.device))
     labelled = clip_set.clips(clip_set.cast(zoo, people, plate, ctx.quick), ctx.quick)
     suffix = "-quick" if ctx.quick else ""
-    totals = {name: ([], []) for name in METHODS}  # per method: clip scores, ms per frame
+    methods = {name: m for name, m in METHODS.items() if name in QUICK or not ctx.quick}
+    totals = {name: ([], []) for name in methods}  # per method: clip scores, ms per frame
     rows = []
     for n, clip in enumerate(labelled):
         pattern = clip_set.write(clip, clip_set.CLIPS_DIR / f"{clip.name}{suffix}")
         if n == 0:
-            for name, method in METHODS.items():  # load the models before timing
+            for name, method in methods.items():  # load the models before timing
                 predict(service, pattern, 1, f"warm-up, {name}", method)
         runs = {name: predict(service, pattern, len(clip.frames), f"{clip.name}, {name}", method)
-                for name, method in METHODS.items()}
+                for name, method in methods.items()}
         frames = {name: score(clip, r) for name, r in runs.items()}
         scores = {name: score_clip(s, set(clip.starts)) for name, s in frames.items()}
-        note = f"{clip.case}; {len(clip.frames)} frames, {scores[next(iter(METHODS))].person_frames} person-frames"
-        for name in METHODS:
+        note = f"{clip.case}; {len(clip.frames)} frames, {scores[next(iter(methods))].person_frames} person-frames"
+        for name in methods:
             record(ctx, clip.name, name, scores[name], float(np.mean(runs[name].ms)), note)
             totals[name][0].append(scores[name])
             totals[name][1].extend(runs[name].ms)
         f = hardest(frames, {name: s.blink_at for name, s in scores.items()})
         rows.append(np.concatenate([truth_tile(clip, f)] + [method_tile(clip, f, name, runs[name], scores[name])
-                                                            for name in METHODS], axis=1))
+                                                            for name in methods], axis=1))
     for name, (per_clip, ms) in totals.items():
         record(ctx, "all clips", name, combine(per_clip), float(np.mean(ms)), f"{len(labelled)} clips")
     path = OUT / f"track-hard-cases{suffix}.jpg"

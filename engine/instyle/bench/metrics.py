@@ -16,7 +16,10 @@ unstyled) and masks (NxHxW) of the instances the engine output.
 - ID switches: py-motmetrics' count of a person's matched track id changing, on styled instances (id > 0)
   matched at mask IoU >= 0.5;
 - blinks: person-frames in which a person is visible, was found with a styled mask (pair IoU >= 0.5 and
-  track id > 0) in the previous frame of the same shot, and is not found with one in this frame.
+  track id > 0) in the previous frame of the same shot, and is not found with one in this frame (a mask that
+  falls under IoU 0.5 counts);
+- dropouts: the blinks in which no styled mask covers the person at all (IoU under 0.1 with every styled
+  instance): the person blinks out unstyled, rather than their mask shrinking or slipping.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 FOUND_IOU = 0.5
+MASKED_IOU = 0.1
+"""A person overlapping a styled instance by less than this has no mask (a dropout)."""
 BOUNDARY_TOLERANCE = 2.0
 
 
@@ -96,6 +101,12 @@ class FrameScore:
         """bool K: the person is found (pair IoU >= 0.5) with a styled instance (track id > 0)."""
         return (self.iou >= FOUND_IOU) & (self.paired_ids > 0)
 
+    @property
+    def masked(self) -> np.ndarray:
+        """bool K: some styled instance (track id > 0) overlaps the person by MASKED_IOU or more."""
+        styled = self.iou_matrix[:, self.pred_ids > 0]
+        return styled.max(axis=1, initial=0.0) >= MASKED_IOU
+
 
 def score_frame(truth_ids: np.ndarray, truth_masks: np.ndarray, pred_ids: np.ndarray,
                 pred_masks: np.ndarray) -> FrameScore:
@@ -117,8 +128,8 @@ def score_frame(truth_ids: np.ndarray, truth_masks: np.ndarray, pred_ids: np.nda
 @dataclass
 class ClipScore:
     """A clip's scores: `recall`, `mean_iou`, `boundary_f` in [0, 1] over `person_frames` visible
-    person-frames (0 when there are none), `switches` and `blinks` counts; `blink_at` lists (frame, true id)
-    of each blink."""
+    person-frames (0 when there are none), `switches`, `blinks` and `dropouts` counts; `blink_at` lists
+    (frame, true id) of each blink."""
 
     person_frames: int
     recall: float
@@ -126,19 +137,21 @@ class ClipScore:
     boundary_f: float
     switches: int
     blinks: int
+    dropouts: int = 0
     blink_at: list[tuple[int, int]] = field(default_factory=list)
 
 
-def blinks(frames: list[FrameScore], starts: set[int]) -> list[tuple[int, int]]:
-    """(frame, true id) of every blink in consecutive scored frames; `starts` holds the frames that begin a
-    shot (a cut), which have none."""
+def blinks(frames: list[FrameScore], starts: set[int], dropouts: bool = False) -> list[tuple[int, int]]:
+    """(frame, true id) of every blink (or with `dropouts`, every dropout) in consecutive scored frames; `starts`
+    holds the frames that begin a shot (a cut), which have none."""
     out = []
     for f in range(1, len(frames)):
         if f in starts:
             continue
         before = set(frames[f - 1].truth_ids[frames[f - 1].styled].tolist())
         now = frames[f]
-        out += [(f, int(i)) for i, styled in zip(now.truth_ids, now.styled) if i in before and not styled]
+        kept = now.masked if dropouts else now.styled
+        out += [(f, int(i)) for i, still in zip(now.truth_ids, kept) if i in before and not still]
     return out
 
 
@@ -164,7 +177,7 @@ def score_clip(frames: list[FrameScore], starts: set[int] = frozenset({0})) -> C
     boundary = np.concatenate([f.boundary for f in frames]) if frames else np.zeros(0)
     found = blinks(frames, set(starts))
     return ClipScore(len(iou), _mean(iou >= FOUND_IOU), _mean(iou), _mean(boundary), id_switches(frames),
-                     len(found), found)
+                     len(found), len(blinks(frames, set(starts), dropouts=True)), found)
 
 
 def combine(clips: list[ClipScore]) -> ClipScore:
@@ -175,7 +188,7 @@ def combine(clips: list[ClipScore]) -> ClipScore:
         return sum(getattr(c, name) * c.person_frames for c in clips) / total if total else 0.0
 
     return ClipScore(total, weighted("recall"), weighted("mean_iou"), weighted("boundary_f"),
-                     sum(c.switches for c in clips), sum(c.blinks for c in clips))
+                     sum(c.switches for c in clips), sum(c.blinks for c in clips), sum(c.dropouts for c in clips))
 
 
 def _mean(values: np.ndarray) -> float:

@@ -144,6 +144,29 @@ def grabcut_in_box(rgb: np.ndarray, box: tuple[float, float, float, float], iter
     return out
 
 
+SEEN_PEAK = 0.2
+"""The person matte sees someone in a box where it reaches this (its 99th percentile there)..."""
+SEEN_AREA = 0.1
+"""...and, scaled up to full strength where weaker than 0.5, covers at least this share of the box at 0.5."""
+
+
+def seen_person(matte: np.ndarray, box) -> np.ndarray | None:
+    """The person matte (float32 HxW in [0, 1]) as a person's mask in `box` (x1, y1, x2, y2 pixels) where it sees
+    them there (SEEN_PEAK, SEEN_AREA), a weak matte scaled up so its 99th percentile in the box is 1 (a matte under
+    0.5 would leave no mask); None where it sees no one."""
+    x0, y0, x1, y1 = box_region(box, matte.shape)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    peak = float(np.percentile(matte[y0:y1, x0:x1], 99))
+    if peak < SEEN_PEAK:
+        return None
+    if peak < 0.5:
+        matte = np.minimum(matte / peak, 1.0)
+    if (matte[y0:y1, x0:x1] >= 0.5).sum() < SEEN_AREA * (x1 - x0) * (y1 - y0):
+        return None
+    return matte
+
+
 def carry_forward(mask: np.ndarray, old_box, new_box) -> np.ndarray:
     """Move a float32 HxW mask the way its object's box moved: scale and shift `old_box` onto `new_box`."""
     sx = (new_box[2] - new_box[0]) / max(old_box[2] - old_box[0], 1e-3)

@@ -7,11 +7,13 @@ Two models:
   frame (the larger of the two counts), whose recurrent state lives in the shot; other classes are cut out
   of their box by GrabCut. Faster runs the detector on every second frame of a shot and moves the boxes on
   at their speed in between; Better runs it on every frame, plus overlapping tiles that find small people.
-  A person box in which the mattes see no one (no pixel at 0.5) is dropped.
+  A person box whose mattes are weak there (under 0.5) is scaled up to full strength where they still see
+  someone (`ops.masks.seen_person`: low light, cartoon figures), and dropped where they see no one.
 - "maskrcnn" (a separate download): torchvision Mask R-CNN v2, one mask per instance from the network.
 
-Detections scoring between `weak_threshold` and `score_threshold` are weak: they are matted like the others
-but own only what the confident ones leave, and are kept only for the Instance Tracker, which lets them continue
+Detections scoring between `weak_threshold` and `score_threshold` are weak: those overlapping an instance of
+the previous frame are matted (in inputs of their own, so the confident ones' mattes are as without them) but own
+only what the confident ones leave, and are kept only for the Instance Tracker, which lets them continue
 people it already follows and drops the rest (ByteTrack's two thresholds). Without a tracker in the pipeline
 they are not looked for. The stage's own outputs show the confident instances.
 
@@ -127,6 +129,10 @@ def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str
     boxes, class_ids, scores, evidence = find(state, params, ctx, memory, recipe)
     weak = scores < params["score_threshold"]
     owned = _owned(evidence, boxes, weak)
+    for k in np.flatnonzero((class_ids == PERSON) & (owned.max(axis=(1, 2), initial=0.0) < 0.5)):
+        rescued = mask_ops.seen_person(owned[k], boxes[k])  # a weak matte (low light, a cartoon) scaled up
+        if rescued is not None:
+            owned[k] = rescued
     seen = (class_ids != PERSON) | (owned.max(axis=(1, 2), initial=0.0) >= 0.5)
     report.update(boxes=int((~weak).sum()), weak=int(weak.sum()), unseen=int((~seen).sum()))
     boxes, class_ids, scores, owned = boxes[seen], class_ids[seen], scores[seen], owned[seen]  # matte saw no one
@@ -180,8 +186,10 @@ def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemor
     boxes, class_ids, scores = _boxes(state, params, ctx, memory, recipe)
     evidence = np.zeros((len(boxes), *state.size), np.float32)
     people = np.flatnonzero(class_ids == PERSON)
-    if len(people):
-        evidence[people] = ctx.models.crop_matte()(frame, boxes[people], WINDOW)
+    weak = scores < params["score_threshold"]
+    for group in (people[~weak[people]], people[weak[people]]):  # crops share inputs: weak ones never change
+        if len(group):                                            # the confident ones' mattes
+            evidence[group] = ctx.models.crop_matte()(frame, boxes[group], WINDOW)
     if len(people) and recipe.frame_matte:
         if memory.rvm is None:
             memory.rvm = ctx.models.new_matte()
@@ -210,8 +218,19 @@ def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Rec
     wanted = {COCO_CLASSES.index(c) for c in params["classes"]}
     found = ctx.models.detector(recipe.tile_size).detect(ctx.frame_uint8, score_threshold=low,
                                                           classes=wanted)[: params["max_instances"]]
+    found = [d for d in found if d.score >= params["score_threshold"] or _continues(d.box, memory.boxes)]
     boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
     return boxes, np.array([d.class_id for d in found], np.int64), np.array([d.score for d in found], np.float32)
+
+
+def _continues(box, previous: np.ndarray | None, min_iou: float = 0.2) -> bool:
+    """Whether a weak detection's box (x1, y1, x2, y2) overlaps an instance of the previous frame (Nx4 boxes, None
+    at a shot's start) by `min_iou`: only those can continue someone followed (ByteTrack offers weak boxes to the
+    tracks followed in the last frame), so only those are matted."""
+    if previous is None or len(previous) == 0:
+        return False
+    return bool(box_iou(torch.tensor([box], dtype=torch.float32),
+                        torch.from_numpy(previous.astype(np.float32))).max() >= min_iou)
 
 
 def lowest_score(params: dict, ctx) -> float:

@@ -51,11 +51,7 @@ from . import instance_mask
 
 STORE_NAME = "tracks.jsonl"
 _BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0)))
-HELD_PEAK = 0.2
-"""A held person's matte must reach this (its 99th percentile in the box) to show them; a weaker one is scaled
-up to full strength (a matte under 0.5 would leave no mask)."""
-HELD_AREA = 0.1
-"""...and cover at least this share of the box at 0.5, after what detected people own is taken out."""
+
 
 SPEC = StageSpec(
     name="instance_tracker",
@@ -195,30 +191,20 @@ def with_added(state: FrameState, params: dict, ctx, kept: list[Instance], merge
 
 def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> list[Instance]:
     """People the detector missed in this frame, at Kx4 `boxes` with track `ids` (int64 K): each masked by the
-    person matte in its box (scaled up where weak, see HELD_PEAK) less `taken` (float32 HxW in [0, 1], what
-    detected people own), refined as the Instance Mask stage refines; a box where the matte finds no one
-    (HELD_PEAK, HELD_AREA) is left out."""
+    person matte in its box less `taken` (float32 HxW in [0, 1], what detected people own), where it sees them
+    (`ops.masks.seen_person`), refined as the Instance Mask stage refines; a box where it sees no one is left
+    out."""
     if len(boxes) == 0:
         return []
     params = ctx.pipeline.get("instance_mask", {})
-    size = ctx.frame_uint8.shape[:2]
     evidence = ctx.models.crop_matte()(ctx.frame_uint8, boxes, instance_mask.WINDOW)
     evidence = mask_ops.assign_ownership(evidence * (1.0 - taken), boxes)
-    keep = []
-    for k, box in enumerate(boxes):
-        x0, y0, x1, y1 = mask_ops.box_region(box, size)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        peak = float(np.percentile(evidence[k, y0:y1, x0:x1], 99))
-        if peak < HELD_PEAK:
-            continue
-        if peak < 0.5:
-            np.minimum(evidence[k] / peak, 1.0, out=evidence[k])
-        if (evidence[k, y0:y1, x0:x1] >= 0.5).sum() >= HELD_AREA * (x1 - x0) * (y1 - y0):
-            keep.append(k)
+    seen = [(k, mask_ops.seen_person(evidence[k], box)) for k, box in enumerate(boxes)]
+    keep = [k for k, mask in seen if mask is not None]
     if not keep:
         return []
-    masks = mask_ops.refine(evidence[keep], params.get("grow", 0), params.get("feather", 0.0))
+    masks = np.stack([mask for _, mask in seen if mask is not None])
+    masks = mask_ops.refine(masks, params.get("grow", 0), params.get("feather", 0.0))
     masks = np.minimum(masks, 1.0 - taken)
     return [Instance(tuple(map(float, boxes[k])), "person", 0.0, mask, track_id=int(ids[k]))
             for k, mask in zip(keep, masks)]
