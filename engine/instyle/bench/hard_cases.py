@@ -7,8 +7,9 @@ Tracker with `shot_start` 0 and a folder to write to, so that it records the sho
 whose `analysed` is true first runs every frame in order (what Blender's Analyze does: it fills the track
 store), then every frame again, and that second pass is scored and timed. What is scored is what gets
 styled: the tracker's `tracks` pass (each pixel's track id), one mask per id. Per clip and method, and over
-all clips: recall at mask IoU 0.5, mean mask IoU, boundary F, ID switches and blinks (`metrics`), and
-milliseconds per frame of the two stages (mean over the clip's frames, models loaded beforehand). A contact
+all clips: recall at mask IoU 0.5, mean mask IoU, boundary F, ID switches, blinks and dropouts (`metrics`),
+and milliseconds per frame of the two stages (mean over the clip's frames, models loaded beforehand). Faster as
+the previous release ran it (`RELEASED`) runs beside today's Faster and Better, each also analysed first. A contact
 sheet shows each clip's hardest frame (most blinks over the methods, then lowest mask IoU): the footage with
 the truth outlined, and each method's styled masks coloured by track id, the truth outlined in yellow and
 each blink boxed in red.

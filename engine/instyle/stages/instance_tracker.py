@@ -24,9 +24,11 @@ matte finds no one there (the person left, or is hidden), they are not shown. On
 At a cut (`ops.cuts`, as the Instance Mask stage sees it) every track ends and the new shot's people get ids at
 once.
 
-The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others and
-`exclude` leaves people unstyled. Tentative tracks (people seen for fewer than `confirm_frames` frames) get no
-id and are left out too.
+The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others,
+`exclude` leaves people unstyled, `hold_ranges` holds ids through frames they are missed in (from the store),
+and `added` adds people the models missed, outlined on one frame and carried through the shot
+(`added_people`). Tentative tracks (people seen for fewer than `confirm_frames` frames) get no id and are left
+out too. The `ids` output shows every kept person in a colour of their own, labelled with their id.
 """
 
 from __future__ import annotations
