@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""People the artist adds on the Instance Tracker where the models miss them: a Blender Mask drawn around the
-person on one frame becomes an instance that the engine carries through the shot (the tracker's `added`
-parameter). The outline is taken from the Mask when the person is added, in footage pixels, so the .blend holds
-everything a farm node needs; Update re-reads it after the Mask was edited."""
+"""The artist's outlines on the Instance Tracker, from Blender Masks drawn on one frame: people the models miss,
+added as instances the engine carries through the shot (the tracker's `added` parameter), and regions cut out
+of an id's mask, moved with its box (`cut`). An outline is read from the Mask when it is added, in footage
+pixels, so the .blend holds everything a farm node needs."""
 
 from __future__ import annotations
 
 import json
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from .mask_outline import outline
 from .track_styles import node_named
@@ -63,12 +63,43 @@ def capture(item, tracker, mask, scene) -> None:
     item.polygons = json.dumps([[[round(x, 2), round(y, 2)] for x, y in p] for p in polygons])
 
 
-def added_param(tracker) -> str:
-    """The tracker's `added` parameter: its added people as the engine takes them (JSON, '' for none)."""
-    if not len(tracker.added_people):
+def outlines_param(items) -> str:
+    """The tracker's `added` or `cut` parameter from its collection of outlines (JSON, '' for none)."""
+    if not len(items):
         return ""
     return json.dumps([{"id": item.track_id, "frame": item.footage_frame, "polygons": json.loads(item.polygons)}
-                       for item in tracker.added_people])
+                       for item in items])
+
+
+def _add_outline(operator, context, collection: str, track_id: int | None) -> set:
+    """Read the operator's Mask into a new item of the tracker's `collection`, with `track_id` (None: the next
+    added person's id); reports and cancels on a missing node or Mask, or an unreadable outline."""
+    from .chain import ChainError
+
+    tracker = node_named(context, operator.node)
+    mask = bpy.data.masks.get(operator.mask)
+    if tracker is None or not hasattr(tracker, collection):
+        operator.report({"ERROR"}, f"no Instance Tracker node named '{operator.node}'")
+        return {"CANCELLED"}
+    if mask is None:
+        operator.report({"ERROR"}, f"no Mask named '{operator.mask}': draw one in the Mask editor (Movie Clip or "
+                        "Image editor, Mask mode) on the current frame, then choose it here")
+        return {"CANCELLED"}
+    items = getattr(tracker, collection)
+    item = items.add()
+    try:
+        capture(item, tracker, mask, context.scene)
+    except ChainError as exc:
+        items.remove(len(items) - 1)
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    if track_id is None:
+        track_id = max(tracker.next_added_id, FIRST_ID)
+        tracker.next_added_id = track_id + 1
+    item.track_id = track_id
+    verb = "Added person" if collection == "added_people" else "Cut a region from"
+    tracker.status = f"{verb} {track_id} with Mask '{mask.name}' on frame {item.scene_frame}"
+    return {"FINISHED"}
 
 
 class INSTYLE_OT_add_person(bpy.types.Operator):
@@ -83,63 +114,65 @@ class INSTYLE_OT_add_person(bpy.types.Operator):
     mask: StringProperty(name="Mask", description="The Blender Mask outlining the person on the current frame")
 
     def execute(self, context):
-        tracker = node_named(context, self.node)
-        mask = bpy.data.masks.get(self.mask)
-        if tracker is None or not hasattr(tracker, "added_people"):
-            self.report({"ERROR"}, f"no Instance Tracker node named '{self.node}'")
-            return {"CANCELLED"}
-        if mask is None:
-            self.report({"ERROR"}, f"no Mask named '{self.mask}': draw one in the Mask editor (Movie Clip or Image "
-                        "editor, Mask mode) around the person, then choose it here")
-            return {"CANCELLED"}
-        from .chain import ChainError
-
-        item = tracker.added_people.add()
-        try:
-            capture(item, tracker, mask, context.scene)
-        except ChainError as exc:
-            tracker.added_people.remove(len(tracker.added_people) - 1)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        item.track_id = max(tracker.next_added_id, FIRST_ID)
-        tracker.next_added_id = item.track_id + 1
-        tracker.status = f"Added person {item.track_id} from Mask '{mask.name}' on frame {item.scene_frame}"
-        return {"FINISHED"}
+        return _add_outline(self, context, "added_people", None)
 
 
-class INSTYLE_OT_remove_added_person(bpy.types.Operator):
-    """Remove an added person"""
+class INSTYLE_OT_cut_region(bpy.types.Operator):
+    """Cut the Mask's outline on the current frame out of a track id's mask: the region moves with that id's box
+    through the shot"""
 
-    bl_idname = "instyle.remove_added_person"
-    bl_label = "Remove Added Person"
+    bl_idname = "instyle.cut_region"
+    bl_label = "Cut Region from Mask"
+    bl_options = {"REGISTER", "UNDO"}
+
+    node: StringProperty(name="Node", description="The Instance Tracker node")
+    mask: StringProperty(name="Mask", description="The Blender Mask outlining the region on the current frame")
+    track_id: IntProperty(name="Track", min=1, description="The id whose mask loses the region")
+
+    def execute(self, context):
+        return _add_outline(self, context, "cut_regions", self.track_id)
+
+
+class INSTYLE_OT_remove_outline(bpy.types.Operator):
+    """Remove an added person or a cut region"""
+
+    bl_idname = "instyle.remove_outline"
+    bl_label = "Remove Outline"
     bl_options = {"REGISTER", "UNDO"}
 
     node: StringProperty(name="Node")
-    track_id: IntProperty(name="Track")
+    collection: EnumProperty(name="Kind", items=[("added_people", "Added person", ""),
+                                                 ("cut_regions", "Cut region", "")])
+    index: IntProperty(name="Row", min=0)
 
     def execute(self, context):
         tracker = node_named(context, self.node)
-        rows = [k for k, item in enumerate(getattr(tracker, "added_people", ())) if item.track_id == self.track_id]
-        if not rows:
-            self.report({"ERROR"}, f"{self.node} has no added person {self.track_id}")
+        items = getattr(tracker, self.collection, None)
+        if items is None or self.index >= len(items):
+            self.report({"ERROR"}, f"{self.node} has no row {self.index} of {self.collection}")
             return {"CANCELLED"}
-        tracker.added_people.remove(rows[0])
+        items.remove(self.index)
         return {"FINISHED"}
 
 
 def draw(tracker, layout) -> None:
-    """The added people, each with its remove button, and the Add button for the chosen Mask."""
+    """The added people and cut regions, each with its remove button; Add and Cut for the chosen Mask."""
     box = layout.box()
-    box.label(text="Added people")
-    for item in tracker.added_people:
-        row = box.row(align=True)
-        row.label(text=f"{item.track_id}: '{item.mask}', frame {item.scene_frame}")
-        op = row.operator("instyle.remove_added_person", text="", icon="X")
-        op.node, op.track_id = tracker.name, item.track_id
+    box.label(text="Outlines from Masks")
+    for collection, title in (("added_people", "added"), ("cut_regions", "cut from")):
+        for k, item in enumerate(getattr(tracker, collection)):
+            row = box.row(align=True)
+            row.label(text=f"{title} {item.track_id}: '{item.mask}', frame {item.scene_frame}")
+            op = row.operator("instyle.remove_outline", text="", icon="X")
+            op.node, op.collection, op.index = tracker.name, collection, k
     row = box.row(align=True)
     row.prop_search(tracker, "mask_to_add", bpy.data, "masks", text="")
     op = row.operator("instyle.add_person", text="Add", icon="ADD")
     op.node, op.mask = tracker.name, tracker.mask_to_add
+    row = box.row(align=True)
+    row.prop(tracker, "cut_id")
+    op = row.operator("instyle.cut_region", text="Cut", icon="REMOVE")
+    op.node, op.mask, op.track_id = tracker.name, tracker.mask_to_add, tracker.cut_id
 
 
-CLASSES = (AddedPersonItem, INSTYLE_OT_add_person, INSTYLE_OT_remove_added_person)
+CLASSES = (AddedPersonItem, INSTYLE_OT_add_person, INSTYLE_OT_cut_region, INSTYLE_OT_remove_outline)

@@ -12,7 +12,7 @@ from bpy.props import CollectionProperty, EnumProperty, FloatProperty, IntProper
 from . import inner_tree, paths, style_previews, style_table
 from .inner_tree import Socket
 from .style_table import STYLE_NAMES
-from .added_people import AddedPersonItem, added_param
+from .added_people import AddedPersonItem, outlines_param
 from .track_styles import TrackSeenItem, TrackStyleItem
 
 
@@ -185,11 +185,15 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     added_people: CollectionProperty(type=AddedPersonItem, name="Added People",
                                      description="People the models missed, added from Masks drawn on one frame")
     next_added_id: IntProperty(name="Next Added Id", default=1001, min=1001)
+    cut_regions: CollectionProperty(type=AddedPersonItem, name="Cut Regions",
+                                    description="Regions cut out of an id's mask, from Masks drawn on one frame")
+    cut_id: IntProperty(name="Id", default=1, min=1, description="The track id Cut takes the Mask's region from")
     mask_to_add: StringProperty(name="Mask to Add", description="The Mask outlining a missed person on the current "
                                                                 "frame")
 
     def stage_params(self) -> dict:
-        return {**{name: getattr(self, name) for name in self.PROPS}, "added": added_param(self)}
+        return {**{name: getattr(self, name) for name in self.PROPS}, "added": outlines_param(self.added_people),
+                "cut": outlines_param(self.cut_regions)}
 
     def draw_buttons(self, context, layout):
         from . import added_people, analyze  # both build chains, which need this module

@@ -46,11 +46,11 @@ class AddedPerson:
     last: int = 10**7 - 1
 
 
-def parse_added(text: str) -> tuple[AddedPerson, ...]:
-    """The `added` parameter's people; raises ParamError saying what to fix."""
+def parse_added(text: str, where: str = "instance_tracker.added", above: int = FIRST_ID) -> tuple[AddedPerson, ...]:
+    """The `added` parameter's people (or with `where` and `above` 0, the `cut` parameter's regions, drawn for
+    existing ids); raises ParamError saying what to fix."""
     if not text.strip():
         return ()
-    where = "instance_tracker.added"
     try:
         items = json.loads(text)
     except ValueError as exc:
@@ -66,9 +66,9 @@ def parse_added(text: str) -> tuple[AddedPerson, ...]:
         first, last = item.get("first", 0), item.get("last", 10**7 - 1)
         if not all(type(v) is int for v in (person_id, frame, first, last)):
             raise ParamError(f"{where}[{k}]: id, frame, first and last must be whole numbers")
-        if person_id <= FIRST_ID or person_id in ids:
-            raise ParamError(f"{where}[{k}]: id {person_id} must be above {FIRST_ID} and not used by another "
-                             "added person")
+        if person_id <= above or (above and person_id in ids):
+            raise ParamError(f"{where}[{k}]: id {person_id} must be above {above}"
+                             + (" and not used by another added person" if above else ""))
         if not first <= frame <= last:
             raise ParamError(f"{where}[{k}]: the drawn frame {frame} lies outside first..last ({first}..{last})")
         polygons = item["polygons"]

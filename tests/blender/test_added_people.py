@@ -67,7 +67,7 @@ def test_a_person_added_with_a_mask_is_styled_in_every_frame_in_one_style_in_any
     assert bpy.ops.instyle.add_person(node=tracker.name, mask="Missed") == {"FINISHED"}
     assert [(p.track_id, p.scene_frame, p.footage_frame) for p in tracker.added_people] == [(1001, DRAWN_ON, 1)]
     shown = drawn(tracker)
-    assert "1001: 'Missed', frame 2" in shown and "instyle.add_person" in shown
+    assert "added 1001: 'Missed', frame 2" in shown and {"instyle.add_person", "instyle.cut_region"} <= set(shown)
 
     styles = {}
     for frame in OUT_OF_ORDER:
@@ -89,5 +89,20 @@ def test_a_person_added_with_a_mask_is_styled_in_every_frame_in_one_style_in_any
         levels = np.abs(source[inside].astype(int) - styled[inside].astype(int)).mean()
         assert levels < 3, f"frame {frame}: {levels} levels from the detected person's rendering in that style"
 
-    assert bpy.ops.instyle.remove_added_person(node=tracker.name, track_id=1001) == {"FINISHED"}
-    assert not tracker.stage_params()["added"]
+    # the top third of the box, cut from person 1001 on the drawn frame, is cut on every frame
+    ys, xs = np.nonzero(tracks_pass(fresh, tracker, DRAWN_ON) == 1001)
+    third = ys.min() + (ys.max() - ys.min()) / 3
+    draw_mask("Head", [(xs.min() - 5, ys.min() - 5), (xs.max() + 5, ys.min() - 5), (xs.max() + 5, third),
+                       (xs.min() - 5, third)], size)
+    tracker.cut_id = 1001
+    assert bpy.ops.instyle.cut_region(node=tracker.name, mask="Head", track_id=1001) == {"FINISHED"}
+    assert '"id": 1001' in tracker.stage_params()["cut"]
+    scene.frame_set(4)
+    bpy.ops.render.render(write_still=True)
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    ys4, _ = np.nonzero(tracks_pass(fresh, tracker, 4) == 1001)
+    assert len(ys4) > 100 and ys4.min() > ys.min() + 0.2 * (ys.max() - ys.min()), "the head stays cut"
+
+    assert bpy.ops.instyle.remove_outline(node=tracker.name, collection="cut_regions", index=0) == {"FINISHED"}
+    assert bpy.ops.instyle.remove_outline(node=tracker.name, collection="added_people", index=0) == {"FINISHED"}
+    assert not tracker.stage_params()["added"] and not tracker.stage_params()["cut"]

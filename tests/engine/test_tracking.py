@@ -505,3 +505,38 @@ def test_a_person_added_on_one_frame_is_carried_through_the_shot_in_any_order(tm
         request(0, {"added": json.dumps([{"id": 7, "frame": 0, "polygons": [[[0, 0], [9, 0], [9, 9]]]}])})
     with pytest.raises(ParamError, match="at least 3"):
         request(0, {"added": json.dumps([{"id": 1001, "frame": 0, "polygons": [[[0, 0], [9, 0]]]}])})
+
+
+def test_a_region_cut_out_of_a_person_on_one_frame_follows_their_box(tmp_path):
+    count, drawn_on = 6, 4
+    clip = short_clip(tmp_path, count)
+    service = Service(torch.device("cpu"))
+
+    def frame_of(f: int, tracker: dict):
+        reply, payloads = service.run({
+            "id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
+            "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
+                         {"stage": "instance_tracker", "params": {"shot_start": 0, **tracker}, "return": ["tracks"]}]},
+            [])
+        tracks = np.frombuffer(payloads[0], np.float32).reshape(576, 768)
+        return {i["track_id"]: np.array(i["box"]) for i in reply["instances"]}, tracks
+
+    plain = {f: frame_of(f, {}) for f in range(count)}
+    target = max(set.intersection(*(set(b) for b, _ in plain.values())), key=lambda t: (plain[4][1] == t).sum())
+    x1, y1, x2, y2 = plain[drawn_on][0][target]
+    head = [[x1 - 5, y1 - 5], [x2 + 5, y1 - 5], [x2 + 5, y1 + (y2 - y1) / 3], [x1 - 5, y1 + (y2 - y1) / 3]]
+    cut = json.dumps([{"id": int(target), "frame": drawn_on, "polygons": [head]}])
+    service = Service(torch.device("cpu"))  # another machine, rendering out of order: frame 1 before frame 4
+    for f in (1, drawn_on, 0):
+        boxes, tracks = frame_of(f, {"cut": cut})
+        bx1, by1, bx2, by2 = boxes[target]
+        top = (slice(int(by1), int(by1 + (by2 - by1) / 3) - 3), slice(int(bx1), int(bx2)))
+        before = (plain[f][1][top] == target).sum()
+        assert before > 50 and (tracks[top] == target).sum() < 0.1 * before, f"frame {f}: the head is not cut"
+        rest = (plain[f][1] == target).sum() - before
+        assert (tracks == target).sum() >= 0.8 * rest, f"frame {f}: more than the region was cut"
+        for other in set(np.unique(plain[f][1]).tolist()) - {0, target}:  # out of order: masks a little different
+            mine, theirs = tracks == other, plain[f][1] == other
+            assert (mine & theirs).sum() >= 0.8 * (mine | theirs).sum(), f"frame {f}: person {other} changed"
+    with pytest.raises(ParamError, match=r"instance_tracker.cut\[0\]: id 0 must be above 0"):
+        frame_of(3, {"cut": json.dumps([{"id": 0, "frame": 2, "polygons": [head]}])})

@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..added_people import Carried, parse_added
+from ..added_people import Carried, drawn_mask, parse_added
 from ..frame_state import FrameState, Instance, ShotState
 from ..media import footage_identity
 from ..ops import masks as mask_ops
@@ -78,6 +78,8 @@ SPEC = StageSpec(
         Param("selection", "str", "", "ids whose masks make the selection output, e.g. '1, 4'"),
         Param("hold_ranges", "str", "", "ids to hold through footage frames where they are missed, as ID: FIRST-LAST "
               "pairs, e.g. '7: 10-40, 3: 5-9' (placed between their nearest sightings, masked by the person matte)"),
+        Param("cut", "str", "", "regions the artist cut out of an id's mask: outlines drawn on one frame, moved with "
+              "the id's box, as JSON like `added` with the id to cut from"),
         Param("added", "str", "", "people the artist added: outlines drawn on one frame, carried through the shot, "
               "as JSON (see added_people), e.g. '[{\"id\": 1001, \"frame\": 12, \"polygons\": [[[10, 20], "
               "[60, 20], [60, 200]]]}]'"),
@@ -134,7 +136,9 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size))
     state.report.setdefault("instance_tracker", {})["held"] = len(held)
     kept = with_added(state, params, ctx, kept + held, merge, exclude)
-    if [id(i) for i in kept] != [id(i) for i in state.instances] or params["added"] or any(i.weak for i in kept):
+    cut_regions(state, params, ctx, kept, merge)
+    if [id(i) for i in kept] != [id(i) for i in state.instances] or params["added"] or params["cut"] \
+            or any(i.weak for i in kept):
         state.mask = union([i.mask for i in kept], state.size)
     state.instances = kept
     tracks = np.zeros(state.size, np.float32)
@@ -162,10 +166,7 @@ def with_added(state: FrameState, params: dict, ctx, kept: list[Instance], merge
     session = _session(params, ctx)
     shot_start = max(session.start, 0)
     out = list(kept)
-
-    def matte(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-        return ctx.models.crop_matte()(frame, box[None], instance_mask.WINDOW)[0]
-
+    matte = _matte(ctx)
     for person in people:
         track_id = merge.get(person.id, person.id)
         if track_id in exclude:
@@ -189,6 +190,56 @@ def with_added(state: FrameState, params: dict, ctx, kept: list[Instance], merge
         if (mask >= 0.5).any():
             out.append(Instance(tuple(map(float, box)), "person", 0.0, mask, track_id=track_id))
     return out
+
+
+def _matte(ctx):
+    """The person matte of a frame (uint8 HxWx3) in one box (4,): float32 HxW in [0, 1] (`added_people.Matte`)."""
+    def matte(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        return ctx.models.crop_matte()(frame, box[None], instance_mask.WINDOW)[0]
+    return matte
+
+
+def cut_regions(state: FrameState, params: dict, ctx, kept: list[Instance], merge: dict[int, int]) -> None:
+    """Cut the artist's regions (`cut`) out of the masks of the ids they were drawn for, each moved and scaled from
+    the id's box on the frame it was drawn on onto its box in this frame; raises ParamError for a region whose id
+    is not on its frame."""
+    regions = parse_added(params["cut"], "instance_tracker.cut", above=0)
+    for k, region in enumerate(regions):
+        target = merge.get(region.id, region.id)
+        instance = next((i for i in kept if i.track_id == target), None)
+        if instance is None:
+            continue
+        reference = instance.box if state.index == region.frame else _box_on(region.frame, target, params, ctx, merge)
+        if reference is None:
+            raise ParamError(f"instance_tracker.cut[{k}]: id {target} is not seen on footage frame {region.frame}, "
+                             "where the region was drawn; draw it on a frame that shows that id")
+        drawn = mask_ops.carry_forward(drawn_mask(region, state.size), reference, instance.box)
+        instance.mask = instance.mask * (1.0 - drawn)
+
+
+def _box_on(frame: int, target: int, params: dict, ctx, merge: dict[int, int]) -> tuple | None:
+    """The box (x1, y1, x2, y2) of id `target` (after `merge`) on footage frame `frame`: an added person's where
+    they were followed, else the track store's record, analysing the shot up to that frame if it is not there."""
+    session = _session(params, ctx)
+    for person, carried in session.added.items():
+        if carried is not None and merge.get(person.id, person.id) == target:
+            box = carried.box_at(frame, ctx.footage_frame, _matte(ctx))
+            return None if box is None else tuple(box)
+    recorded = session.store.get(frame)
+    if recorded is None and session.start >= 0 and ctx.footage is not None and frame >= session.start:
+        if frame < session.next:
+            session.restart()
+        while session.masks_next < session.next:
+            _analyse(session, ctx)
+        while session.next <= frame:
+            _track(session, *_analyse(session, ctx), params["hold"])
+        recorded = session.store.get(frame)
+    if recorded is None:
+        return None
+    for box, raw in zip(*recorded):
+        if raw > 0 and merge.get(int(raw), int(raw)) == target:
+            return tuple(box)
+    return None
 
 
 def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> list[Instance]:
