@@ -259,8 +259,9 @@ class KalmanTracker:
     while its box is largely behind someone nearer; it survives `max_lost` frames unseen, so a person who
     reappears within that time gets their identity back. Confirmed tracks take detections first, tentative
     ones share what is left, so someone coming out from behind another is matched to their lost track before
-    a new one can claim them. Weak detections (see Detections) are offered last, to the confirmed tracks left
-    unmatched: they continue a person through a frame the detector is unsure of, and start no one. At a cut
+    a new one can claim them. Weak detections (see Detections) are offered last, to the confirmed tracks seen in
+    the last frame and left unmatched: they continue a person through a frame the detector is unsure of, start no
+    one, and neither bring a lost person back nor change anyone's colours. At a cut
     every track ends and the new shot's people get ids at once.
 
     An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
@@ -299,7 +300,8 @@ class KalmanTracker:
         if len(state.ids) and len(detections):
             cost = self._cost(state, detections, in_part)
             confirmed, tentative = np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)
-            for rows, weak in ((confirmed, False), (tentative, False), (confirmed, True)):
+            followed = confirmed[state.lost[confirmed] == 0]  # seen in the last frame (ByteTrack's tracked tracks)
+            for rows, weak in ((confirmed, False), (tentative, False), (followed, True)):
                 rows = rows[~np.isin(rows, track_of)]
                 free = np.flatnonzero((track_of < 0) & (detections.weak == weak))
                 if not len(rows) or not len(free):
@@ -342,7 +344,7 @@ class KalmanTracker:
         hits, lost = np.zeros_like(state.hits), state.lost + 1
         hits[rows], lost[rows] = state.hits[rows] + 1, 0
         colours, seen = state.colours.copy(), state.seen.copy()
-        whole = ~in_part[matched]
+        whole = ~in_part[matched] & ~det.weak[matched]
         fresh, new_colours = rows[whole], det.colours[matched[whole]]
         known = colours[fresh].sum(axis=1, keepdims=True) > 0
         colours[fresh] = np.where(known, 0.8 * colours[fresh] + 0.2 * new_colours, new_colours)
