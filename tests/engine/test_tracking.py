@@ -146,6 +146,13 @@ def test_weak_detections_continue_confirmed_people_and_start_no_one():
         state, ids = tracker.step(state, describe_detections(frame, stranger, weak=[True]))
         assert ids.tolist() == [0]
     assert (state.ids == 0).sum() == 0, "a weak detection started a track"
+    lost = state
+    for _ in range(3):  # the person is gone for three frames...
+        lost, _ = tracker.step(lost, describe_detections(frame, np.zeros((0, 4))))
+    _, ids = tracker.step(lost, describe_detections(frame, boxes[5], weak=[True]))
+    assert ids.tolist() == [0], "...and a weak box where they were does not bring them back"
+    _, ids = tracker.step(lost, describe_detections(frame, boxes[5]))
+    assert ids.tolist() == [1], "a confident one does"
 
 
 def test_people_after_a_cut_get_new_ids_at_once():
