@@ -8,6 +8,8 @@ import colorsys
 import cv2
 import numpy as np
 
+from .masks import support
+
 
 def id_colour(track_id: int) -> tuple[float, float, float]:
     """RGB in [0, 1] for a track id (> 0): hues a golden-ratio turn apart, so neighbouring ids differ."""
@@ -21,8 +23,11 @@ def id_overlay(size: tuple[int, int], people: list[tuple[int, np.ndarray, tuple,
     box, held) tuples."""
     h, w = size
     out = np.zeros((h, w, 3), np.float32)
-    for track_id, mask, _, _ in people:
-        out += mask[..., None] * np.asarray(id_colour(track_id), np.float32)
+    for track_id, mask, _, _ in people:  # painted over each mask's bounding rectangle only
+        region = support(mask)
+        if region is not None:
+            x0, y0, x1, y1 = region
+            out[y0:y1, x0:x1] += mask[y0:y1, x0:x1, None] * np.asarray(id_colour(track_id), np.float32)
     scale = max(h / 900.0, 0.35)
     thickness = max(round(2 * scale), 1)
     for track_id, _, box, held in people:
