@@ -229,10 +229,7 @@ def _box_on(frame: int, target: int, params: dict, ctx, merge: dict[int, int]) -
     if recorded is None and session.start >= 0 and ctx.footage is not None and frame >= session.start:
         if frame < session.next:
             session.restart()
-        while session.masks_next < session.next:
-            _analyse(session, ctx)
-        while session.next <= frame:
-            _track(session, *_analyse(session, ctx), params["hold"])
+        _analyse_to(session, ctx, frame, params["hold"])
         recorded = session.store.get(frame)
     if recorded is None:
         return None
@@ -365,13 +362,8 @@ def _identities(state: FrameState, params: dict, ctx) -> tuple[np.ndarray, np.nd
     report["mode"], report["analysed_frames"] = "tracked", 0
     if in_step and index == session.next:
         _track(session, ctx.frame_uint8, found, params["hold"])
-    else:
-        analysed_from = session.masks_next
-        while session.masks_next < session.next:  # frames tracked from requests in step, not yet analysed
-            _analyse(session, ctx)
-        while session.next <= index:  # this frame too, as a render in order sees it; its own boxes are matched
-            _track(session, *_analyse(session, ctx), params["hold"])
-        report["analysed_frames"] = session.masks_next - analysed_from
+    else:  # this frame too, as a render in order sees it; its own boxes are matched to the record
+        report["analysed_frames"] = _analyse_to(session, ctx, index, params["hold"])
     return _recorded_ids(*session.store.get_filled(index, params["max_lost"], holds), found.boxes)
 
 
@@ -389,6 +381,17 @@ def _found(state: FrameState) -> Found:
     boxes = np.array([i.box for i in state.instances], np.float64).reshape(-1, 4)
     weak = np.array([i.weak for i in state.instances], bool)
     return Found(boxes, weak, bool(state.report.get("instance_mask", {}).get("new_shot", False)))
+
+
+def _analyse_to(session: Session, ctx, frame: int, hold: int) -> int:
+    """Analyse and track the shot in the session up to `frame` (included), as a render in order would: first the
+    frames tracked from requests in step but not yet analysed; returns how many frames were analysed."""
+    analysed_from = session.masks_next
+    while session.masks_next < session.next:
+        _analyse(session, ctx)
+    while session.next <= frame:
+        _track(session, *_analyse(session, ctx), hold)
+    return session.masks_next - analysed_from
 
 
 def _analyse(session: Session, ctx) -> tuple[np.ndarray, Found]:
