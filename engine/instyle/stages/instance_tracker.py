@@ -124,7 +124,8 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     track id (0: none), the mask of the ids in `selection` and the id overlay (`ops.id_overlay`)."""
     merge = parse_merge(params["merge"])
     exclude, selection = parse_ids(params["exclude"], "exclude"), parse_ids(params["selection"], "selection")
-    ids, held_ids, held_boxes = _identities(state, params, ctx)
+    session = _session(params, ctx)
+    ids, held_ids, held_boxes = _identities(state, params, ctx, session)
     kept = []
     for instance, raw in zip(state.instances, ids):
         instance.track_id = merge.get(int(raw), int(raw))
@@ -135,8 +136,8 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     wanted = np.array([i not in exclude and i not in shown for i in held_ids], bool)
     held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size))
     state.report.setdefault("instance_tracker", {})["held"] = len(held)
-    kept = with_added(state, params, ctx, kept + held, merge, exclude)
-    cut_regions(state, params, ctx, kept, merge)
+    kept = with_added(state, params, ctx, session, kept + held, merge, exclude)
+    cut_regions(state, params, ctx, session, kept, merge)
     if [id(i) for i in kept] != [id(i) for i in state.instances] or params["added"] or params["cut"] \
             or any(i.weak for i in kept):
         state.mask = union([i.mask for i in kept], state.size)
@@ -155,15 +156,14 @@ TAKE_OVER = 0.4
 """An instance whose box overlaps an added person's by this much (IoU) is that person, and takes their id."""
 
 
-def with_added(state: FrameState, params: dict, ctx, kept: list[Instance], merge: dict[int, int],
-               exclude: set[int]) -> list[Instance]:
+def with_added(state: FrameState, params: dict, ctx, session: Session, kept: list[Instance],
+               merge: dict[int, int], exclude: set[int]) -> list[Instance]:
     """`kept` with the people the artist added (`added_people`) in this frame: an instance that overlaps one
     (TAKE_OVER) takes their id (and on the drawn frame their drawn mask); otherwise they are added, their mask
     less what the others own."""
     people = parse_added(params["added"])
     if not people:
         return kept
-    session = _session(params, ctx)
     shot_start = max(session.start, 0)
     out = list(kept)
     matte = _matte(ctx)
@@ -199,7 +199,8 @@ def _matte(ctx):
     return matte
 
 
-def cut_regions(state: FrameState, params: dict, ctx, kept: list[Instance], merge: dict[int, int]) -> None:
+def cut_regions(state: FrameState, params: dict, ctx, session: Session, kept: list[Instance],
+                merge: dict[int, int]) -> None:
     """Cut the artist's regions (`cut`) out of the masks of the ids they were drawn for, each moved and scaled from
     the id's box on the frame it was drawn on onto its box in this frame; raises ParamError for a region whose id
     is not on its frame."""
@@ -209,7 +210,8 @@ def cut_regions(state: FrameState, params: dict, ctx, kept: list[Instance], merg
         instance = next((i for i in kept if i.track_id == target), None)
         if instance is None:
             continue
-        reference = instance.box if state.index == region.frame else _box_on(region.frame, target, params, ctx, merge)
+        reference = (instance.box if state.index == region.frame
+                     else _box_on(region.frame, target, params, ctx, session, merge))
         if reference is None:
             raise ParamError(f"instance_tracker.cut[{k}]: id {target} is not seen on footage frame {region.frame}, "
                              "where the region was drawn; draw it on a frame that shows that id")
@@ -217,10 +219,9 @@ def cut_regions(state: FrameState, params: dict, ctx, kept: list[Instance], merg
         instance.mask = instance.mask * (1.0 - drawn)
 
 
-def _box_on(frame: int, target: int, params: dict, ctx, merge: dict[int, int]) -> tuple | None:
+def _box_on(frame: int, target: int, params: dict, ctx, session: Session, merge: dict[int, int]) -> tuple | None:
     """The box (x1, y1, x2, y2) of id `target` (after `merge`) on footage frame `frame`: an added person's where
     they were followed, else the track store's record, analysing the shot up to that frame if it is not there."""
-    session = _session(params, ctx)
     for person, carried in session.added.items():
         if carried is not None and merge.get(person.id, person.id) == target:
             box = carried.box_at(frame, ctx.footage_frame, _matte(ctx))
@@ -329,11 +330,11 @@ def make_tracker(params: dict) -> KalmanTracker | CentreTracker:
     return KalmanTracker(confirm=params["confirm_frames"], max_lost=params["max_lost"])
 
 
-def _identities(state: FrameState, params: dict, ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _identities(state: FrameState, params: dict, ctx,
+                session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """This frame's raw track ids (int64, one per instance, 0 for a tentative track or a weak detection that
     continues no one), and the ids (int64 K) and boxes (Kx4) of the people held where the detector missed them."""
     found = _found(state)
-    session = _session(params, ctx)
     index = state.index
     report = state.report.setdefault("instance_tracker", {})
     if session.start < 0 or ctx.footage is None:
