@@ -7,7 +7,7 @@ import time
 
 import bpy
 
-from . import compute, engine_link
+from . import compute, engine_link, faults
 from .wire import EngineError
 
 MAX_RESTARTS = 3
@@ -64,8 +64,9 @@ class BakeRun:
             compute.mark(chain, f"Baking: frame {event['frame']} ({event['done']}/{event['total']}), "
                                 f"{event['eta_s']:.0f} s left")
         elif event["type"] == "error" and event["code"] != "disconnected":
-            self.error = f"{event['message']}" + (f" ({event['hint']})" if event.get("hint") else "")
-            compute.mark(chain, f"Error: {self.error}")
+            fault = faults.locate(EngineError.from_reply(event), [chain])
+            self.error = fault.detail
+            compute.mark_fault([chain], fault)
         elif event["type"] == "cancelled":
             compute.mark(chain, f"Bake cancelled; {self.done} frame(s) cached")
 
@@ -102,9 +103,10 @@ class BakeOperator:
         try:
             self.run = self.new_run(context)
         except Exception as exc:
-            text = compute.error_text(exc)
-            compute.mark_all(context.scene, text)
-            self.report({"ERROR"}, text.removeprefix("Error: "))
+            chains = compute.chains_or_none(context.scene)
+            fault = faults.locate(exc, chains)
+            compute.mark_fault(chains, fault)
+            self.report({"ERROR"}, fault.detail)
             return False
         if not self.run.chains:
             self.report({"WARNING"}, "No instyle nodes in the scene's compositor")

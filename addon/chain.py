@@ -12,8 +12,16 @@ from . import cache, frame_map, paths
 from .nodes import is_instyle
 
 
+OUTPUT_NODES = frozenset({"NodeGroupOutput", "CompositorNodeViewer", "CompositorNodeOutputFile"})
+
+
 class ChainError(Exception):
-    """A graph the engine cannot be asked about; the text says which node and what to change."""
+    """A graph the engine cannot be asked about; the text says which node and what to change, and `node` is the
+    node at fault, when there is one."""
+
+    def __init__(self, message: str, node=None):
+        super().__init__(message)
+        self.node = node
 
 
 @dataclass
@@ -56,60 +64,88 @@ class Chain:
         return all(cache.has_frame(paths.node_dir(n.cache_id), n.cached_outputs(), frame) for n in self.nodes)
 
 
-def _through_reroutes(socket):
-    node = socket.links[0].from_node if socket.is_linked else None
-    while node is not None and node.bl_idname == "NodeReroute":
-        node = node.inputs[0].links[0].from_node if node.inputs[0].is_linked else None
+def _upstream(socket):
+    """The node feeding `socket`, seen through reroutes and muted instyle nodes (a muted node passes its Image
+    input on, as Blender's mute does); None when nothing is linked."""
+    node = _linked_from(socket)
+    while node is not None and (node.bl_idname == "NodeReroute" or (is_instyle(node) and node.mute)):
+        node = _linked_from(node.inputs[0] if node.bl_idname == "NodeReroute" else node.inputs["Image"])
     return node
 
 
+def _linked_from(socket):
+    links = [link for link in socket.links if not link.is_muted] if socket.is_linked else []
+    return links[0].from_node if links else None
+
+
+def reaches_output(node) -> bool:
+    """Whether anything `node` outputs arrives, through any nodes, at the tree's output, a Viewer or a File
+    Output: only such nodes are computed."""
+    seen, todo = set(), [node]
+    while todo:
+        current = todo.pop()
+        if current.bl_idname in OUTPUT_NODES:
+            return True
+        if current.name in seen:
+            continue
+        seen.add(current.name)
+        todo += [link.to_node for out in current.outputs for link in out.links if not link.is_muted]
+    return False
+
+
 def chain_to(node) -> Chain:
-    """Walk up the Image inputs from `node` to the footage."""
+    """Walk up the Image inputs from `node` to the footage, leaving out muted instyle nodes."""
     nodes, current = [node], node
     while True:
-        upstream = _through_reroutes(current.inputs["Image"])
+        upstream = _upstream(current.inputs["Image"])
         if upstream is None:
             raise ChainError(f"{current.name}: nothing is linked into its Image input; link a Movie Clip or Image "
-                             "node with the footage (directly, through reroutes or other instyle nodes)")
+                             "node with the footage (directly, through reroutes or other instyle nodes)", current)
         if is_instyle(upstream):
             nodes.insert(0, upstream)
             current = upstream
             continue
         if upstream.bl_idname in ("CompositorNodeMovieClip", "CompositorNodeImage"):
-            footage_path(upstream)
+            footage_path(upstream, current)
             return Chain(upstream, nodes)
         raise ChainError(f"{current.name}: its Image input comes from {upstream.name} ({upstream.bl_label}); "
-                         "instyle reads the footage itself, so link the Movie Clip or Image node straight in")
+                         "instyle reads the footage itself, so link the Movie Clip or Image node straight in", current)
+
+
+def live_nodes(tree) -> list:
+    """The instyle nodes of `tree` that are computed: not muted, and linked on to an output."""
+    return [n for n in tree.nodes if is_instyle(n) and not n.mute and reaches_output(n)]
 
 
 def terminal_chains(tree, first_frame: int = 1) -> list[Chain]:
-    """One chain for each instyle node that feeds no other instyle node's Image input; `first_frame` is the
-    scene's first frame (where a tracker's shot starts by default)."""
-    instyle = [n for n in tree.nodes if is_instyle(n) and not n.mute]
+    """One chain for each live instyle node (see `live_nodes`) that feeds no other live instyle node's Image
+    input; `first_frame` is the scene's first frame (where a tracker's shot starts by default)."""
+    live = live_nodes(tree)
     feeding = set()
-    for n in instyle:
-        up = _through_reroutes(n.inputs["Image"])
+    for n in live:
+        up = _upstream(n.inputs["Image"])
         if up is not None and is_instyle(up):
             feeding.add(up.name)
-    chains = [chain_to(n) for n in instyle if n.name not in feeding]
+    chains = [chain_to(n) for n in live if n.name not in feeding]
     for chain in chains:
         chain.first_frame = first_frame
     return chains
 
 
-def footage_path(source) -> str:
-    """Absolute path of the file a Movie Clip or Image node shows."""
+def footage_path(source, reader=None) -> str:
+    """Absolute path of the file a Movie Clip or Image node shows; errors are put on `reader`, the instyle node
+    reading it, when given."""
     if source.bl_idname == "CompositorNodeMovieClip":
         if source.clip is None:
-            raise ChainError(f"{source.name}: no movie clip is chosen; open the footage in it")
+            raise ChainError(f"{source.name}: no movie clip is chosen; open the footage in it", reader)
         raw, lib = source.clip.filepath, source.clip.library
     else:
         if source.image is None:
-            raise ChainError(f"{source.name}: no image is chosen; open the footage in it")
+            raise ChainError(f"{source.name}: no image is chosen; open the footage in it", reader)
         raw, lib = source.image.filepath, source.image.library
     path = Path(bpy.path.abspath(raw, library=lib))
     if not path.is_file():
-        raise ChainError(f"{source.name}: footage file not found: {path}; relink it")
+        raise ChainError(f"{source.name}: footage file not found: {path}; relink it", reader)
     return str(path)
 
 

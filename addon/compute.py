@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 
+import bpy
+
 from . import cache, engine_link, inner_tree, paths
-from .chain import Chain, ChainError, terminal_chains
+from .chain import Chain, live_nodes, terminal_chains
+from .faults import Fault
 from .nodes import is_instyle
 from .wire import EngineError
 from .wire.runtime import process_alive
+
+_pending: dict[tuple[str, str], str] = {}
 
 
 def chains_of(scene) -> list[Chain]:
@@ -16,12 +21,20 @@ def chains_of(scene) -> list[Chain]:
     return terminal_chains(tree, scene.frame_start) if tree else []
 
 
+def chains_or_none(scene) -> list[Chain]:
+    """The scene's chains, or none when the graph is broken (its error is reported by whoever builds them)."""
+    try:
+        return chains_of(scene)
+    except Exception:
+        return []
+
+
 def prepare(chains: list[Chain]) -> None:
     """Point inner trees at the cache and clear frames computed with other parameters or footage."""
     for chain in chains:
         for node, key in zip(chain.nodes, chain.keys()):
             if cache.claim(paths.node_dir(node.cache_id), key, node.cached_outputs(), process_alive):
-                node.status = "Inputs changed: cached frames were cleared"
+                post(node, "Inputs changed: cached frames were cleared")
             inner_tree.point_at(node.node_tree, node.cache_files())
 
 
@@ -49,23 +62,49 @@ def describe(reply: dict | None, frame: int) -> str:
 
 def mark(chain: Chain, text: str) -> None:
     for node in chain.nodes:
-        node.status = text
+        post(node, text)
 
 
-def mark_all(scene, text: str) -> None:
-    """Show `text` on every instyle node of the scene's compositor (when no chain could be built)."""
+def mark_fault(chains: list[Chain], fault: Fault) -> None:
+    """Put `fault` on its node; the other nodes of its chain say which node stopped them. A fault of no node goes
+    on the last node of every chain."""
+    for chain in chains:
+        if fault.node is None:
+            post(chain.nodes[-1], fault.status)
+        elif any(n == fault.node for n in chain.nodes):
+            for node in chain.nodes:
+                post(node, fault.status if node == fault.node else f"Not computed: {fault.node.name} has an error")
+    if fault.node is not None and not any(fault.node == n for chain in chains for n in chain.nodes):
+        post(fault.node, fault.status)
+
+
+def mark_idle(scene) -> None:
+    """Say on each instyle node that is not computed why not: it is muted, or reaches no output."""
     tree = scene.compositing_node_group
+    live = {n.name for n in live_nodes(tree)} if tree else set()
     for node in tree.nodes if tree else ():
-        if is_instyle(node):
+        if is_instyle(node) and node.name not in live:
+            post(node, "Muted: bypassed" if node.mute else "Not computed: not linked to an output or a Viewer")
+
+
+def post(node, text: str) -> None:
+    """Set `node.status`; from a render thread of an interactive session the text waits for `flush_statuses`,
+    as Blender data must only be written on the main thread there."""
+    if bpy.app.background:
+        node.status = text
+    else:
+        _pending[(node.id_data.name, node.name)] = text
+
+
+def flush_statuses() -> float:
+    """Write the statuses posted from render threads (a timer: runs again after the returned seconds)."""
+    while _pending:
+        (tree_name, node_name), text = _pending.popitem()
+        tree = bpy.data.node_groups.get(tree_name)
+        node = tree.nodes.get(node_name) if tree else None
+        if node is not None and node.status != text:
             node.status = text
-
-
-def error_text(exc: Exception) -> str:
-    if isinstance(exc, EngineError):
-        return f"Error: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
-    if isinstance(exc, ChainError):
-        return f"Error: {exc}"
-    return f"Error: {type(exc).__name__}: {exc}"
+    return 0.25
 
 
 class FrameTimer:

@@ -27,11 +27,21 @@ class InstylePreferences(bpy.types.AddonPreferences):
                               options={"PATH_SUPPORTS_BLEND_RELATIVE"},
                               description="Where engine results are cached; // is the .blend file's folder")
 
+    on_error: EnumProperty(
+        name="On Error",
+        items=[("FAIL", "Fail the Render", "A frame instyle cannot compute stops the render: a background render "
+                "exits with code 1 and nothing more is written; an interactive one is cancelled"),
+               ("PASS", "Pass Footage Through", "For previews: a frame instyle cannot compute renders unstyled, and "
+                "the error shows on the node and in the console")],
+        default="FAIL",
+        description="What a render does with a frame instyle cannot compute")
+
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "engine_mode")
         layout.prop(self, "engine_python" if self.engine_mode == "AUTO" else "runtime_file")
         layout.prop(self, "cache_dir")
+        layout.prop(self, "on_error")
         layout.operator("instyle.free_memory", icon="TRASH")
         draw_models(layout.box())
 

@@ -129,9 +129,7 @@ class Scheduler:
         except Cancelled:
             reply, payloads = {"type": "cancelled", "id": run.header["id"]}, []
         except Exception as exc:
-            code, message, hint = self.describe_failure(exc)
-            reply, payloads = {"type": "error", "id": run.header["id"], "code": code, "message": message,
-                               "hint": hint}, []
+            reply, payloads = {"type": "error", "id": run.header["id"], **self.describe_failure(exc)}, []
         self.send(run.owner, reply, payloads)
 
     def _job_step(self, job: Job) -> None:
@@ -154,9 +152,9 @@ class Scheduler:
             self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
             return
         except Exception as exc:
-            code, message, hint = self.describe_failure(exc)
-            self.send(job.owner, {"type": "error", "id": job.request_id, "code": code, "hint": hint,
-                                  "message": f"frame {item.get('frame_number')}: {message}", "done": job.done})
+            failure = self.describe_failure(exc)
+            failure["message"] = f"frame {item.get('frame_number')}: {failure['message']}"
+            self.send(job.owner, {"type": "error", "id": job.request_id, **failure, "done": job.done})
             return
         job.done += 1
         elapsed = time.monotonic() - job.started

@@ -175,8 +175,7 @@ class EngineServer:
                 else:
                     raise RequestError("bad_request", "hello was already accepted on this connection")
             except Exception as exc:  # every failure becomes an error reply; the engine keeps serving
-                code, message, hint = describe_failure(exc)
-                client.send(error_message(code, message, hint, request_id))
+                client.send(error_message(**describe_failure(exc), request_id=request_id))
             if client.closed:
                 return
 

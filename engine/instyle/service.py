@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import traceback
@@ -33,11 +34,12 @@ IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as line
 
 
 class RequestError(Exception):
-    """A request the engine cannot carry out, with a `code` and a `hint` for the person who sent it."""
+    """A request the engine cannot carry out, with a `code` and a `hint` for the person who sent it; `stage` names
+    the pipeline stage at fault, when one is."""
 
-    def __init__(self, code: str, message: str, hint: str = ""):
+    def __init__(self, code: str, message: str, hint: str = "", stage: str = ""):
         super().__init__(message)
-        self.code, self.hint = code, hint
+        self.code, self.hint, self.stage = code, hint, stage
 
 
 @dataclass
@@ -179,7 +181,12 @@ class Service:
                     ctx.check_cancelled()
                     ctx.write_dir, ctx.stage = call.write, call.name
                     t = time.perf_counter()
-                    outputs = STAGES[call.name].run(state, call.params, ctx)
+                    try:
+                        outputs = STAGES[call.name].run(state, call.params, ctx)
+                    except Exception as exc:  # say which stage failed (see describe_failure)
+                        with contextlib.suppress(AttributeError):
+                            exc.instyle_stage = getattr(exc, "instyle_stage", call.name)
+                        raise
                     timings[call.name] = (time.perf_counter() - t) * 1000
                     t = time.perf_counter()
                     if call.write:
@@ -214,15 +221,16 @@ class Service:
             order = list(STAGES)
             if seen and order.index(name) <= order.index(seen[-1]):
                 raise RequestError("bad_request", f"stage {name} cannot follow {seen[-1]}",
-                                   f"stages run in this order: {' -> '.join(order)}")
+                                   f"stages run in this order: {' -> '.join(order)}", name)
             missing = [r for r in spec.requires if r not in seen]
             if missing:
                 raise RequestError("bad_request", f"stage {name} needs {', '.join(missing)} before it",
-                                   "link the missing node upstream of it")
+                                   "link the missing node upstream of it", name)
             try:
                 params = spec.resolve(entry.get("params", {}))
             except ParamError as exc:
-                raise RequestError("bad_param", str(exc), "see the engine's handshake for valid parameters") from None
+                raise RequestError("bad_param", str(exc), "see the engine's handshake for valid parameters",
+                                   name) from None
             write = entry.get("write")
             if write is not None and (not isinstance(write, str) or not Path(write).is_absolute()):
                 raise RequestError("bad_request", f"{name}: 'write' must be an absolute folder path")
@@ -358,21 +366,28 @@ def _segment(header: dict):
         segment.close()
 
 
-def describe_failure(exc: BaseException) -> tuple[str, str, str]:
-    """(code, message, hint) for an exception escaping a request."""
+def describe_failure(exc: BaseException) -> dict:
+    """The fields of the error reply for an exception escaping a request: `code`, `message`, `hint`, and where
+    the request is at fault: `stage` (a pipeline stage's name) and `param` (one of its parameters), when known."""
+    fields = {"code": "internal", "message": f"engine error: {type(exc).__name__}: {exc}",
+              "hint": "".join(traceback.format_exception(exc)[-3:])[-2000:]}
     if isinstance(exc, OverflowError):
-        return "busy", str(exc), "wait for earlier requests to finish or cancel some"
-    if isinstance(exc, RequestError):
-        return exc.code, str(exc), exc.hint
-    if isinstance(exc, ParamError):
-        return "bad_param", str(exc), "correct the node's setting"
-    if isinstance(exc, WeightsError):
-        return exc.code, str(exc), exc.hint
-    if isinstance(exc, ProtocolError):
-        return exc.code, str(exc), "fix the client; the message breaks the instyle protocol"
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return "out_of_memory", "the GPU ran out of memory", "lower the working resolution or the number of instances"
-    tail = traceback.format_exception(exc)[-3:]
-    return "internal", f"engine error: {type(exc).__name__}: {exc}", "".join(tail)[-2000:]
+        fields.update(code="busy", message=str(exc), hint="wait for earlier requests to finish or cancel some")
+    elif isinstance(exc, ParamError):
+        fields.update(code="bad_param", message=str(exc), hint="correct the node's setting")
+    elif isinstance(exc, (RequestError, WeightsError, SourceError)):
+        fields.update(code=exc.code, message=str(exc), hint=exc.hint)
+    elif isinstance(exc, ProtocolError):
+        fields.update(code=exc.code, message=str(exc), hint="fix the client; the message breaks the instyle protocol")
+    elif isinstance(exc, torch.cuda.OutOfMemoryError):
+        fields.update(code="out_of_memory", message="the GPU ran out of memory",
+                      hint="lower the working resolution or the number of instances")
+    stage = getattr(exc, "stage", "") or getattr(exc, "instyle_stage", "")
+    where = re.match(r"(\w+)\.(\w+)", fields["message"]) if fields["code"] == "bad_param" else None
+    if where and where[1] in STAGES:
+        stage, fields["param"] = where[1], where[2]
+    if stage:
+        fields["stage"] = stage
+    return fields
 
 

@@ -47,6 +47,7 @@ def fresh(addon, tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     prefs = bpy.context.preferences.addons[ADDON].preferences
     prefs.engine_mode, prefs.engine_python, prefs.cache_dir = "AUTO", str(ENGINE_PYTHON), str(tmp_path / "cache")
+    prefs.on_error = "FAIL"
     addon.render_hooks.failures.clear()
     return addon
 

@@ -129,7 +129,8 @@ def test_missing_footage_is_reported_on_the_node(fresh, tmp_path):
     graph["source"].clip.filepath = str(tmp_path / "gone.avi")
     with pytest.raises(RuntimeError, match="footage file not found"):
         bpy.ops.instyle.bake()
-    assert "footage file not found" in graph["mrf_blend"].status and "gone.avi" in graph["mrf_blend"].status
+    status = graph["instance_mask"].status  # the node reading the footage
+    assert status.startswith("Error: Movie Clip: footage file not found") and "gone.avi" in status, status
 
 
 def test_unknown_class_is_reported_with_the_valid_ones(fresh, tmp_path):

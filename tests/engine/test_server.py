@@ -94,7 +94,7 @@ def test_pixels_source_and_written_exr(engine, tmp_path):
       "pipeline": [{"stage": "instance_mask", "params": {"colour": 1}}]}, "bad_param"),
     ({"source": {"kind": "file", "path": str(VTEST), "frame": 0},
       "pipeline": [{"stage": "neural_style", "params": {"style": "vangogh"}}]}, "bad_param"),
-    ({"source": {"kind": "file", "path": str(VTEST), "frame": 0}, "pipeline": [{"stage": "mrf_blend"}]},
+    ({"source": {"kind": "file", "path": str(VTEST), "frame": 0}, "pipeline": [{"stage": "instance_tracker"}]},
      "bad_request"),
 ])
 def test_bad_requests_get_errors_that_name_the_problem(engine, request_header, code):
@@ -103,6 +103,36 @@ def test_bad_requests_get_errors_that_name_the_problem(engine, request_header, c
             client.request({"type": "run", **request_header}, timeout=60)
         assert err.value.code == code and err.value.message
         assert client.ping()["type"] == "pong"
+
+
+def test_errors_name_the_stage_and_the_parameter_at_fault(engine):
+    """What the add-on needs to put an error on the right node, in that node's words."""
+    source = {"kind": "file", "path": str(VTEST), "frame": 0}
+    cases = [([{"stage": "neural_style", "params": {"style": "vangogh"}}], ("bad_param", "neural_style", "style")),
+             ([{"stage": "instance_tracker"}], ("bad_request", "instance_tracker", "")),
+             ([{"stage": "instance_mask"}, {"stage": "neural_style", "params": {"method": "arbitrary"}}],
+              ("bad_param", "neural_style", "style_image")),  # raised while the stage runs
+             ([{"stage": "instance_mask"}], None)]
+    with engine.client() as client:
+        for pipeline, expected in cases[:-1]:
+            with pytest.raises(EngineError) as err:
+                client.request({"type": "run", "source": source, "pipeline": pipeline}, timeout=60)
+            assert (err.value.code, err.value.stage, err.value.param) == expected, err.value
+        bad = dict(source, path="/nonexistent.avi")
+        with pytest.raises(EngineError) as err:
+            client.request({"type": "run", "source": bad, "pipeline": cases[-1][0]}, timeout=60)
+        assert (err.value.code, err.value.stage) == ("source_missing", "")
+
+
+def test_mrf_blend_without_a_style_before_it_passes_the_frame_unchanged(engine):
+    """A muted Neural Style node: the chain runs without it, and MRF Blend has nothing to blend."""
+    with engine.client() as client:
+        reply, payloads = client.run({"kind": "file", "path": str(VTEST), "frame": 20},
+                                     [{"stage": "instance_mask"}, {"stage": "mrf_blend", "return": ["image", "alpha"]}],
+                                     timeout=60)
+    out = arrays(reply, payloads)
+    assert len(reply["instances"]) >= 3 and not out["mrf_blend.alpha"].any()
+    assert np.array_equal(out["mrf_blend.image"], FrameSource().frame(str(VTEST), 20).astype(np.float32) / 255)
 
 
 def test_nan_pixels_are_rejected(engine):

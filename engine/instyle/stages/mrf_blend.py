@@ -8,7 +8,8 @@ ops/poisson.py). Every mode leaves the pixels outside the band bit for bit as th
 Outputs: `image` is the blended frame; `alpha` the mix factor of `stylized_for_mix` over the footage, exactly 0
 outside the band; `stylized_for_mix` the neural_style image with the seams between instances blended (and, in
 `poisson` mode, the solved band, where alpha is then 1). image == composite(footage, stylized_for_mix, alpha)
-in every mode, which is what Blender's MRF Blend node computes from its own Image input.
+in every mode, which is what Blender's MRF Blend node computes from its own Image input. Without a neural_style
+stage before it (a muted Neural Style node) there is nothing to blend: alpha is 0 and the frame passes unchanged.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ SPEC = StageSpec(
               "the cost of the contrast the blend creates (0: contrast only)", 0.0, 100.0),
     ),
     outputs=("image", "alpha", "stylized_for_mix"),
-    requires=("neural_style",),
 )
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Sets `state.alpha` (float32 HxW in [0, 1]) and `state.blended` (float32 HxWx3 sRGB in [0, 1])."""
+    if state.stylized is None:
+        state.alpha, state.blended = np.zeros(state.size, np.float32), state.rgb
+        return {"image": state.rgb, "alpha": state.alpha, "stylized_for_mix": state.rgb}
     mode = params["mode"]
     half = 0.0 if mode == "naive" else params["band"] / 2.0
     alpha, layer = np.zeros(state.size, np.float32), state.stylized

@@ -19,11 +19,23 @@ FINAL = frozenset({"result", "error", "cancelled", "pong", "accepted", "freed"})
 
 
 class EngineError(Exception):
-    """An error reported by the engine (or about reaching it): `code`, `message` and a `hint` to act on."""
+    """An error reported by the engine (or about reaching it): `code`, `message` and a `hint` to act on; `stage`
+    and `param` name the pipeline stage and parameter at fault, when the engine knows them."""
 
-    def __init__(self, code: str, message: str, hint: str = ""):
+    def __init__(self, code: str, message: str, hint: str = "", stage: str = "", param: str = ""):
         super().__init__(f"{message} ({hint})" if hint else message)
-        self.code, self.message, self.hint = code, message, hint
+        self.code, self.message, self.hint, self.stage, self.param = code, message, hint, stage, param
+
+    @classmethod
+    def from_reply(cls, reply: dict) -> "EngineError":
+        """The error an `error` reply (see `messages.error_message`) describes."""
+        return cls(reply["code"], reply["message"], reply.get("hint", ""), reply.get("stage", ""),
+                   reply.get("param", ""))
+
+    def reply(self) -> dict:
+        """This error as an `error` reply's fields."""
+        return {"type": "error", "code": self.code, "message": self.message, "hint": self.hint,
+                **{k: v for k, v in (("stage", self.stage), ("param", self.param)) if v}}
 
 
 def _disconnected(detail: object) -> EngineError:
@@ -62,7 +74,7 @@ class Job:
     def _take(self, block: bool, timeout: float | None = None) -> dict:
         header, _ = self._inbox.get(block=block, timeout=timeout)
         if isinstance(header, EngineError):
-            self.finished = {"type": "error", "code": header.code, "message": header.message, "hint": header.hint}
+            self.finished = header.reply()
             self.client._forget(self.id)
             return self.finished
         if header["type"] not in ("progress", "accepted"):
@@ -107,7 +119,7 @@ class Client:
         if isinstance(reply, EngineError):
             raise reply
         if reply["type"] == "error":
-            raise EngineError(reply["code"], reply["message"], reply.get("hint", ""))
+            raise EngineError.from_reply(reply)
         if reply["type"] == "cancelled" and header.get("type") == "run":
             raise EngineError("cancelled", "the request was cancelled")
         return reply, data
@@ -122,7 +134,7 @@ class Client:
         job = Job(self, request_id, inbox)
         first = job.wait_event(timeout)
         if first["type"] == "error":
-            raise EngineError(first["code"], first["message"], first.get("hint", ""))
+            raise EngineError.from_reply(first)
         return job
 
     def ping(self, timeout: float = 5.0) -> dict:
@@ -178,7 +190,7 @@ class Client:
             if inbox is not None:
                 inbox.put((header, payloads))
             elif header["type"] == "error" and "id" not in header:
-                self._fail(EngineError(header["code"], header["message"], header.get("hint", "")))
+                self._fail(EngineError.from_reply(header))
                 return
 
     def _fail(self, error: EngineError) -> None:
@@ -211,7 +223,7 @@ def connect(info: RuntimeInfo, client_name: str = "instyle-client", timeout: flo
                           "the address may belong to another program; restart the engine") from None
     if reply["type"] == "error":
         sock.close()
-        raise EngineError(reply["code"], reply["message"], reply.get("hint", ""))
+        raise EngineError.from_reply(reply)
     if reply["type"] != "welcome":
         sock.close()
         raise EngineError("handshake", f"engine answered the handshake with {reply['type']!r}")

@@ -51,9 +51,12 @@ def check_header(header: dict, allowed: frozenset[str]) -> str:
     return kind
 
 
-def error_message(code: str, message: str, hint: str = "", request_id: int | None = None) -> dict:
-    """An error reply: what went wrong (`message`) and what to do about it (`hint`)."""
+def error_message(code: str, message: str, hint: str = "", request_id: int | None = None, stage: str = "",
+                  param: str = "") -> dict:
+    """An error reply: what went wrong (`message`), what to do about it (`hint`) and, for a request at fault,
+    the pipeline `stage` and its `param` it concerns."""
     header = {"type": "error", "code": code, "message": message, "hint": hint}
+    header.update({k: v for k, v in (("stage", stage), ("param", param)) if v})
     if request_id is not None:
         header["id"] = request_id
     return header
