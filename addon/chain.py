@@ -74,8 +74,13 @@ def _upstream(socket):
 
 
 def _linked_from(socket):
+    link = _linked_from_link(socket)
+    return link.from_node if link is not None else None
+
+
+def _linked_from_link(socket):
     links = [link for link in socket.links if not link.is_muted] if socket.is_linked else []
-    return links[0].from_node if links else None
+    return links[0] if links else None
 
 
 def reaches_output(node) -> bool:
@@ -102,6 +107,7 @@ def chain_to(node) -> Chain:
             raise ChainError(f"{current.name}: nothing is linked into its Image input; link a Movie Clip or Image "
                              "node with the footage (directly, through reroutes or other instyle nodes)", current)
         if is_instyle(upstream):
+            _check_footage_link(current, upstream)
             nodes.insert(0, upstream)
             current = upstream
             continue
@@ -110,6 +116,17 @@ def chain_to(node) -> Chain:
             return Chain(upstream, nodes)
         raise ChainError(f"{current.name}: its Image input comes from {upstream.name} ({upstream.bl_label}); "
                          "instyle reads the footage itself, so link the Movie Clip or Image node straight in", current)
+
+
+def _check_footage_link(node, upstream) -> None:
+    """An instyle node's Image input must carry the footage: from the upstream instyle node's Image output, not a
+    result (a Neural Style's Stylized output would make MRF Blend treat the styled frame as the footage)."""
+    link = _linked_from_link(node.inputs["Image"])
+    while link is not None and link.from_node.bl_idname == "NodeReroute":
+        link = _linked_from_link(link.from_node.inputs[0])
+    if link is not None and link.from_node == upstream and link.from_socket.name != "Image":
+        raise ChainError(f"{node.name}: its Image input comes from {upstream.name}'s {link.from_socket.name} output; "
+                         f"link {upstream.name}'s Image output (the footage) into it instead", node)
 
 
 def live_nodes(tree) -> list:

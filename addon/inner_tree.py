@@ -8,6 +8,9 @@ import bpy
 
 MAX_DURATION = 1048574
 COLOUR_OUTPUTS = ("image", "stylized_for_mix")
+INPUT_DOC = ("The footage, from a Movie Clip or Image node or from the Image output of the instyle node before "
+             "this one; instyle reads the footage file itself")
+PASS_DOC = "The footage, unchanged: link it into the next instyle node's Image input"
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class Socket:
     name: str
     kind: str
     source: str
+    doc: str = ""
 
 
 def _by_id(sockets, identifier):
@@ -29,9 +33,9 @@ def build(label: str, inputs: tuple[str, ...], outputs: tuple[Socket, ...], cach
     """A new inner tree; `cache_files` maps each cached output to the path of its frame-1 file."""
     tree = bpy.data.node_groups.new(f".instyle {label}", "CompositorNodeTree")
     for name in inputs:
-        tree.interface.new_socket(name, in_out="INPUT", socket_type="NodeSocketColor")
+        tree.interface.new_socket(name, in_out="INPUT", socket_type="NodeSocketColor", description=INPUT_DOC)
     for s in outputs:
-        tree.interface.new_socket(s.name, in_out="OUTPUT",
+        tree.interface.new_socket(s.name, in_out="OUTPUT", description=s.doc,
                                   socket_type="NodeSocketFloat" if s.kind == "float" else "NodeSocketColor")
     group_in = tree.nodes.new("NodeGroupInput")
     group_out = tree.nodes.new("NodeGroupOutput")

@@ -10,7 +10,7 @@ import bpy
 from bpy.props import CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from . import inner_tree, paths, style_previews, style_table
-from .inner_tree import Socket
+from .inner_tree import PASS_DOC, Socket
 from .style_table import STYLE_NAMES
 from .added_people import AddedPersonItem, outlines_param
 from .track_styles import TrackSeenItem, TrackStyleItem
@@ -101,7 +101,9 @@ class InstanceMaskNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_idname = "InstyleInstanceMaskNode"
     bl_label = "Instance Mask"
     STAGE = "instance_mask"
-    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Index", "float", "index"))
+    OUTPUTS = (Socket("Image", "color", "pass", PASS_DOC),
+               Socket("Mask", "float", "mask", "All instances' masks together, 0 to 1"),
+               Socket("Index", "float", "index", "Each pixel's instance number (1, 2, ...; 0 for none)"))
     PROPS = ("model", "quality", "classes", "score_threshold", "weak_threshold", "max_instances", "grow", "feather",
              "smoothing")
 
@@ -143,8 +145,12 @@ class InstanceTrackerNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_idname = "InstyleInstanceTrackerNode"
     bl_label = "Instance Tracker"
     STAGE = "instance_tracker"
-    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Mask", "float", "mask"), Socket("Tracks", "float", "tracks"),
-               Socket("Selection", "float", "selection"), Socket("Ids", "color", "ids"))
+    OUTPUTS = (Socket("Image", "color", "pass", PASS_DOC),
+               Socket("Mask", "float", "mask", "The masks of the tracked people (excluded ids left out), 0 to 1"),
+               Socket("Tracks", "float", "tracks", "Each pixel's track id (0 for none): the id stays with the person"),
+               Socket("Selection", "float", "selection", "The masks of the ids listed in Selection"),
+               Socket("Ids", "color", "ids", "Each person in their own colour with their id written above them: "
+                      "view it to find the ids to exclude, merge or restyle"))
     PROPS = ("method", "max_distance", "confirm_frames", "max_lost", "hold", "shot_start", "merge", "exclude",
              "selection", "hold_ranges")
 
@@ -209,8 +215,10 @@ class NeuralStyleNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_idname = "InstyleNeuralStyleNode"
     bl_label = "Neural Style"
     STAGE = "neural_style"
-    OUTPUTS = (Socket("Image", "color", "pass"), Socket("Stylized", "color", "image"),
-               Socket("Mask", "float", "mask"))
+    OUTPUTS = (Socket("Stylized", "color", "image", "The result: the styled people (or regions) over the footage, "
+                      "pasted without a blend; MRF Blend blends them in"),
+               Socket("Image", "color", "pass", "The footage, unchanged: link it into MRF Blend's Image input"),
+               Socket("Mask", "float", "mask", "Where a style was applied, 0 to 1"))
     PROPS = ("method", "style", "mix_style", "mix", "style_image", "assign", "palette", "track_styles",
              "class_styles", "background_style", "region", "strength", "colour", "style_scale", "resolution",
              "temporal", "iterations", "style_weight", "features")
@@ -360,7 +368,8 @@ class MRFBlendNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_label = "MRF Blend"
     STAGE = "mrf_blend"
     INPUTS = ("Image",)
-    OUTPUTS = (Socket("Image", "color", "mix"), Socket("Alpha", "float", "alpha"))
+    OUTPUTS = (Socket("Image", "color", "mix", "The result: the styled people blended into the untouched footage"),
+               Socket("Alpha", "float", "alpha", "How much of the styled image each pixel takes, 0 to 1"))
     PROPS = ("mode", "band", "unary")
     MODE_ITEMS = (
         ("mrf", "MRF", "Labels from a Markov random field: the seam goes where stylized and original agree"),

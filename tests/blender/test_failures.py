@@ -132,3 +132,14 @@ def test_a_muted_neural_style_is_bypassed(fresh, tmp_path):
     graph["neural_style"].mute = False
     render(scene, tmp_path / "unmuted")
     assert np.array_equal(read_png(tmp_path / "unmuted" / "000001.png"), styled)
+
+
+def test_a_result_linked_where_the_footage_belongs_is_an_error_on_that_node(fresh, tmp_path):
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
+    bpy.context.preferences.addons[ADDON].preferences.on_error = "PASS"
+    tree = scene.compositing_node_group
+    tree.links.new(graph["neural_style"].outputs["Stylized"], graph["mrf_blend"].inputs["Image"])
+    render(scene, tmp_path / "frames")
+    assert graph["mrf_blend"].status == ("Error: its Image input comes from Neural Style's Stylized output"), \
+        graph["mrf_blend"].status
