@@ -7,7 +7,7 @@ import time
 
 import bpy
 
-from . import compute, engine_link, faults
+from . import compute, engine_link, faults, saving
 from .wire import EngineError
 
 MAX_RESTARTS = 3
@@ -109,8 +109,10 @@ class BakeOperator:
             self.report({"ERROR"}, fault.detail)
             return False
         if not self.run.chains:
-            self.report({"WARNING"}, "No instyle nodes in the scene's compositor")
+            self.report({"WARNING"}, "No instyle nodes in the scene's compositor reach an output")
             return False
+        if saving.unsaved_warning():
+            self.report({"WARNING"}, saving.unsaved_warning())
         context.window_manager.progress_begin(0, max(self.run.total, 1))
         return True
 

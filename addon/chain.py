@@ -160,7 +160,7 @@ def footage_path(source, reader=None) -> str:
         if source.image is None:
             raise ChainError(f"{source.name}: no image is chosen; open the footage in it", reader)
         raw, lib = source.image.filepath, source.image.library
-    path = Path(bpy.path.abspath(raw, library=lib))
+    path = Path(os.path.normpath(bpy.path.abspath(raw, library=lib)))  # "//../x.avi" after a save: the same file
     if not path.is_file():
         raise ChainError(f"{source.name}: footage file not found: {path}; relink it", reader)
     return str(path)

@@ -19,7 +19,7 @@ import time
 import bpy
 from bpy.app.handlers import persistent
 
-from . import compute, faults, paths
+from . import compute, faults, paths, saving
 
 failures: list[str] = []
 last_replies: dict[int, list[dict]] = {}
@@ -34,6 +34,8 @@ def on_render_pre(scene, *_):
     if _held_settings:
         return  # an interactive render being cancelled: Blender refuses this frame
     started, chains = time.perf_counter(), []
+    if frame == scene.frame_start and saving.unsaved_warning():
+        print(f"instyle: {saving.unsaved_warning()}", file=sys.stderr, flush=True)
     compute.mark_idle(scene)
     try:
         chains = compute.chains_of(scene)
