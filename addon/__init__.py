@@ -7,8 +7,8 @@ the engine writes EXR frames into a cache that the nodes' inner trees read.
 
 import bpy
 
-from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, render_hooks,
-               saving, style_previews, track_styles)
+from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, preview,
+               render_hooks, saving, style_previews, track_styles)
 
 classes = (preferences.InstylePreferences, *track_styles.CLASSES, *added_people.CLASSES, *nodes.NODE_CLASSES,
            nodes.NODE_MT_instyle,
@@ -24,9 +24,11 @@ def register():
     bpy.types.NODE_MT_add.append(nodes.add_menu_entry)
     render_hooks.register()
     saving.register()
+    preview.register()
 
 
 def unregister():
+    preview.unregister()
     saving.unregister()
     render_hooks.unregister()
     bpy.types.NODE_MT_add.remove(nodes.add_menu_entry)

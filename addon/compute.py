@@ -40,16 +40,24 @@ def prepare(chains: list[Chain]) -> None:
 
 def ensure_frame(chain: Chain, frame: int) -> dict | None:
     """Compute `frame` for the whole chain unless every node already has it; returns the engine's reply."""
-    if chain.cached(frame):
-        return None
-    header = {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": frame,
-              "shot": chain.shot}
+    return None if chain.cached(frame) else run(frame_request(chain, frame))
+
+
+def frame_request(chain: Chain, frame: int) -> dict:
+    """The `run` request computing `frame` for every node of `chain` (built where Blender data may be read)."""
+    return {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": frame, "shot": chain.shot}
+
+
+def run(request: dict, sent=lambda request_id: None) -> dict:
+    """Send a `frame_request` (in the engine's priority lane) and wait for the reply; an engine that went away is
+    started again once. `sent` gets the request's id, which `engine_link.client().cancel` takes."""
+    header = {"type": "run", **request}
     try:
-        reply, _ = engine_link.client().run(**header)
+        reply, _ = engine_link.client().request(header, sent=sent)
     except EngineError as exc:
         if exc.code != "disconnected":
             raise
-        reply, _ = engine_link.restart().run(**header)
+        reply, _ = engine_link.restart().request(header, sent=sent)
     return reply
 
 
@@ -91,7 +99,8 @@ def post(node, text: str) -> None:
     """Set `node.status`; from a render thread of an interactive session the text waits for `flush_statuses`,
     as Blender data must only be written on the main thread there."""
     if bpy.app.background:
-        node.status = text
+        if node.status != text:
+            node.status = text
     else:
         _pending[(node.id_data.name, node.name)] = text
 

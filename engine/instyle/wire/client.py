@@ -69,7 +69,7 @@ class Job:
             yield self.wait_event(timeout)
 
     def cancel(self, timeout: float = 10.0) -> None:
-        self.client.request({"type": "cancel", "job": self.id}, timeout=timeout)
+        self.client.cancel(self.id, timeout)
 
     def _take(self, block: bool, timeout: float | None = None) -> dict:
         header, _ = self._inbox.get(block=block, timeout=timeout)
@@ -106,9 +106,12 @@ class Client:
     def alive(self) -> bool:
         return self._broken is None
 
-    def request(self, header: dict, payloads=(), timeout: float | None = None) -> tuple[dict, list[bytearray]]:
-        """Send a request (an `id` is assigned) and wait for its reply; engine errors raise EngineError."""
+    def request(self, header: dict, payloads=(), timeout: float | None = None,
+                sent=lambda request_id: None) -> tuple[dict, list[bytearray]]:
+        """Send a request (an `id` is assigned, and given to `sent` once it is on its way: `cancel` takes it) and
+        wait for its reply; engine errors raise EngineError."""
         request_id, inbox = self._send(header, payloads)
+        sent(request_id)
         try:
             reply, data = inbox.get(timeout=timeout)
         except queue.Empty:
@@ -127,6 +130,10 @@ class Client:
     def run(self, source: dict, pipeline: list[dict], timeout: float | None = None, **extra) -> tuple[dict, list]:
         """Run one frame of `source` through `pipeline`; served before any queued bake frames."""
         return self.request({"type": "run", "source": source, "pipeline": pipeline, **extra}, timeout=timeout)
+
+    def cancel(self, request_id: int, timeout: float = 10.0) -> None:
+        """Cancel this connection's run or job `request_id`; its own request then ends with code "cancelled"."""
+        self.request({"type": "cancel", "job": request_id}, timeout=timeout)
 
     def submit_job(self, pipeline: list[dict], items: list[dict], timeout: float = 30.0, **extra) -> Job:
         """Queue a bake of `items` (each {"source", "frame_number"}); returns once the engine accepted it."""
