@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from . import cache, engine_link, inner_tree, paths
+from . import cache, engine_link, inner_tree, sequencer
 from .chain import Chain, ChainError, terminal_chains
 from .nodes import is_instyle
 from .wire import EngineError
@@ -12,24 +12,32 @@ from .wire.runtime import process_alive
 
 
 def chains_of(scene) -> list[Chain]:
+    """The chains of the scene's compositor, then those of the node groups its Video Sequencer strips run."""
     tree = scene.compositing_node_group
-    return terminal_chains(tree, scene.frame_start) if tree else []
+    return (terminal_chains(tree, scene.frame_start) if tree else []) + sequencer.strip_chains(scene)
 
 
 def prepare(chains: list[Chain]) -> None:
     """Point inner trees at the cache and clear frames computed with other parameters or footage."""
     for chain in chains:
         for node, key in zip(chain.nodes, chain.keys()):
-            if cache.claim(paths.node_dir(node.cache_id), key, node.cached_outputs(), process_alive):
+            if cache.claim(chain.node_dir(node), key, node.cached_outputs(), process_alive):
                 node.status = "Inputs changed: cached frames were cleared"
             inner_tree.point_at(node.node_tree, node.cache_files())
 
 
 def ensure_frame(chain: Chain, frame: int) -> dict | None:
-    """Compute `frame` for the whole chain unless every node already has it; returns the engine's reply."""
-    if chain.cached(frame):
+    """Compute `frame` for the whole chain unless every node already has it or the chain's footage is not shown
+    then (outside its strip), and put it where the nodes read it; returns the engine's reply."""
+    if not chain.shows(frame):
         return None
-    header = {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": frame,
+    reply = None if chain.cached(frame) else _compute(chain, frame)
+    chain.publish(frame)
+    return reply
+
+
+def _compute(chain: Chain, frame: int) -> dict:
+    header = {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": chain.number(frame),
               "shot": chain.shot}
     try:
         reply, _ = engine_link.client().run(**header)
