@@ -22,24 +22,35 @@ class BakeRun:
         self.frames = list(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
         self.chains = compute.chains_of(scene) if chains is None else chains
         compute.prepare(self.chains)
-        self.total = len(self.frames) * len(self.chains)
+        self.total = sum(len(self.shown(chain)) for chain in self.chains)
         self.restarts = 0
         self.error = ""
         self.jobs: dict[int, object] = {}
         self._submit()
 
+    def shown(self, chain) -> list[int]:
+        """The frames of the range at which the chain's footage is shown (all but those outside its strip)."""
+        return [f for f in self.frames if chain.shows(f)]
+
     def _submit(self) -> None:
         client = engine_link.client()
         self.jobs = {}
         for k, chain in enumerate(self.chains):
-            todo = [f for f in self.frames if not chain.cached(f)]
+            self._publish(chain)
+            todo = {chain.number(f): f for f in reversed(self.shown(chain)) if not chain.cached(f)}  # one per number
             if todo:
                 self.jobs[k] = client.submit_job(chain.pipeline(), [
-                    {"source": chain.source_for(f), "frame_number": f} for f in todo], shot=chain.shot)
+                    {"source": chain.source_for(f), "frame_number": n} for n, f in sorted(todo.items())],
+                    shot=chain.shot)
+
+    def _publish(self, chain) -> None:
+        for f in self.shown(chain):
+            if chain.cached(f):
+                chain.publish(f)
 
     @property
     def done(self) -> int:
-        return sum(chain.cached(f) for chain in self.chains for f in self.frames)
+        return sum(chain.cached(f) for chain in self.chains for f in self.shown(chain))
 
     def pump(self, wait: float = 0.0) -> bool:
         """Handle the jobs' events (waiting up to `wait` seconds for one); True when every job has ended."""
@@ -54,6 +65,7 @@ class BakeRun:
                     self._handle(self.chains[k], event)
                 break
             if job.finished is not None:
+                self._publish(self.chains[k])
                 del self.jobs[k]
         if not self.jobs and not self.error and self.done < self.total:
             self._resume()
@@ -129,7 +141,7 @@ class BakeOperator:
             self.report({"WARNING"}, f"Bake cancelled; {run.done} frame(s) are cached and kept")
             return {"CANCELLED"}
         for chain in run.chains:
-            compute.mark(chain, f"Baked {len(run.frames)} frame(s)")
+            compute.mark(chain, f"Baked {len(run.shown(chain))} frame(s)")
         restarted = f" (the engine was restarted {run.restarts} time(s))" if run.restarts else ""
         self.report({"INFO"}, f"Baked {len(run.frames)} frame(s){restarted}")
         return {"FINISHED"}

@@ -1,4 +1,8 @@
-"""From a node graph to engine requests: the chains of instyle nodes, their footage and its frame numbers."""
+"""From a node graph to engine requests: the chains of instyle nodes, their footage and its frame numbers.
+
+A chain reads its footage through a footage object: `NodeFootage` for a Movie Clip or Image node of the scene
+compositor, or a strip's (`sequencer.StripFootage`) for a node group run by a Video Sequencer strip. It says which
+footage frame a scene frame shows, which scene frames it is shown at, and where each node's frames are cached."""
 
 from __future__ import annotations
 
@@ -24,44 +28,99 @@ class ChainError(Exception):
         self.node = node
 
 
+class NodeFootage:
+    """The footage of a Movie Clip or Image node: shown at every scene frame, cached by scene frame in each
+    node's own folder, which its inner tree reads."""
+
+    def __init__(self, node):
+        self.node = node
+
+    @property
+    def still(self) -> bool:
+        return self.node.bl_idname == "CompositorNodeImage" and self.node.image.source == "FILE"
+
+    @property
+    def shot(self) -> str:
+        return footage_path(self.node)
+
+    def frame(self, frame: int) -> dict:
+        return footage_frame(self.node, frame)
+
+    def number(self, frame: int) -> int:
+        return frame
+
+    def shows(self, frame: int) -> bool:
+        return True
+
+    def description(self) -> list:
+        return _footage_description(self.node)
+
+    def node_dir(self, node) -> Path:
+        return paths.node_dir(node.cache_id)
+
+    def publish(self, node, frame: int) -> None:
+        """Nothing to do: the node's inner tree reads the folder its frames are cached in."""
+
+
 @dataclass
 class Chain:
-    """Instyle nodes from the one nearest the footage to `nodes[-1]`, and the footage node."""
+    """Instyle nodes from the one nearest the footage to `nodes[-1]`, the node they read from (`source`) and the
+    footage it stands for (a `NodeFootage` of `source` unless given)."""
 
     source: object
     nodes: list
     first_frame: int = 1
+    footage: object = None
+
+    def __post_init__(self):
+        if self.footage is None:
+            self.footage = NodeFootage(self.source)
 
     @property
     def shot(self) -> str:
-        return f"{footage_path(self.source)}|{self.nodes[0].cache_id}"
+        return f"{self.footage.shot}|{self.nodes[0].cache_id}"
 
     def source_for(self, frame: int) -> dict:
-        return {"kind": "file", **footage_frame(self.source, frame)}
+        return {"kind": "file", **self.footage.frame(frame)}
+
+    def number(self, frame: int) -> int:
+        """The number of the cache files holding scene `frame`."""
+        return self.footage.number(frame)
+
+    def shows(self, frame: int) -> bool:
+        """False where the footage is not shown at scene `frame` (outside its strip), so nothing is computed."""
+        return self.footage.shows(frame)
+
+    def node_dir(self, node) -> Path:
+        return self.footage.node_dir(node)
+
+    def publish(self, frame: int) -> None:
+        """Put each node's cached result for scene `frame` where its inner tree reads it."""
+        for node in self.nodes:
+            self.footage.publish(node, frame)
 
     def keys(self) -> list[str]:
         """For each node, a signature of everything its cached frames depend on."""
-        described, keys = [_footage_description(self.source)], []
+        described, keys = [self.footage.description()], []
         for node in self.nodes:
             described.append([node.STAGE, self._params(node)])
             keys.append(cache.signature(described))
         return keys
 
     def pipeline(self) -> list[dict]:
-        return [{"stage": n.STAGE, "params": self._params(n), "write": str(paths.node_dir(n.cache_id)),
+        return [{"stage": n.STAGE, "params": self._params(n), "write": str(self.node_dir(n)),
                  "write_outputs": list(n.cached_outputs())} for n in self.nodes]
 
     def _params(self, node) -> dict:
         """The node's stage parameters, with a tracker's automatic shot start resolved against the scene."""
         params = node.stage_params()
         if params.get("shot_start") == -2:
-            footage = footage_frame(self.source, self.first_frame)
-            still = self.source.bl_idname == "CompositorNodeImage" and self.source.image.source == "FILE"
-            params["shot_start"] = -1 if still else max(footage["frame"], 0)
+            footage = self.footage.frame(self.first_frame)
+            params["shot_start"] = -1 if self.footage.still else max(footage["frame"], 0)
         return params
 
     def cached(self, frame: int) -> bool:
-        return all(cache.has_frame(paths.node_dir(n.cache_id), n.cached_outputs(), frame) for n in self.nodes)
+        return all(cache.has_frame(self.node_dir(n), n.cached_outputs(), self.number(frame)) for n in self.nodes)
 
 
 def _upstream(socket):
@@ -98,8 +157,9 @@ def reaches_output(node) -> bool:
     return False
 
 
-def chain_to(node) -> Chain:
-    """Walk up the Image inputs from `node` to the footage, leaving out muted instyle nodes."""
+def chain_to(node, group_footage=None) -> Chain:
+    """Walk up the Image inputs from `node` to the footage, leaving out muted instyle nodes; in a node group run by
+    a strip, `group_footage` is the strip's footage, which the Group Input node stands for."""
     nodes, current = [node], node
     while True:
         upstream = _upstream(current.inputs["Image"])
@@ -111,6 +171,8 @@ def chain_to(node) -> Chain:
             nodes.insert(0, upstream)
             current = upstream
             continue
+        if upstream.bl_idname == "NodeGroupInput" and group_footage is not None:
+            return Chain(upstream, nodes, footage=group_footage)
         if upstream.bl_idname in ("CompositorNodeMovieClip", "CompositorNodeImage"):
             footage_path(upstream, current)
             return Chain(upstream, nodes)
@@ -134,16 +196,17 @@ def live_nodes(tree) -> list:
     return [n for n in tree.nodes if is_instyle(n) and not n.mute and reaches_output(n)]
 
 
-def terminal_chains(tree, first_frame: int = 1) -> list[Chain]:
+def terminal_chains(tree, first_frame: int = 1, group_footage=None) -> list[Chain]:
     """One chain for each live instyle node (see `live_nodes`) that feeds no other live instyle node's Image
-    input; `first_frame` is the scene's first frame (where a tracker's shot starts by default)."""
+    input; `first_frame` is the scene's first frame (where a tracker's shot starts by default); `group_footage` as
+    for `chain_to`."""
     live = live_nodes(tree)
     feeding = set()
     for n in live:
         up = _upstream(n.inputs["Image"])
         if up is not None and is_instyle(up):
             feeding.add(up.name)
-    chains = [chain_to(n) for n in live if n.name not in feeding]
+    chains = [chain_to(n, group_footage) for n in live if n.name not in feeding]
     for chain in chains:
         chain.first_frame = first_frame
     return chains

@@ -6,7 +6,7 @@ import time
 
 import bpy
 
-from . import cache, engine_link, inner_tree, paths
+from . import cache, engine_link, inner_tree, sequencer
 from .chain import Chain, live_nodes, terminal_chains
 from .faults import Fault
 from .nodes import is_instyle
@@ -17,8 +17,10 @@ _pending: dict[tuple[str, str], str] = {}
 
 
 def chains_of(scene) -> list[Chain]:
-    tree = scene.compositing_node_group
-    return terminal_chains(tree, scene.frame_start) if tree else []
+    """The chains of the scene's compositor (when the render composites), then those of the node groups its Video
+    Sequencer strips run."""
+    tree = scene.compositing_node_group if scene.render.use_compositing else None
+    return (terminal_chains(tree, scene.frame_start) if tree else []) + sequencer.strip_chains(scene)
 
 
 def chains_or_none(scene) -> list[Chain]:
@@ -33,19 +35,25 @@ def prepare(chains: list[Chain]) -> None:
     """Point inner trees at the cache and clear frames computed with other parameters or footage."""
     for chain in chains:
         for node, key in zip(chain.nodes, chain.keys()):
-            if cache.claim(paths.node_dir(node.cache_id), key, node.cached_outputs(), process_alive):
+            if cache.claim(chain.node_dir(node), key, node.cached_outputs(), process_alive):
                 post(node, "Inputs changed: cached frames were cleared")
             inner_tree.point_at(node.node_tree, node.cache_files())
 
 
 def ensure_frame(chain: Chain, frame: int) -> dict | None:
-    """Compute `frame` for the whole chain unless every node already has it; returns the engine's reply."""
-    return None if chain.cached(frame) else run(frame_request(chain, frame))
+    """Compute `frame` for the whole chain unless every node already has it or the chain's footage is not shown
+    then (outside its strip), and put it where the nodes read it; returns the engine's reply."""
+    if not chain.shows(frame):
+        return None
+    reply = None if chain.cached(frame) else run(frame_request(chain, frame))
+    chain.publish(frame)
+    return reply
 
 
 def frame_request(chain: Chain, frame: int) -> dict:
     """The `run` request computing `frame` for every node of `chain` (built where Blender data may be read)."""
-    return {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": frame, "shot": chain.shot}
+    return {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": chain.number(frame),
+            "shot": chain.shot}
 
 
 def run(request: dict, sent=lambda request_id: None) -> dict:
@@ -87,8 +95,9 @@ def mark_fault(chains: list[Chain], fault: Fault) -> None:
 
 
 def mark_idle(scene) -> None:
-    """Say on each instyle node that is not computed why not: it is muted, or reaches no output."""
-    tree = scene.compositing_node_group
+    """Say on each instyle node of the scene's compositor that is not computed why not: it is muted, or reaches no
+    output."""
+    tree = scene.compositing_node_group if scene.render.use_compositing else None
     live = {n.name for n in live_nodes(tree)} if tree else set()
     for node in tree.nodes if tree else ():
         if is_instyle(node) and node.name not in live:

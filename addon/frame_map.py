@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from itertools import combinations
 from pathlib import Path
 
 
@@ -20,6 +22,32 @@ def image_node_number(frame: int, start: int, duration: int, offset: int, cyclic
             n = duration
     n = min(max(n, 0), duration)
     return n + offset
+
+
+def strip_index(frame: int, start: float, length: int, reverse: bool, strobe: float) -> int:
+    """0-based index into the content of a movie or image strip (its animation start offset not yet added) that
+    Blender's sequencer shows at scene `frame`, at playback rate 1 without retiming: counted from `start`
+    (backwards from the last content frame, `start + length - 1`, when `reverse`), clamped to [0, length - 1],
+    held for `strobe` frames when above 1, rounded half up."""
+    index = start + length - 1 - frame if reverse else frame - start
+    index = min(max(index, 0.0), length - 1.0)
+    if strobe > 1.0:
+        index -= math.fmod(index, strobe)
+    return math.floor(index + 0.5)
+
+
+def first_overlap(ranges: list[tuple[int, int]]) -> tuple[int, int, int] | None:
+    """The first two half-open frame ranges `[start, end)` that share a frame, as (i, j, first shared frame) with
+    i < j indexes into `ranges`; None when no two share one."""
+    for (i, (a0, a1)), (j, (b0, b1)) in combinations(enumerate(ranges), 2):
+        if max(a0, b0) < min(a1, b1):
+            return i, j, max(a0, b0)
+    return None
+
+
+def file_number(file: str) -> int:
+    """The frame number of a file of an image sequence (its name's last run of digits)."""
+    return int(_number_run(file)[1])
 
 
 def sequence_file(first_file: str, number: int) -> str:

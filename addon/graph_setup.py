@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bpy
 
-from .frame_map import sequence_file
+from .frame_map import file_number, sequence_file
 from .nodes import InstanceMaskNode, InstanceTrackerNode, MRFBlendNode, NeuralStyleNode
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".ogv"}
@@ -46,7 +46,7 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
         source = tree.nodes.new("CompositorNodeImage")
         source.image = image
         source.frame_start, source.frame_duration = 1, length
-        source.frame_offset = _number(path) - 1 if length > 1 else 0  # scene frame 1 shows the first file
+        source.frame_offset = file_number(str(path)) - 1 if length > 1 else 0  # scene frame 1 shows the first file
         width, height = image.size
     source.location = (-300, 0)
     nodes = add_chain(tree, source)
@@ -69,17 +69,11 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
 def _sequence_length(first: Path) -> int:
     n = 0
     try:
-        while Path(sequence_file(str(first), _number(first) + n)).is_file():
+        while Path(sequence_file(str(first), file_number(str(first)) + n)).is_file():
             n += 1
     except ValueError:
         return 1
     return max(n, 1)
-
-
-def _number(path: Path) -> int:
-    import re
-
-    return int(re.findall(r"\d+", path.stem)[-1])
 
 
 class INSTYLE_OT_add_chain(bpy.types.Operator):

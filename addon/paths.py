@@ -33,6 +33,11 @@ def node_dir(cache_id: str) -> Path:
     return cache_root() / cache_id
 
 
+def strip_dir(cache_id: str, strip_key: str) -> Path:
+    """A node's own cache for one strip that runs it (see `sequencer.StripFootage`), inside the node's folder."""
+    return node_dir(cache_id) / "strips" / strip_key
+
+
 def frame_one(cache_id: str, output: str) -> str:
     """The path an inner Image node is given for an output (frame 1 of its sequence), `//`-relative if possible."""
     setting = cache_setting()

@@ -71,7 +71,7 @@ def tick() -> float:
     except Exception as exc:
         compute.mark_fault(compute.chains_or_none(scene), faults.locate(exc))
         return TICK_S
-    todo = [c for c in chains if not c.cached(frame)]
+    todo = [c for c in chains if c.shows(frame) and not c.cached(frame)]
     for chain in chains:
         if chain in todo:
             _mark(scene, chain, frame, "computing")
@@ -123,6 +123,8 @@ def _land(request: Request) -> None:
             for reader in inner_tree.cache_readers(node.node_tree).values():
                 if reader.image is not None:
                     reader.image.reload()
+        if chain.shows(request.frame) and chain.cached(request.frame):
+            chain.publish(request.frame)
         reply = request.replies.get(chain.shot)
         _mark(scene, chain, request.frame, "computed" if reply else "cached", reply)
 

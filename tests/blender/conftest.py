@@ -49,6 +49,7 @@ def fresh(addon, tmp_path):
     prefs.engine_mode, prefs.engine_python, prefs.cache_dir = "AUTO", str(ENGINE_PYTHON), str(tmp_path / "cache")
     prefs.on_error = "FAIL"
     addon.render_hooks.failures.clear()
+    addon.render_hooks.last_replies.clear()
     return addon
 
 
