@@ -8,6 +8,7 @@ import time
 import bpy
 
 from . import compute, engine_link, faults, saving
+from .chain import ChainError
 from .wire import EngineError
 
 MAX_RESTARTS = 3
@@ -177,7 +178,22 @@ class BakeOperator:
 
 
 class INSTYLE_OT_bake(BakeOperator, bpy.types.Operator):
-    """Compute every frame of the scene's range for the instyle nodes, so renders read them from the cache"""
+    """Compute every frame of the scene's range for this node's chain (every chain when no node is named), so
+    renders read them from the cache"""
 
     bl_idname = "instyle.bake"
     bl_label = "Bake instyle Frames"
+
+    node: bpy.props.StringProperty(name="Node", description="An instyle node whose chain is baked (empty: every "
+                                                            "chain that reaches an output)")
+    tree: bpy.props.StringProperty(name="Node Tree", description="The node group holding Node")
+
+    def new_run(self, context) -> BakeRun:
+        if not self.node:
+            return BakeRun(context.scene)
+        chains = [c for c in compute.chains_of(context.scene)
+                  if any(n.name == self.node and n.id_data.name == self.tree for n in c.nodes)]
+        if not chains:
+            raise ChainError(f"{self.node} is not computed (muted, or not linked on to an output or a Viewer), so "
+                             "there is nothing to bake for it")
+        return BakeRun(context.scene, chains)

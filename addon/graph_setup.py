@@ -50,9 +50,7 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
         width, height = image.size
     source.location = (-300, 0)
     nodes = add_chain(tree, source)
-    out = tree.nodes.new("NodeGroupOutput")
-    out.location = (1400, 0)
-    tree.links.new(nodes["mrf_blend"].outputs["Image"], out.inputs[0])
+    out = link_to_output(tree, nodes["mrf_blend"])
     render = scene.render
     render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
     render.dither_intensity = 0.0
@@ -76,8 +74,28 @@ def _sequence_length(first: Path) -> int:
     return max(n, 1)
 
 
+def link_to_output(tree, node):
+    """Link `node`'s first output (its result) to the tree's Group Output, made (with an Image socket) if missing;
+    returns the Group Output node."""
+    out = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput" and n.is_active_output), None)
+    if out is None:
+        out = tree.nodes.new("NodeGroupOutput")
+        out.location = (node.location.x + 300, node.location.y)
+    if not any(item.item_type == "SOCKET" and item.in_out == "OUTPUT" for item in tree.interface.items_tree):
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    tree.links.new(node.outputs[0], out.inputs[0])
+    return out
+
+
+def footage_size(source) -> tuple[int, int]:
+    """(width, height) of the footage a Movie Clip or Image node shows; (0, 0) when unknown."""
+    data = source.clip if source.bl_idname == "CompositorNodeMovieClip" else source.image
+    return (int(data.size[0]), int(data.size[1])) if data is not None else (0, 0)
+
+
 class INSTYLE_OT_add_chain(bpy.types.Operator):
-    """Add Instance Mask, Instance Tracker, Neural Style and MRF Blend after the active footage node"""
+    """Add Instance Mask, Instance Tracker, Neural Style and MRF Blend after the active footage node, link the
+    result to the output and set the render size to the footage's"""
 
     bl_idname = "instyle.add_chain"
     bl_label = "Add instyle Chain"
@@ -86,9 +104,18 @@ class INSTYLE_OT_add_chain(bpy.types.Operator):
     @classmethod
     def poll(cls, context):
         node = getattr(context, "active_node", None)
-        return node is not None and node.bl_idname in ("CompositorNodeMovieClip", "CompositorNodeImage")
+        if node is None or node.bl_idname not in ("CompositorNodeMovieClip", "CompositorNodeImage"):
+            cls.poll_message_set("Select the Movie Clip or Image node with the footage first")
+            return False
+        return True
 
     def execute(self, context):
         source = context.active_node
-        add_chain(source.id_data, source, source.location.x, source.location.y)
+        nodes = add_chain(source.id_data, source, source.location.x, source.location.y)
+        link_to_output(source.id_data, nodes["mrf_blend"])
+        width, height = footage_size(source)
+        if width and height:
+            render = context.scene.render
+            render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+            self.report({"INFO"}, f"Render size set to the footage's, {width} x {height}")
         return {"FINISHED"}

@@ -88,7 +88,8 @@ class InstyleNode:
         self.draw_props(layout)
         if self.status:
             layout.label(text=self.status, icon="ERROR" if self.status.startswith("Error") else "INFO")
-        layout.operator("instyle.bake", icon="RENDER_ANIMATION")
+        bake = layout.operator("instyle.bake", icon="RENDER_ANIMATION")
+        bake.node, bake.tree = self.name, self.id_data.name
 
     def draw_props(self, layout):
         for name in self.PROPS:
@@ -398,6 +399,8 @@ def is_instyle(node) -> bool:
 
 def menu_draw(self, context):
     layout = self.layout
+    layout.operator("instyle.add_chain", icon="NODETREE")
+    layout.separator()
     for cls in NODE_CLASSES:
         op = layout.operator("node.add_node", text=cls.bl_label)
         op.type = cls.bl_idname

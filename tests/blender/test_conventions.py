@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+from ..conftest import VTEST
+
 
 def test_every_socket_has_a_tooltip_and_the_first_output_is_the_result(fresh):
     tree = bpy.data.node_groups.new("t", "CompositorNodeTree")
@@ -16,3 +18,32 @@ def test_every_socket_has_a_tooltip_and_the_first_output_is_the_result(fresh):
     assert first["Neural Style"] == "Stylized" and first["MRF Blend"] == "Image"
     mrf = fresh.nodes.MRFBlendNode
     assert mrf.OUTPUTS[0].source == "mix"  # MRF Blend's first output is the blended frame, not a pass-through
+
+
+def test_add_chain_links_the_result_to_the_output_and_sets_the_render_size_to_the_footages(fresh):
+    scene = bpy.context.scene
+    tree = scene.compositing_node_group = bpy.data.node_groups.new("comp", "CompositorNodeTree")
+    source = tree.nodes.new("CompositorNodeMovieClip")
+    source.clip = bpy.data.movieclips.load(str(VTEST))
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 1920, 1080, 50
+    assert not bpy.ops.instyle.add_chain.poll()  # no footage node is active
+    with bpy.context.temp_override(active_node=source):
+        assert bpy.ops.instyle.add_chain() == {"FINISHED"}
+    out = next(n for n in tree.nodes if n.bl_idname == "NodeGroupOutput")
+    assert out.inputs[0].links[0].from_node.bl_idname == "InstyleMRFBlendNode"
+    (chain,) = fresh.compute.chains_of(scene)
+    assert [n.bl_label for n in chain.nodes] == ["Instance Mask", "Instance Tracker", "Neural Style", "MRF Blend"]
+    assert (scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage) == (768, 576, 100)
+
+
+def test_bake_on_a_node_bakes_its_own_chain_only(fresh):
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
+    tree = scene.compositing_node_group
+    other = fresh.graph_setup.add_chain(tree, graph["source"], 0, -600)
+    viewer = tree.nodes.new("CompositorNodeViewer")
+    tree.links.new(other["mrf_blend"].outputs[0], viewer.inputs[0])
+    assert len(fresh.compute.chains_of(scene)) == 2
+    assert bpy.ops.instyle.bake(node=other["neural_style"].name, tree=tree.name) == {"FINISHED"}
+    assert all(fresh.paths.node_dir(n.cache_id).is_dir() for n in other.values())
+    assert not any(fresh.paths.node_dir(graph[k].cache_id).exists() for k in other)
