@@ -51,6 +51,13 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
     source.location = (-300, 0)
     nodes = add_chain(tree, source)
     out = link_to_output(tree, nodes["mrf_blend"])
+    exact_output(scene, width, height, min(length, frames) if frames else length)
+    return {"source": source, "output": out, **nodes}
+
+
+def exact_output(scene, width: int, height: int, frames: int) -> None:
+    """Render frames 1..`frames` at `width` x `height` into 8-bit PNGs with no view transform or dither, so the
+    footage's pixels come out unchanged where instyle leaves them."""
     render = scene.render
     render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
     render.dither_intensity = 0.0
@@ -59,9 +66,7 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
     render.image_settings.color_depth = "8"
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
-    scene.frame_start = 1
-    scene.frame_end = min(length, frames) if frames else length
-    return {"source": source, "output": out, **nodes}
+    scene.frame_start, scene.frame_end = 1, frames
 
 
 def _sequence_length(first: Path) -> int:

@@ -208,6 +208,18 @@ def add_strip_chain(scene, strip) -> tuple[object, dict]:
     return modifier, nodes
 
 
+def strip_graph(scene, movie: str, frames: int) -> dict:
+    """Give `scene` a Video Sequencer with `movie` as a strip from frame 1 and the instyle chain as its modifier,
+    rendered through the sequencer at the movie's size and frame rate; returns the strip and the nodes by stage."""
+    strip = scene.sequence_editor_create().strips.new_movie("footage", movie, channel=1, frame_start=1)
+    _, nodes = add_strip_chain(scene, strip)
+    scene.render.use_sequencer, scene.render.use_compositing = True, False
+    scene.render.fps, scene.render.fps_base = round(strip.fps), round(strip.fps) / strip.fps  # the movie's rate
+    graph_setup.exact_output(scene, strip.elements[0].orig_width, strip.elements[0].orig_height,
+                             min(frames, strip.frame_final_duration))
+    return {"strip": strip, **nodes}
+
+
 def _editing_scene(context):
     """The scene whose strips the Video Sequencer edits (Blender 5 gives it its own context member)."""
     return getattr(context, "sequencer_scene", None) or context.scene

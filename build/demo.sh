@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # The main job: set up, then render footage through real Blender, the instyle nodes and the engine.
-#   build/demo.sh [--input VIDEO_OR_FIRST_IMAGE] [--frames N] [--out DIR]
+#   build/demo.sh [--input VIDEO_OR_FIRST_IMAGE] [--frames N] [--out DIR] [--sequencer]
 # Writes DIR/000001.png... (the footage's size), DIR/timings.json, DIR/preview.png and DIR/instyle_demo.blend.
+# --sequencer runs the chain as a Compositor modifier on a Video Sequencer strip (a movie) instead of the compositor.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INPUT=/usr/share/doc/opencv-doc/examples/data/vtest.avi
 FRAMES=48
 OUT="$ROOT/out/demo"
+SEQUENCER=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --input) INPUT="$2"; shift 2 ;;
         --frames) FRAMES="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
-        *) echo "demo.sh: unknown option $1 (use --input, --frames, --out)" >&2; exit 2 ;;
+        --sequencer) SEQUENCER=(--sequencer); shift ;;
+        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+        *) echo "demo.sh: unknown option $1 (use --input, --frames, --out, --sequencer)" >&2; exit 2 ;;
     esac
 done
 "$ROOT/build/setup.sh"
@@ -22,6 +25,6 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 export BLENDER_USER_RESOURCES="$OUT/.blender-user" XDG_CACHE_HOME="$OUT/.blender-user/cache"
 "$ROOT/.venv-blender/bin/python" "$ROOT/build/demo_render.py" --zip "$(ls "$ROOT"/dist/instyle-*.zip)" \
-    --input "$INPUT" --frames "$FRAMES" --out "$OUT" --engine-python "$ROOT/.venv/bin/python"
+    --input "$INPUT" --frames "$FRAMES" --out "$OUT" --engine-python "$ROOT/.venv/bin/python" "${SEQUENCER[@]}"
 "$ROOT/.venv/bin/python" "$ROOT/build/demo_preview.py" --input "$INPUT" --out "$OUT"
 echo "demo: frames, timings.json and preview.png are in $OUT"

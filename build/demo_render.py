@@ -1,7 +1,8 @@
 """The demo's Blender side (run by build/demo.sh with the Blender venv's Python).
 
 Installs the built extension, builds the graph footage -> Instance Mask -> Instance Tracker -> Neural Style ->
-MRF Blend -> output, saves it as OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes
+MRF Blend -> output in the compositor (or, with --sequencer, as a Compositor modifier on a Video Sequencer strip of
+the footage), saves it as OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes
 OUT/timings.json (per-stage and total milliseconds per frame).
 """
 
@@ -24,6 +25,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--engine-python", required=True)
+    parser.add_argument("--sequencer", action="store_true", help="run the chain on a Video Sequencer strip")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -35,7 +37,10 @@ def main() -> int:
     prefs.engine_python = args.engine_python
 
     scene = bpy.context.scene
-    addon.graph_setup.footage_graph(scene, str(args.input), args.frames)
+    if args.sequencer:
+        addon.sequencer.strip_graph(scene, str(args.input), args.frames)
+    else:
+        addon.graph_setup.footage_graph(scene, str(args.input), args.frames)
     scene.render.filepath = str(out / "######")
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "instyle_demo.blend"))
 
