@@ -177,16 +177,17 @@ class Service:
                                {c.name: c.params for c in calls}, on_step)
             out, writing = Outputs(segment, header), []
             try:
+                for call in calls:  # stages that must see the request before any stage runs (see `prepare`)
+                    prepare = getattr(STAGES[call.name], "prepare", None)
+                    if prepare is not None:
+                        ctx.write_dir, ctx.stage, t = call.write, call.name, time.perf_counter()
+                        _located(prepare, call.name, call.params, ctx)
+                        timings[f"{call.name}.prepare"] = (time.perf_counter() - t) * 1000
                 for call in calls:
                     ctx.check_cancelled()
                     ctx.write_dir, ctx.stage = call.write, call.name
                     t = time.perf_counter()
-                    try:
-                        outputs = STAGES[call.name].run(state, call.params, ctx)
-                    except Exception as exc:  # say which stage failed (see describe_failure)
-                        with contextlib.suppress(AttributeError):
-                            exc.instyle_stage = getattr(exc, "instyle_stage", call.name)
-                        raise
+                    outputs = _located(STAGES[call.name].run, call.name, state, call.params, ctx)
                     timings[call.name] = (time.perf_counter() - t) * 1000
                     t = time.perf_counter()
                     if call.write:
@@ -364,6 +365,16 @@ def _segment(header: dict):
         yield segment
     finally:
         segment.close()
+
+
+def _located(function, stage: str, *args):
+    """`function(*args)`, with any exception it raises marked as the `stage`'s (see `describe_failure`)."""
+    try:
+        return function(*args)
+    except Exception as exc:
+        with contextlib.suppress(AttributeError):
+            exc.instyle_stage = getattr(exc, "instyle_stage", stage)
+        raise
 
 
 def describe_failure(exc: BaseException) -> dict:

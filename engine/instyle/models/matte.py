@@ -35,6 +35,13 @@ class RobustVideoMatte:
         self._states: list[torch.Tensor] = [torch.zeros(()) for _ in _STATES]
         self._key: tuple[int, int, float] | None = None
 
+    def fork(self) -> "RobustVideoMatte":
+        """A matte that goes on from this one's recurrent state on its own (the weights are shared)."""
+        other = object.__new__(RobustVideoMatte)
+        other.graph, other.device = self.graph, self.device
+        other._states, other._key = list(self._states), self._key  # each call replaces the state tensors
+        return other
+
     def __call__(self, frame: torch.Tensor, downsample_ratio: float = 0.25) -> torch.Tensor:
         """Alpha (1, 1, H, W) 0..1 on the model's device for ``frame`` (1, 3, H, W) float RGB 0..1."""
         if frame.dim() != 4 or frame.shape[:2] != (1, 3) or not frame.is_floating_point():

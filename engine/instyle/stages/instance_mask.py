@@ -30,7 +30,7 @@ previous-frame mask (matched by box overlap, moved with the box) within a shot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -97,8 +97,10 @@ RECIPES = {
 
 @dataclass
 class ShotMemory:
-    """What the stage keeps between the frames of one shot (in `ShotState.mask_memory`)."""
+    """What the stage keeps between the frames of one shot (in `ShotState.mask_memory`): `index` is the footage
+    frame it was left at."""
 
+    index: int = -2
     signature: np.ndarray | None = None  # colour signature of the previous frame
     grey: np.ndarray | None = None  # the previous frame, uint8 HxW
     rvm: object = None  # RobustVideoMatte with its recurrent state
@@ -108,6 +110,11 @@ class ShotMemory:
     class_ids: np.ndarray | None = None
     scores: np.ndarray | None = None
     masks: np.ndarray | None = None
+
+    def fork(self) -> "ShotMemory":
+        """A copy that goes on on its own: the stage replaces these arrays rather than writing into them, and the
+        matte's recurrent state is forked."""
+        return replace(self, rvm=self.rvm.fork() if self.rvm is not None else None)
 
     def forget(self) -> None:
         self.detect_key = self.boxes = self.class_ids = self.scores = self.masks = None
@@ -123,8 +130,8 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
 def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str, np.ndarray]:
     """`run` with the quality's recipe given (the benchmark varies it)."""
     h, w = state.size
-    memory, new_shot = _shot_memory(ctx)
-    report = state.report["instance_mask"] = {"new_shot": new_shot, "detected": True}
+    memory, new_shot, continued = _shot_memory(ctx)
+    report = state.report["instance_mask"] = {"new_shot": new_shot, "continued": continued, "detected": True}
     find = _maskrcnn_instances if params["model"] == "maskrcnn" else _centernet_instances
     boxes, class_ids, scores, evidence = find(state, params, ctx, memory, recipe)
     weak = scores < params["score_threshold"]
@@ -139,7 +146,7 @@ def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str
     weak = weak[seen]
     if params["smoothing"] > 0 and memory.masks is not None and len(boxes):
         owned = _owned(_smoothed(owned, boxes, class_ids, memory, params["smoothing"]), boxes, weak)
-    memory.boxes, memory.class_ids, memory.scores = boxes, class_ids, scores
+    memory.boxes, memory.class_ids, memory.scores, memory.index = boxes, class_ids, scores, ctx.index
     memory.masks = owned if params["smoothing"] > 0 or recipe.detect_every > 1 else None  # only kept if used
     if len(boxes) == 0:
         state.instances, state.mask = [], np.zeros((h, w), np.float32)
@@ -166,18 +173,19 @@ def _owned(evidence: np.ndarray, boxes: np.ndarray, weak: np.ndarray) -> np.ndar
     return owned
 
 
-def _shot_memory(ctx) -> tuple[ShotMemory, bool]:
-    """The shot's memory, cleared when this frame does not directly follow the last one or starts a new shot."""
+def _shot_memory(ctx) -> tuple[ShotMemory, bool, bool]:
+    """The shot's memory, cleared when this frame does not directly follow the frame it was left at (`continued`
+    is False) or starts a new shot; returns it, whether the frame starts a shot, and `continued`."""
     if not isinstance(ctx.shot.mask_memory, ShotMemory):
         ctx.shot.mask_memory = ShotMemory()
     memory = ctx.shot.mask_memory
     signature = cuts.colour_signature(ctx.frame_uint8)
-    new_shot = (memory.signature is None or ctx.index != ctx.shot.last_index + 1
-                or cuts.is_cut(memory.signature, signature))
-    memory.signature = signature
+    continued = memory.signature is not None and ctx.index == memory.index + 1
+    new_shot = not continued or cuts.is_cut(memory.signature, signature)
+    memory.signature, memory.index = signature, -2  # `run_recipe` sets the index once the frame is done
     if new_shot:
         memory.forget()
-    return memory, new_shot
+    return memory, new_shot, continued
 
 
 def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):

@@ -119,6 +119,28 @@ class Session:
         self.masks, self.masks_next = ShotState(), self.start
 
 
+def prepare(params: dict, ctx) -> None:
+    """Before the request's stages run: leave the Instance Mask stage's memory as a render in order leaves it
+    after the previous frame, so that this frame's masks do not depend on the order frames are rendered in (a
+    farm chunk's first frame, a seek). The session analyses the shot up to the previous frame (the frames it has
+    not seen yet, from `shot_start`) and its stage memory is forked into the request's shot state."""
+    if params["shot_start"] < 0 or ctx.footage is None or ctx.index <= params["shot_start"]:
+        return
+    memory = ctx.shot.mask_memory
+    if getattr(memory, "index", None) == ctx.index - 1:
+        return  # in step: the previous request was the previous frame
+    session = _session(params, ctx)
+    if session.masks_next > ctx.index:
+        session.restart()
+    while session.masks_next < ctx.index:
+        if session.masks_next < session.next:  # tracked from requests in step, not yet analysed
+            _analyse(session, ctx)
+        else:
+            _track(session, *_analyse(session, ctx), params["hold"])
+    ctx.shot.mask_memory = session.masks.mask_memory.fork() if session.masks.mask_memory is not None else None
+    session.in_step = ctx.index - 1
+
+
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Sets each kept instance's `track_id`; outputs the tracked people's mask, a pass holding each pixel's
     track id (0: none), the mask of the ids in `selection` and the id overlay (`ops.id_overlay`)."""
@@ -347,11 +369,12 @@ def _identities(state: FrameState, params: dict, ctx,
         raise ParamError(f"instance_tracker: frame {index} of the footage comes before the shot's first frame "
                          f"(shot_start = {session.start}); set shot_start to the footage frame where the shot begins")
     # The Instance Mask stage carries state from frame to frame (a seek starts it afresh), so its boxes are
-    # those of a render in order only if this request's shot state has seen every frame from shot_start.
+    # those of a render in order only if its memory has seen every frame from shot_start (see `prepare`).
+    continued = state.report.get("instance_mask", {}).get("continued", False)
     if index == session.start:
-        in_step = ctx.shot.last_index != index - 1  # the stage started afresh, as at a seek
+        in_step = not continued  # the stage started afresh, as at a seek
     else:
-        in_step = ctx.shot.last_index == index - 1 and session.in_step == index - 1
+        in_step = continued and session.in_step == index - 1
     session.in_step = index if in_step else None
     holds = parse_holds(params["hold_ranges"])
     recorded = session.store.get_filled(index, params["max_lost"], holds)
@@ -402,7 +425,6 @@ def _analyse(session: Session, ctx) -> tuple[np.ndarray, Found]:
     other = ctx.for_frame(session.masks_next, session.masks)
     frame_state = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=other.index)
     instance_mask.run(frame_state, ctx.pipeline["instance_mask"], other)
-    session.masks.last_index = other.index
     session.masks_next += 1
     return other.frame_uint8, _found(frame_state)
 
