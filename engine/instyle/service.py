@@ -181,7 +181,8 @@ class Service:
                     prepare = getattr(STAGES[call.name], "prepare", None)
                     if prepare is not None:
                         ctx.write_dir, ctx.stage, t = call.write, call.name, time.perf_counter()
-                        _located(prepare, call.name, call.params, ctx)
+                        report = _located(prepare, call.name, call.params, ctx)
+                        state.report.setdefault(call.name, {}).update(report)
                         timings[f"{call.name}.prepare"] = (time.perf_counter() - t) * 1000
                 for call in calls:
                     ctx.check_cancelled()

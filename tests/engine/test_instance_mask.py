@@ -305,9 +305,9 @@ def test_a_seek_restarts_the_shot(zoo):
     shot = ShotState()
     run_stage(zoo, frames[0], 10, shot, quality="faster")
     assert run_stage(zoo, frames[1], 11, shot, quality="faster")[0].report["instance_mask"] == {
-        "new_shot": False, "detected": False, "boxes": 7, "weak": 0, "unseen": 0}
+        "new_shot": False, "continued": True, "detected": False, "boxes": 7, "weak": 0, "unseen": 0}
     report = run_stage(zoo, frames[0], 30, shot, quality="faster")[0].report["instance_mask"]
-    assert report["new_shot"] and report["detected"]
+    assert report["new_shot"] and report["detected"] and not report["continued"]
 
 
 # ------------------------------------------------------------------ Mask R-CNN

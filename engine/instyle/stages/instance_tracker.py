@@ -119,17 +119,19 @@ class Session:
         self.masks, self.masks_next = ShotState(), self.start
 
 
-def prepare(params: dict, ctx) -> None:
+def prepare(params: dict, ctx) -> dict:
     """Before the request's stages run: leave the Instance Mask stage's memory as a render in order leaves it
     after the previous frame, so that this frame's masks do not depend on the order frames are rendered in (a
     farm chunk's first frame, a seek). The session analyses the shot up to the previous frame (the frames it has
-    not seen yet, from `shot_start`) and its stage memory is forked into the request's shot state."""
+    not seen yet, from `shot_start`) and its stage memory is forked into the request's shot state. Returns
+    report entries: `replayed_frames`, how many frames the Instance Mask stage ran on for this."""
     if params["shot_start"] < 0 or ctx.footage is None or ctx.index <= params["shot_start"]:
-        return
+        return {}
     memory = ctx.shot.mask_memory
     if getattr(memory, "index", None) == ctx.index - 1:
-        return  # in step: the previous request was the previous frame
+        return {}  # in step: the previous request was the previous frame
     session = _session(params, ctx)
+    replayed = ctx.index - session.masks_next if session.masks_next <= ctx.index else ctx.index - session.start
     if session.masks_next > ctx.index:
         session.restart()
     while session.masks_next < ctx.index:
@@ -139,6 +141,7 @@ def prepare(params: dict, ctx) -> None:
             _track(session, *_analyse(session, ctx), params["hold"])
     ctx.shot.mask_memory = session.masks.mask_memory.fork() if session.masks.mask_memory is not None else None
     session.in_step = ctx.index - 1
+    return {"replayed_frames": replayed}
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
