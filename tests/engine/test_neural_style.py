@@ -525,3 +525,30 @@ def test_style_previews_show_each_fixed_style_on_the_photo(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "instyle.cli", "styles", "--out", str(tmp_path), "--image",
                               str(tmp_path / "none.jpg")], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+# --- the style rendered is the style named ----------------------------------------------------------------------
+
+def published(frame: np.ndarray, style: str) -> np.ndarray:
+    """The published multistyle26.onnx on `frame` (uint8 HxWx3) in `style`: float32 HxWx3 in [0, 1]."""
+    from .test_fast_style import run_onnx
+
+    image = torch.from_numpy(frame.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+    return run_onnx(image, style_vector(style))[0].numpy().transpose(1, 2, 0).clip(0, 1)
+
+
+@pytest.mark.parametrize("style", ["style07", "style19"])
+def test_the_stage_renders_the_named_style_as_the_published_network_does(style):
+    """Frame mode is the published network on the frame; crops (on a key frame) are within a few levels of it;
+    and the neighbouring style, which a shifted style vector would render, is far from both."""
+    frame, instances = two_people(288)
+    whole = run_stage(frame, None, {"style": style, "assign": "single", "region": "frame"}, index=288).stylized
+    expected = published(frame, style)
+    assert np.abs(whole - expected).max() < 1e-3  # the network test's tolerance
+    neighbour = published(frame, f"style{(int(style[5:]) + 1) % 26:02d}")
+    assert np.abs(whole - neighbour).mean() * 255 > 20
+    crops = run_stage(frame, instances, {"style": style, "assign": "single", "region": "crops"}, index=288)
+    assert crops.report["neural_style"]["mode"] == "crops"
+    people = np.max([i.mask for i in instances], axis=0) >= 1.0
+    assert np.abs(crops.stylized[people] - expected[people]).mean() * 255 < 2.0
+    assert np.abs(crops.stylized[people] - neighbour[people]).mean() * 255 > 20
