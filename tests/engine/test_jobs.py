@@ -59,17 +59,15 @@ def test_cancelling_one_job_leaves_the_other_running(engine, tmp_path):
         b.ping(), b.ping()
         other = b.submit_job(MASK_ONLY, items(200, 3), shot="other")
         assert other.id != long_job.id
-        first = long_job.wait_event(120)
-        assert first["type"] == "progress"
-        frame_s = sum(first["timings_ms"].values()) / 1000
+        assert long_job.wait_event(120)["type"] == "progress"
         with pytest.raises(EngineError) as err:
             b.request({"type": "cancel", "job": long_job.id}, timeout=10)
         assert err.value.code == "unknown_job"
-        asked = time.monotonic()
+        done = max([e["done"] for e in long_job.poll() if e["type"] == "progress"], default=1)  # + one in flight
         long_job.cancel()
         events = finish(long_job, 30)
-        assert events[-1]["type"] == "cancelled" and events[-1]["done"] < 60
-        assert time.monotonic() - asked < frame_s + 1.0, "cancel waits at most for the frame in progress"
+        assert events[-1]["type"] == "cancelled"
+        assert events[-1]["done"] <= done + 2, "the cancel lands before the frame after the one in progress starts"
         assert finish(other)[-1] == {"type": "result", "id": other.id, "done": 3, "total": 3}
 
 
@@ -87,12 +85,10 @@ def test_an_optimising_frame_reports_each_iteration_and_cancels_inside_the_frame
             steps.append(event)
         assert [(e["stage"], e["step"], e["steps"]) for e in steps] == [("neural_style", i, 200) for i in (1, 2, 3)]
         assert all(e["frame"] == 1 and e["total"] == 2 and e["eta_s"] > 0 for e in steps)
-        asked = time.monotonic()
         job.cancel()
         events = finish(job)
         assert events[-1] == {"type": "cancelled", "id": job.id, "done": 0}
-        assert time.monotonic() - asked < 1.0  # between iterations, not after the frame's 200
-        assert len(steps) + len(events) - 1 < 200
+        assert len(steps) + len(events) - 1 < 200  # between iterations, not after the frame's 200
 
 
 def test_an_interactive_frame_overtakes_a_long_bake(engine):
@@ -101,7 +97,8 @@ def test_an_interactive_frame_overtakes_a_long_bake(engine):
         assert bake.wait_event(120)["type"] == "progress"
         reply, _ = artist.run({"kind": "file", "path": str(VTEST), "frame": 5}, MASK_ONLY, timeout=60)
         assert reply["type"] == "result"
-        assert bake.finished is None, "the interactive frame had to wait for the whole bake"
+        frames_meanwhile = [e for e in bake.poll() if e["type"] == "progress"]
+        assert len(frames_meanwhile) <= 2, "the interactive frame waits at most for the bake's frame in progress"
         bake.cancel()
         finish(bake, 30)
 
