@@ -32,6 +32,7 @@ class BakeRun:
         client = engine_link.client()
         self.jobs = {}
         for k, chain in enumerate(self.chains):
+            compute.settle(chain, self.frames)
             todo = [f for f in self.frames if not chain.cached(f)]
             if todo:
                 self.jobs[k] = client.submit_job(chain.pipeline(), [

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import bpy
 
-from . import cache, frame_map, paths
+from . import cache, corrections, frame_map, paths
 from .nodes import is_instyle
+from .wire.corrections import CORRECTIONS, TRACKER, corrections_key, tagged
 
 
 class ChainError(Exception):
@@ -32,12 +34,33 @@ class Chain:
         return {"kind": "file", **footage_frame(self.source, frame)}
 
     def keys(self) -> list[str]:
-        """For each node, a signature of everything its cached frames depend on."""
+        """For each node, a signature of everything its cached frames depend on but the tracker's corrections,
+        which reach only some frames: each frame's tag names them (`corrections`)."""
         described, keys = [_footage_description(self.source)], []
         for node in self.nodes:
-            described.append([node.STAGE, self._params(node)])
+            params = {k: v for k, v in self._params(node).items() if node.STAGE != TRACKER or k not in CORRECTIONS}
+            described.append([node.STAGE, params])
             keys.append(cache.signature(described))
         return keys
+
+    @cached_property
+    def corrections_key(self) -> str:
+        """The hash of the chain's tracker corrections (`wire.corrections.corrections_key`), as this chain was
+        made."""
+        tracker = next((n for n in self.nodes if n.STAGE == TRACKER), None)
+        return corrections_key(tracker.stage_params()) if tracker else ""
+
+    def tagged(self) -> list[corrections.Folder]:
+        """The cache folders, with their outputs, of the nodes whose frames are tagged with corrections."""
+        return [(paths.node_dir(n.cache_id), n.cached_outputs())
+                for n, on in zip(self.nodes, tagged([n.STAGE for n in self.nodes])) if on]
+
+    def corrections_request(self, frames: list[int]) -> dict:
+        """The `corrections` request (`wire.Client.corrections`) for scene `frames`."""
+        pipeline = self.pipeline()
+        upto = [p["stage"] for p in pipeline].index(TRACKER) + 1
+        return {"pipeline": pipeline[:upto], "shot": self.shot,
+                "items": [{"source": self.source_for(f), "frame_number": f} for f in frames]}
 
     def pipeline(self) -> list[dict]:
         return [{"stage": n.STAGE, "params": self._params(n), "write": str(paths.node_dir(n.cache_id)),
@@ -53,7 +76,9 @@ class Chain:
         return params
 
     def cached(self, frame: int) -> bool:
-        return all(cache.has_frame(paths.node_dir(n.cache_id), n.cached_outputs(), frame) for n in self.nodes)
+        """Whether every node has `frame`, tagged (where tagged) with the present corrections."""
+        return (all(cache.has_frame(paths.node_dir(n.cache_id), n.cached_outputs(), frame) for n in self.nodes)
+                and all(corrections.current(folder, frame, self.corrections_key) for folder in self.tagged()))
 
 
 def _through_reroutes(socket):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from . import cache, engine_link, inner_tree, paths
+from . import cache, corrections, engine_link, inner_tree, paths
 from .chain import Chain, ChainError, terminal_chains
 from .nodes import is_instyle
 from .wire import EngineError
@@ -25,8 +25,23 @@ def prepare(chains: list[Chain]) -> None:
             inner_tree.point_at(node.node_tree, node.cache_files())
 
 
+def settle(chain: Chain, frames: list[int]) -> list[int]:
+    """Clear the chain's cached `frames` that its tracker's corrections changed, and keep the others
+    (`corrections.settle`); returns the frames cleared."""
+    def digests(asked: list[int]) -> list[str]:
+        request = chain.corrections_request(asked)
+        try:
+            return engine_link.client().corrections(**request)
+        except EngineError as exc:
+            if exc.code != "disconnected":
+                raise
+            return engine_link.restart().corrections(**request)
+    return corrections.settle(chain.tagged(), frames, chain.corrections_key, digests)
+
+
 def ensure_frame(chain: Chain, frame: int) -> dict | None:
     """Compute `frame` for the whole chain unless every node already has it; returns the engine's reply."""
+    settle(chain, [frame])
     if chain.cached(frame):
         return None
     header = {"source": chain.source_for(frame), "pipeline": chain.pipeline(), "frame_number": frame,
