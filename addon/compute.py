@@ -25,9 +25,9 @@ def prepare(chains: list[Chain]) -> None:
             inner_tree.point_at(node.node_tree, node.cache_files())
 
 
-def settle(chain: Chain, frames: list[int]) -> list[int]:
+def settle(chain: Chain, frames: list[int]) -> None:
     """Clear the chain's cached `frames` that its tracker's corrections changed, and keep the others
-    (`corrections.settle`); returns the frames cleared."""
+    (`corrections.settle`)."""
     def digests(asked: list[int]) -> list[str]:
         request = chain.corrections_request(asked)
         try:
@@ -36,7 +36,7 @@ def settle(chain: Chain, frames: list[int]) -> list[int]:
             if exc.code != "disconnected":
                 raise
             return engine_link.restart().corrections(**request)
-    return corrections.settle(chain.tagged(), frames, chain.corrections_key, digests)
+    corrections.settle(chain.tagged(), frames, chain.corrections_key, digests)
 
 
 def ensure_frame(chain: Chain, frame: int) -> dict | None:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from instyle.service import Service
+from instyle.wire import EngineError
 from instyle.wire.corrections import corrections_key, read_tag
 
 from ..conftest import CUT_CLIP, cut_clip
@@ -88,6 +90,9 @@ def test_a_correction_changes_only_the_frames_it_reaches_and_they_match_a_render
                                ({"hold_ranges": f"{other}: {last}-{last}"}, [last])):
             now = client.corrections(pipeline(cache, {"added": added, **change})[:2], items, shot="clip")
             assert [f for f in range(COUNT) if now[f] != digests[f]] == frames, change
+        with pytest.raises(EngineError, match="needs an instance_tracker stage") as err:
+            client.corrections(corrected[:1], items, shot="clip")
+        assert err.value.code == "bad_request"
 
     # from scratch, with the person added before anything was rendered
     scratch = tmp_path / "scratch"

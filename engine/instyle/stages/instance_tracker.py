@@ -134,7 +134,7 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     merge = parse_merge(params["merge"])
     exclude, selection = parse_ids(params["exclude"], "exclude"), parse_ids(params["selection"], "selection")
     people = parse_added(params["added"])
-    session = _session(params, ctx)
+    session = _session(params, ctx, people)
     ids, held_ids, held_boxes = _identities(state, params, ctx, session)
     kept = []
     for instance, raw in zip(state.instances, ids):
@@ -307,12 +307,13 @@ def corrections_digest(params: dict, ctx) -> str:
     """The digest of the corrections that reach the context's frame (`applied`), as `run` sets it, without running
     the Instance Mask stage on the frame: the shot is analysed up to it only if cut regions need its record and
     the track store lacks it."""
-    session = _session(params, ctx)
+    people = parse_added(params["added"])
+    session = _session(params, ctx, people)
     if params["cut"] and session.start >= 0 and ctx.footage is not None and session.store.get(ctx.index) is None:
         if ctx.index < session.next:
             session.restart()
         _analyse_to(session, ctx, ctx.index, params["hold"])
-    return digest(applied(ctx.index, params, ctx, session, parse_added(params["added"]), parse_merge(params["merge"]),
+    return digest(applied(ctx.index, params, ctx, session, people, parse_merge(params["merge"]),
                           parse_ids(params["exclude"], "exclude")))
 
 
@@ -520,13 +521,15 @@ def _recorded_ids(recorded_boxes: np.ndarray, recorded_ids: np.ndarray,
     return ids, recorded_ids[left], recorded_boxes[left]
 
 
-def _session(params: dict, ctx) -> Session:
-    """The shot's session, started afresh when the footage or the mask or tracker parameters change."""
+def _session(params: dict, ctx, people: tuple[AddedPerson, ...]) -> Session:
+    """The shot's session, started afresh when the footage or the mask or tracker parameters change; it forgets the
+    added people it followed who are not among `people` (outlines since redrawn or removed)."""
     key = _key(params, ctx)
     path = Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.footage else None
     session = ctx.shot.tracking
     if session is None or session.key != key or session.store.path != path:
         session = ctx.shot.tracking = Session(key, TrackStore(path, key), make_tracker(params), params["shot_start"])
+    session.added = {person: carried for person, carried in session.added.items() if person in people}
     return session
 
 
