@@ -37,6 +37,7 @@ class BakeRun:
         client = engine_link.client()
         self.jobs = {}
         for k, chain in enumerate(self.chains):
+            compute.settle(chain, self.shown(chain))
             self._publish(chain)
             todo = {chain.number(f): f for f in reversed(self.shown(chain)) if not chain.cached(f)}  # one per number
             if todo:

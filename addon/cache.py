@@ -69,7 +69,8 @@ def sweep_temporary(node_dir: Path, outputs: tuple[str, ...], process_alive: Cal
 
 
 def claim(node_dir: Path, key: str, outputs: tuple[str, ...], process_alive: Callable[[int], bool]) -> bool:
-    """Make `node_dir` hold frames for `key`: frames made for another key are removed first.
+    """Make `node_dir` hold frames for `key`: frames made for another key are removed first (every folder in it:
+    each output's frames, and their tags).
 
     Half-written frames of writers that are gone are swept. Returns True when stale frames were removed.
     """
@@ -82,12 +83,12 @@ def claim(node_dir: Path, key: str, outputs: tuple[str, ...], process_alive: Cal
     if current == key:
         sweep_temporary(node_dir, outputs, process_alive)
         return False
-    stale = current is not None or any((node_dir / o).exists() for o in outputs)
-    for output in outputs:
-        if (node_dir / output).exists():
-            trash = node_dir / f".stale-{output}-{os.getpid()}"
-            os.replace(node_dir / output, trash)
-            shutil.rmtree(trash, ignore_errors=True)
+    folders = [p for p in node_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    stale = current is not None or bool(folders)
+    for folder in folders:
+        trash = node_dir / f".stale-{folder.name}-{os.getpid()}"
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
     tmp = key_path.with_name(f".{KEY_FILE}.tmp")
     tmp.write_text(json.dumps({"key": key}))
     os.replace(tmp, key_path)

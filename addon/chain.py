@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import bpy
 
-from . import cache, frame_map, paths
+from . import cache, corrections, frame_map, paths
 from .nodes import is_instyle
+from .wire.corrections import CORRECTIONS, TRACKER, corrections_key, tagged
 
 
 OUTPUT_NODES = frozenset({"NodeGroupOutput", "CompositorNodeViewer", "CompositorNodeOutputFile"})
@@ -100,12 +102,33 @@ class Chain:
             self.footage.publish(node, frame)
 
     def keys(self) -> list[str]:
-        """For each node, a signature of everything its cached frames depend on."""
+        """For each node, a signature of everything its cached frames depend on but the tracker's corrections,
+        which reach only some frames: each frame's tag names them (`corrections`)."""
         described, keys = [self.footage.description()], []
         for node in self.nodes:
-            described.append([node.STAGE, self._params(node)])
+            params = {k: v for k, v in self._params(node).items() if node.STAGE != TRACKER or k not in CORRECTIONS}
+            described.append([node.STAGE, params])
             keys.append(cache.signature(described))
         return keys
+
+    @cached_property
+    def corrections_key(self) -> str:
+        """The hash of the chain's tracker corrections (`wire.corrections.corrections_key`), as this chain was
+        made."""
+        tracker = next((n for n in self.nodes if n.STAGE == TRACKER), None)
+        return corrections_key(tracker.stage_params()) if tracker else ""
+
+    def tagged(self) -> list[corrections.Folder]:
+        """The cache folders, with their outputs, of the nodes whose frames are tagged with corrections."""
+        return [(self.node_dir(n), n.cached_outputs())
+                for n, on in zip(self.nodes, tagged([n.STAGE for n in self.nodes])) if on]
+
+    def corrections_request(self, frames: list[int]) -> dict:
+        """The `corrections` request (`wire.Client.corrections`) for scene `frames`."""
+        pipeline = self.pipeline()
+        upto = [p["stage"] for p in pipeline].index(TRACKER) + 1
+        return {"pipeline": pipeline[:upto], "shot": self.shot,
+                "items": [{"source": self.source_for(f), "frame_number": self.number(f)} for f in frames]}
 
     def pipeline(self) -> list[dict]:
         return [{"stage": n.STAGE, "params": self._params(n), "write": str(self.node_dir(n)),
@@ -120,7 +143,10 @@ class Chain:
         return params
 
     def cached(self, frame: int) -> bool:
-        return all(cache.has_frame(self.node_dir(n), n.cached_outputs(), self.number(frame)) for n in self.nodes)
+        """Whether every node has `frame`, tagged (where tagged) with the present corrections."""
+        number = self.number(frame)
+        return (all(cache.has_frame(self.node_dir(n), n.cached_outputs(), number) for n in self.nodes)
+                and all(corrections.current(folder, number, self.corrections_key) for folder in self.tagged()))
 
 
 def _upstream(socket):

@@ -6,7 +6,7 @@ import time
 
 import bpy
 
-from . import cache, engine_link, inner_tree, sequencer
+from . import cache, corrections, engine_link, inner_tree, sequencer
 from .chain import Chain, live_nodes, terminal_chains
 from .faults import Fault
 from .nodes import is_instyle
@@ -40,11 +40,29 @@ def prepare(chains: list[Chain]) -> None:
             inner_tree.point_at(node.node_tree, node.cache_files())
 
 
+def settle(chain: Chain, frames: list[int]) -> None:
+    """Clear the chain's cached scene `frames` that its tracker's corrections changed, and keep the others
+    (`corrections.settle`, which works on cache numbers)."""
+    scene_frame = {chain.number(f): f for f in frames if chain.shows(f)}
+
+    def digests(asked: list[int]) -> list[str]:
+        request = chain.corrections_request([scene_frame[n] for n in asked])
+        try:
+            return engine_link.client().corrections(**request)
+        except EngineError as exc:
+            if exc.code != "disconnected":
+                raise
+            return engine_link.restart().corrections(**request)
+    corrections.settle(chain.tagged(), sorted(scene_frame), chain.corrections_key, digests)
+
+
 def ensure_frame(chain: Chain, frame: int) -> dict | None:
-    """Compute `frame` for the whole chain unless every node already has it or the chain's footage is not shown
-    then (outside its strip), and put it where the nodes read it; returns the engine's reply."""
+    """Compute `frame` for the whole chain unless every node already has it (with the present corrections) or the
+    chain's footage is not shown then (outside its strip), and put it where the nodes read it; returns the
+    engine's reply."""
     if not chain.shows(frame):
         return None
+    settle(chain, [frame])
     reply = None if chain.cached(frame) else run(frame_request(chain, frame))
     chain.publish(frame)
     return reply

@@ -68,6 +68,8 @@ def tick() -> float:
     try:
         chains = compute.chains_of(scene)
         compute.prepare(chains)
+        for chain in chains:  # a correction clears only the frames it reaches (a short engine request)
+            compute.settle(chain, [frame])
     except Exception as exc:
         compute.mark_fault(compute.chains_or_none(scene), faults.locate(exc))
         return TICK_S

@@ -39,6 +39,9 @@ class FrameState:
 
     `owner` (int32 HxW, set by neural_style with instances) is the index in `instances` of the instance whose
     style each pixel of `stylized` holds: the nearest one.
+
+    `corrections` (set by instance_tracker) is the digest of the artist's corrections that reach this frame; the
+    frames written from the tracker on are tagged with it (`wire.corrections`).
     """
 
     rgb: np.ndarray
@@ -49,6 +52,7 @@ class FrameState:
     owner: np.ndarray | None = None
     alpha: np.ndarray | None = None
     blended: np.ndarray | None = None
+    corrections: str | None = None
     report: dict = field(default_factory=dict)
 
     @property

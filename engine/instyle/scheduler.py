@@ -42,9 +42,10 @@ class Run:
 
 
 class Scheduler:
-    """`execute(header, payloads, is_cancelled, on_step) -> (reply, payloads)` does one frame, calling
-    `on_step(stage, step, steps)` from iterative stages (sent to bake clients as progress within the frame); `send(owner, header,
-    payloads)` delivers replies and events to a client."""
+    """`execute(header, payloads, is_cancelled, on_step) -> (reply, payloads)` serves one request (a frame, or the
+    corrections reaching a list of frames), calling `on_step(stage, step, steps)` from iterative stages (sent to
+    bake clients as progress within the frame); `send(owner, header, payloads)` delivers replies and events to a
+    client."""
 
     def __init__(self, execute: Callable, send: Callable, describe_failure: Callable):
         self.execute, self.send, self.describe_failure = execute, send, describe_failure

@@ -51,7 +51,7 @@ class EngineServer:
                  unix_path: str | None = None, limits: Limits = Limits(), hello_timeout: float = 10.0,
                  max_clients: int = 32):
         self.service, self.token, self.limits = service, token, limits
-        self.scheduler = Scheduler(service.run, lambda client, header, payloads=(): client.send(header, payloads),
+        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads),
                                    describe_failure)
         self.hello_timeout, self.max_clients = hello_timeout, max_clients
         self.clients = threading.BoundedSemaphore(max_clients)
@@ -153,7 +153,7 @@ class EngineServer:
             request_id = header.get("id") if type(header.get("id")) is int else None
             try:
                 kind = check_header(header, CLIENT_TYPES)
-                if kind == "run":
+                if kind in ("run", "corrections"):
                     self.service.validate(header)
                     self.scheduler.submit_run(client, header, payloads)
                 elif kind == "job":

@@ -1,4 +1,5 @@
-"""Runs `run` requests: decode the source, run the pipeline's stages, write and return their outputs."""
+"""Runs `run` requests (decode the source, run the pipeline's stages, write and return their outputs) and
+`corrections` requests (which of the Instance Tracker's corrections reach each of a list of frames)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .params import ParamError
 from .scheduler import Cancelled
-from .stages import STAGES
+from .stages import STAGES, instance_tracker
 from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
+from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
 from .wire.shm import aligned, attach, check_region
 
 MAX_STAGES = 8
@@ -155,18 +157,24 @@ class Service:
                     raise RequestError("bad_request", "each job item needs a 'source' object and an integer "
                                        "'frame_number'")
 
+    def execute(self, header: dict, payloads: list, is_cancelled=lambda: False,
+                on_step=lambda stage, step, steps: None) -> tuple[dict, list]:
+        """Serve a request the scheduler runs: a `corrections` request, else a `run` (as each frame of a job is)."""
+        if header.get("type") == "corrections":
+            return self.corrections(header, is_cancelled), []
+        return self.run(header, payloads, is_cancelled, on_step)
+
     def run(self, header: dict, payloads: list, is_cancelled=lambda: False,
             on_step=lambda stage, step, steps: None) -> tuple[dict, list]:
         """Handle one `run` request; raises RequestError (or ProtocolError) for anything the client must fix.
-        Iterative stages call `on_step(stage, step, steps)` as they go."""
+        Iterative stages call `on_step(stage, step, steps)` as they go. Frames written from the Instance Tracker
+        on are tagged with the corrections that reach them once they are complete (`wire.corrections`)."""
         calls = self._parse_pipeline(header["pipeline"])
         frame_number = header.get("frame_number")
         if any(c.write for c in calls) and (type(frame_number) is not int or not 0 <= frame_number < 10**7):
             raise RequestError("bad_request", "writing outputs needs an integer frame_number between 0 and 9999999",
                                "send the scene frame the files are named after")
-        shot_key = header.get("shot", "")
-        if not isinstance(shot_key, str) or len(shot_key) > 512:
-            raise RequestError("bad_request", "shot must be a string of at most 512 characters")
+        shot_key = _shot_key(header)
         with self.lock, _segment(header) as segment:
             t0 = time.perf_counter()
             frame, index = self._decode(header["source"], payloads, segment)
@@ -201,12 +209,32 @@ class Service:
                 t = time.perf_counter()
                 wait(writing)
                 timings["writes"] = (time.perf_counter() - t) * 1000
-            written = [f.result() for f in writing]
+            written = [f.result() for f in writing] + self._tag(calls, state, frame_number)
         reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,
                  "size": [state.size[1], state.size[0]]}
         return reply, out.payloads
+
+    def corrections(self, header: dict, is_cancelled=lambda: False) -> dict:
+        """Handle a `corrections` request: for each item (a footage frame, as a job's items name it), the digest of
+        the Instance Tracker's corrections that reach it, as a `run` of it in the request's shot would tag it
+        (`instance_tracker.corrections_digest`); no stage runs on the frames themselves."""
+        calls = self._parse_pipeline(header["pipeline"])
+        tracker = next((c for c in calls if c.name == TRACKER), None)
+        if tracker is None:
+            raise RequestError("bad_request", "a corrections request needs an instance_tracker stage in its pipeline",
+                               "send the pipeline up to the Instance Tracker whose corrections changed")
+        shot_key, pipeline, applied = _shot_key(header), {c.name: c.params for c in calls}, []
+        with self.lock:
+            shot = self._shot(shot_key)
+            for item in header["items"]:
+                frame, index = self._decode(item["source"], [])
+                ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, item["source"], self.frames, pipeline)
+                ctx.write_dir, ctx.stage = tracker.write, tracker.name
+                ctx.check_cancelled()
+                applied.append(instance_tracker.corrections_digest(tracker.params, ctx))
+        return {"type": "result", "id": header["id"], "applied": applied}
 
     def _parse_pipeline(self, pipeline: list) -> list[StageCall]:
         if not 1 <= len(pipeline) <= MAX_STAGES:
@@ -299,12 +327,30 @@ class Service:
             self.shots.popitem(last=False)
         return shot
 
+    @staticmethod
+    def _tag(calls: list[StageCall], state: FrameState, frame_number: int) -> list[str]:
+        """Tag the frame written by each stage from the Instance Tracker on with the corrections that reach it
+        (`wire.corrections`); the paths of the tags."""
+        if state.corrections is None:
+            return []
+        key = corrections_key(next(c.params for c in calls if c.name == TRACKER))
+        return [str(write_tag(call.write, frame_number, key, state.corrections))
+                for call, on in zip(calls, tagged([c.name for c in calls])) if on and call.write]
+
     def _write(self, call: StageCall, outputs: dict, frame_number: int) -> list[Future]:
         """Start writing the stage's outputs (copies, as later stages may change them); each future gives the
         written path."""
         return [self.writers.submit(_write_frame, call.write / name / f"{frame_number:06d}.exr",
                                     np.array(outputs[name], dtype=np.float32), name in IMAGE_OUTPUTS)
                 for name in call.write_outputs]
+
+
+def _shot_key(header: dict) -> str:
+    """The request's shot: the name its frames' shot state is kept under."""
+    key = header.get("shot", "")
+    if not isinstance(key, str) or len(key) > 512:
+        raise RequestError("bad_request", "shot must be a string of at most 512 characters")
+    return key
 
 
 def _write_frame(path: Path, array: np.ndarray, colour: bool) -> str:

@@ -51,6 +51,8 @@ def test_cache_claim_clears_frames_of_another_key(tmp_path):
     cache.frame_file(node, "alpha", 4).write_bytes(b"x")
     assert cache.has_frame(node, ("alpha",), 4) and not cache.has_frame(node, ("alpha",), 5)
     assert cache.claim(node, "k1", ("alpha",), never_alive) is False and cache.has_frame(node, ("alpha",), 4)
+    (node / "corrections").mkdir()
+    (node / "corrections" / "000004.json").write_text("{}")
     assert cache.claim(node, "k2", ("alpha",), never_alive) is True
     assert not cache.has_frame(node, ("alpha",), 4)
     assert json.loads((node / "key.json").read_text()) == {"key": "k2"}

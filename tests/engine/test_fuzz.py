@@ -15,7 +15,7 @@ SEEDS = [
                                                                      "payload": 0}},
      "pipeline": [{"stage": "instance_mask", "params": {}}]},
     {"type": "job", "id": 4, "pipeline": [], "items": [{"source": {}, "frame_number": 1}]},
-    {"type": "hello", "protocol": 1, "token": "x"},
+    {"type": "hello", "protocol": 2, "token": "x"},
 ]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from instyle.media import FrameSource
-from instyle.wire import EngineError, RuntimeInfo, connect, recv_message, send_message
+from instyle.wire import PROTOCOL_VERSION, EngineError, RuntimeInfo, connect, recv_message, send_message
 from instyle.wire.framing import MAGIC, PREFIX
 
 from ..conftest import VTEST
@@ -35,7 +35,7 @@ def test_ready_line_runtime_file_and_handshake(engine):
     assert stat.S_IMODE(os.stat(engine.runtime_file).st_mode) == 0o600
     with engine.client() as client:
         welcome = client.welcome
-    assert welcome["protocol"] == 1 and welcome["device"] == "cpu" and welcome["engine_version"]
+    assert welcome["protocol"] == PROTOCOL_VERSION and welcome["device"] == "cpu" and welcome["engine_version"]
     assert list(welcome["stages"]) == ["instance_mask", "instance_tracker", "neural_style", "mrf_blend"]
     assert welcome["stages"]["mrf_blend"]["params"]["band"]["type"] == "float"
     assert welcome["stages"]["instance_mask"]["params"]["classes"]["default"] == ["person"]
@@ -147,7 +147,7 @@ def test_nan_pixels_are_rejected(engine):
 def _raw(engine) -> socket.socket:
     info = engine.info
     sock = socket.create_connection((info.host, info.port), timeout=10)
-    send_message(sock, {"type": "hello", "protocol": 1, "token": info.token})
+    send_message(sock, {"type": "hello", "protocol": PROTOCOL_VERSION, "token": info.token})
     assert recv_message(sock)[0]["type"] == "welcome"
     return sock
 

@@ -26,22 +26,29 @@ once.
 
 The artist's corrections apply after tracking and are not recorded: `merge` folds ids into others,
 `exclude` leaves people unstyled, `hold_ranges` holds ids through frames they are missed in (from the store),
-and `added` adds people the models missed, outlined on one frame and carried through the shot
-(`added_people`). Tentative tracks (people seen for fewer than `confirm_frames` frames) get no id and are left
-out too. The `ids` output shows every kept person in a colour of their own, labelled with their id.
+`added` adds people the models missed, outlined on one frame and carried through the shot (`added_people`),
+and `cut` cuts regions out of an id's mask. Tentative tracks (people seen for fewer than `confirm_frames` frames)
+get no id and are left out too. The `ids` output shows every kept person in a colour of their own, labelled
+with their id.
+
+Added people, cut regions and hold ranges (`wire.corrections.CORRECTIONS`) reach only some frames: `applied`
+lists those that reach a frame, with what their effect there depends on, and a frame's result depends on the
+corrections only through that list (its digest is `state.corrections`, which tags the frames written). So a
+change to them leaves every frame whose list stays the same as it was, and the add-on recomputes only the
+others.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..added_people import Carried, drawn_mask, parse_added
+from ..added_people import AddedPerson, Carried, drawn_mask, parse_added
 from ..frame_state import FrameState, Instance, ShotState
 from ..media import footage_identity
 from ..ops import masks as mask_ops
@@ -49,6 +56,7 @@ from ..ops.id_overlay import id_overlay
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
 from ..params import Param, ParamError, StageSpec
 from ..track_store import TrackStore
+from ..wire.corrections import CORRECTIONS
 from . import instance_mask
 
 STORE_NAME = "tracks.jsonl"
@@ -108,7 +116,7 @@ class Session:
     masks: ShotState = field(init=False)
     masks_next: int = field(init=False)
     in_step: int | None = None
-    added: dict = field(default_factory=dict)  # AddedPerson -> added_people.Carried
+    added: dict = field(default_factory=dict)  # AddedPerson -> added_people.Carried (None: an empty outline)
 
     def __post_init__(self):
         self.restart()
@@ -145,11 +153,13 @@ def prepare(params: dict, ctx) -> dict:
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
-    """Sets each kept instance's `track_id`; outputs the tracked people's mask, a pass holding each pixel's
-    track id (0: none), the mask of the ids in `selection` and the id overlay (`ops.id_overlay`)."""
+    """Sets each kept instance's `track_id` and `state.corrections`; outputs the tracked people's mask, a pass
+    holding each pixel's track id (0: none), the mask of the ids in `selection` and the id overlay
+    (`ops.id_overlay`)."""
     merge = parse_merge(params["merge"])
     exclude, selection = parse_ids(params["exclude"], "exclude"), parse_ids(params["selection"], "selection")
-    session = _session(params, ctx)
+    people = parse_added(params["added"])
+    session = _session(params, ctx, people)
     ids, held_ids, held_boxes = _identities(state, params, ctx, session)
     kept = []
     for instance, raw in zip(state.instances, ids):
@@ -161,10 +171,11 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     wanted = np.array([i not in exclude and i not in shown for i in held_ids], bool)
     held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size))
     state.report.setdefault("instance_tracker", {})["held"] = len(held)
-    kept = with_added(state, params, ctx, session, kept + held, merge, exclude)
-    cut_regions(state, params, ctx, session, kept, merge)
-    if [id(i) for i in kept] != [id(i) for i in state.instances] or params["added"] or params["cut"] \
-            or any(i.weak for i in kept):
+    kept = with_added(state, ctx, session, people, kept + held, merge, exclude)
+    cut_regions(state, params, ctx, session, people, kept, merge)
+    reaching = applied(state.index, params, ctx, session, people, merge, exclude)
+    state.corrections = digest(reaching)
+    if [id(i) for i in kept] != [id(i) for i in state.instances] or reaching or any(i.weak for i in kept):
         state.mask = union([i.mask for i in kept], state.size)
     state.instances = kept
     tracks = np.zeros(state.size, np.float32)
@@ -181,25 +192,20 @@ TAKE_OVER = 0.4
 """An instance whose box overlaps an added person's by this much (IoU) is that person, and takes their id."""
 
 
-def with_added(state: FrameState, params: dict, ctx, session: Session, kept: list[Instance],
+def with_added(state: FrameState, ctx, session: Session, people: tuple[AddedPerson, ...], kept: list[Instance],
                merge: dict[int, int], exclude: set[int]) -> list[Instance]:
-    """`kept` with the people the artist added (`added_people`) in this frame: an instance that overlaps one
-    (TAKE_OVER) takes their id (and on the drawn frame their drawn mask); otherwise they are added, their mask
-    less what the others own."""
-    people = parse_added(params["added"])
+    """`kept` with the people the artist added (`people`, see `added_people`) in this frame: an instance that
+    overlaps one (TAKE_OVER) takes their id (and on the drawn frame their drawn mask); otherwise they are added,
+    their mask less what the others own."""
     if not people:
         return kept
-    shot_start = max(session.start, 0)
     out = list(kept)
     matte = _matte(ctx)
     for person in people:
         track_id = merge.get(person.id, person.id)
         if track_id in exclude:
             continue
-        if person not in session.added:
-            start = max(person.first, shot_start) if person.frame >= shot_start else person.first
-            session.added[person] = Carried.start(replace(person, first=start), state.size)
-        carried = session.added[person]
+        carried = _carried(session, person, state.size)
         box = carried.box_at(state.index, ctx.footage_frame, matte) if carried else None
         if box is None:
             continue
@@ -217,6 +223,16 @@ def with_added(state: FrameState, params: dict, ctx, session: Session, kept: lis
     return out
 
 
+def _carried(session: Session, person: AddedPerson, size: tuple[int, int]) -> Carried | None:
+    """The added person as followed in this session (started on first use, from the later of their `first` and
+    the shot's start); None for an outline that covers no pixel of a frame of `size` (height, width)."""
+    if person not in session.added:
+        shot_start = max(session.start, 0)
+        start = max(person.first, shot_start) if person.frame >= shot_start else person.first
+        session.added[person] = Carried.start(replace(person, first=start), size)
+    return session.added[person]
+
+
 def _matte(ctx):
     """The person matte of a frame (uint8 HxWx3) in one box (4,): float32 HxW in [0, 1] (`added_people.Matte`)."""
     def matte(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -224,8 +240,8 @@ def _matte(ctx):
     return matte
 
 
-def cut_regions(state: FrameState, params: dict, ctx, session: Session, kept: list[Instance],
-                merge: dict[int, int]) -> None:
+def cut_regions(state: FrameState, params: dict, ctx, session: Session, people: tuple[AddedPerson, ...],
+                kept: list[Instance], merge: dict[int, int]) -> None:
     """Cut the artist's regions (`cut`) out of the masks of the ids they were drawn for, each moved and scaled from
     the id's box on the frame it was drawn on onto its box in this frame; raises ParamError for a region whose id
     is not on its frame."""
@@ -236,7 +252,7 @@ def cut_regions(state: FrameState, params: dict, ctx, session: Session, kept: li
         if instance is None:
             continue
         reference = (instance.box if state.index == region.frame
-                     else _box_on(region.frame, target, params, ctx, session, merge))
+                     else _box_on(region.frame, target, params, ctx, session, people, merge))
         if reference is None:
             raise ParamError(f"instance_tracker.cut[{k}]: id {target} is not seen on footage frame {region.frame}, "
                              "where the region was drawn; draw it on a frame that shows that id")
@@ -244,11 +260,16 @@ def cut_regions(state: FrameState, params: dict, ctx, session: Session, kept: li
         instance.mask = instance.mask * (1.0 - drawn)
 
 
-def _box_on(frame: int, target: int, params: dict, ctx, session: Session, merge: dict[int, int]) -> tuple | None:
-    """The box (x1, y1, x2, y2) of id `target` (after `merge`) on footage frame `frame`: an added person's where
-    they were followed, else the track store's record, analysing the shot up to that frame if it is not there."""
-    for person, carried in session.added.items():
-        if carried is not None and merge.get(person.id, person.id) == target:
+def _box_on(frame: int, target: int, params: dict, ctx, session: Session, people: tuple[AddedPerson, ...],
+            merge: dict[int, int]) -> tuple | None:
+    """The box (x1, y1, x2, y2) of id `target` (after `merge`) on footage frame `frame`: the first added person's
+    of `people` with that id, where they were followed, else the track store's record, analysing the shot up to
+    that frame if it is not there."""
+    for person in people:
+        if merge.get(person.id, person.id) != target:
+            continue
+        carried = _carried(session, person, ctx.frame_uint8.shape[:2])
+        if carried is not None:
             box = carried.box_at(frame, ctx.footage_frame, _matte(ctx))
             return None if box is None else tuple(box)
     recorded = session.store.get(frame)
@@ -263,6 +284,62 @@ def _box_on(frame: int, target: int, params: dict, ctx, session: Session, merge:
         if raw > 0 and merge.get(int(raw), int(raw)) == target:
             return tuple(box)
     return None
+
+
+def applied(index: int, params: dict, ctx, session: Session, people: tuple[AddedPerson, ...], merge: dict[int, int],
+            exclude: set[int]) -> list:
+    """The corrections that reach footage frame `index`, JSON-able, each with what its effect there depends on
+    besides the footage and the other parameters, in the order they are applied:
+    - ["hold", id, first, last] for each hold range over the frame;
+    - ["added", person] for each added person (not excluded) followed to the frame;
+    - ["cut", region, box] for each cut region whose id (after `merge`) the frame's record in the track store
+      (filled as `run` fills it) or an added person there has: its box is the id's box on the drawn frame that
+      the region moves with ("drawn" on that frame, None where there is none).
+    A correction left out does not change the frame. Frames tracked in arrival order depend on all of them:
+    [["all", added, cut, hold_ranges]]."""
+    if session.start < 0 or ctx.footage is None:
+        every = [params[name] for name in CORRECTIONS]
+        return [["all", *every]] if any(every) else []
+    holds = parse_holds(params["hold_ranges"])
+    out: list = [["hold", t, first, last] for t, (first, last) in holds.items() if first <= index <= last]
+    present = set()
+    for person in people:
+        track_id = merge.get(person.id, person.id)
+        carried = _carried(session, person, ctx.frame_uint8.shape[:2]) if track_id not in exclude else None
+        if carried is not None and carried.box_at(index, ctx.footage_frame, _matte(ctx)) is not None:
+            out.append(["added", asdict(person)])
+            present.add(track_id)
+    regions = parse_added(params["cut"], "instance_tracker.cut", above=0)
+    recorded = session.store.get_filled(index, params["max_lost"], holds) if regions else None
+    if recorded is not None:
+        present |= {merge.get(int(i), int(i)) for i in recorded[1] if i > 0}
+    for region in regions:
+        target = merge.get(region.id, region.id)
+        if recorded is None or target in present:  # without a record, any region may reach the frame
+            box = "drawn" if index == region.frame else _box_on(region.frame, target, params, ctx, session, people,
+                                                               merge)
+            out.append(["cut", asdict(region), list(box) if isinstance(box, tuple) else box])
+    return out
+
+
+def digest(corrections: list) -> str:
+    """A short hash of `applied`'s list."""
+    text = json.dumps(corrections, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def corrections_digest(params: dict, ctx) -> str:
+    """The digest of the corrections that reach the context's frame (`applied`), as `run` sets it, without running
+    the Instance Mask stage on the frame: the shot is analysed up to it only if cut regions need its record and
+    the track store lacks it."""
+    people = parse_added(params["added"])
+    session = _session(params, ctx, people)
+    if params["cut"] and session.start >= 0 and ctx.footage is not None and session.store.get(ctx.index) is None:
+        if ctx.index < session.next:
+            session.restart()
+        _analyse_to(session, ctx, ctx.index, params["hold"])
+    return digest(applied(ctx.index, params, ctx, session, people, parse_merge(params["merge"]),
+                          parse_ids(params["exclude"], "exclude")))
 
 
 def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> list[Instance]:
@@ -469,13 +546,15 @@ def _recorded_ids(recorded_boxes: np.ndarray, recorded_ids: np.ndarray,
     return ids, recorded_ids[left], recorded_boxes[left]
 
 
-def _session(params: dict, ctx) -> Session:
-    """The shot's session, started afresh when the footage or the mask or tracker parameters change."""
+def _session(params: dict, ctx, people: tuple[AddedPerson, ...]) -> Session:
+    """The shot's session, started afresh when the footage or the mask or tracker parameters change; it forgets the
+    added people it followed who are not among `people` (outlines since redrawn or removed)."""
     key = _key(params, ctx)
     path = Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.footage else None
     session = ctx.shot.tracking
     if session is None or session.key != key or session.store.path != path:
         session = ctx.shot.tracking = Session(key, TrackStore(path, key), make_tracker(params), params["shot_start"])
+    session.added = {person: carried for person, carried in session.added.items() if person in people}
     return session
 
 

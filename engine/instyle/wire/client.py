@@ -144,6 +144,14 @@ class Client:
             raise EngineError.from_reply(first)
         return job
 
+    def corrections(self, pipeline: list[dict], items: list[dict], timeout: float | None = None,
+                    **extra) -> list[str]:
+        """For each of `items` (each {"source", "frame_number"}), the digest of the Instance Tracker's corrections
+        that reach that frame (see `corrections`); served before any queued bake frames."""
+        reply, _ = self.request({"type": "corrections", "pipeline": pipeline, "items": items, **extra},
+                                timeout=timeout)
+        return reply["applied"]
+
     def ping(self, timeout: float = 5.0) -> dict:
         return self.request({"type": "ping"}, timeout=timeout)[0]
 

@@ -2,7 +2,8 @@
 
 Client to engine: ``hello`` (first, with the token), ``run`` (one frame through a pipeline, served before
 any bake), ``job`` (a bake: many frames, answered with ``accepted``, ``progress`` events and a ``result``),
-``cancel`` (one of the client's own jobs), ``free`` (unload models to release memory), ``echo`` (pixels
+``cancel`` (one of the client's own jobs), ``corrections`` (which of the Instance Tracker's corrections reach
+each of a list of frames, see ``corrections``), ``free`` (unload models to release memory), ``echo`` (pixels
 straight back, to check and measure transport), ``ping``. Pixels travel as payloads, or, on one host, in
 a shared memory segment the request names (``shm``).
 Engine to client: ``welcome`` (the handshake), ``result``, ``accepted``, ``progress``, ``cancelled``,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from .framing import ProtocolError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the corrections request
 
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "hello": {"protocol": int, "token": str},
@@ -22,6 +23,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "ping": {"id": int},
     "echo": {"id": int, "source": dict},
     "job": {"id": int, "pipeline": list, "items": list},
+    "corrections": {"id": int, "pipeline": list, "items": list},
     "cancel": {"id": int, "job": int},
     "free": {"id": int},
     "accepted": {"id": int},
@@ -34,7 +36,7 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "error": {"code": str, "message": str},
 }
 
-CLIENT_TYPES = frozenset({"hello", "run", "ping", "echo", "job", "cancel", "free"})
+CLIENT_TYPES = frozenset({"hello", "run", "ping", "echo", "job", "corrections", "cancel", "free"})
 ENGINE_TYPES = frozenset({"welcome", "result", "pong", "error", "accepted", "progress", "cancelled", "freed"})
 
 
