@@ -138,7 +138,7 @@ def prepare(params: dict, ctx) -> dict:
     memory = ctx.shot.mask_memory
     if getattr(memory, "index", None) == ctx.index - 1:
         return {}  # in step: the previous request was the previous frame
-    session = _session(params, ctx)
+    session = _session(params, ctx, parse_added(params["added"]))
     replayed = ctx.index - session.masks_next if session.masks_next <= ctx.index else ctx.index - session.start
     if session.masks_next > ctx.index:
         session.restart()
