@@ -15,10 +15,10 @@ import torch
 from instyle.frame_state import FrameState, Instance, ShotState
 from instyle.ops.tracking import (CentreTracker, KalmanTracker, assign, box_iou, colour_distance,
                                   describe_detections, held_tracks, kalman_initiate, kalman_predict, kalman_update)
-from instyle.params import ParamError
 from instyle.service import Service, describe_failure
 from instyle.stages import instance_tracker
 from instyle.track_store import TrackStore, fill_gap
+from instyle.wire.params import ParamError
 
 from ..conftest import VTEST
 

@@ -14,7 +14,7 @@ import torch
 from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_V2_Weights, maskrcnn_resnet50_fpn_v2
 
 from ..modelstore import ModelStore
-from .coco import COCO_CLASSES
+from ..wire.coco import COCO_CLASSES
 
 MODEL, FILE = "maskrcnn_v2", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"
 
