@@ -7,8 +7,8 @@ the engine writes EXR frames into a cache that the nodes' inner trees read.
 
 import bpy
 
-from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, render_hooks,
-               style_previews, track_styles)
+from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, node_params, nodes, preferences,
+               render_hooks, style_previews, track_styles)
 
 classes = (preferences.InstylePreferences, *track_styles.CLASSES, *added_people.CLASSES, *nodes.NODE_CLASSES,
            nodes.NODE_MT_instyle,
@@ -18,7 +18,8 @@ classes = (preferences.InstylePreferences, *track_styles.CLASSES, *added_people.
 
 def register():
     style_previews.load()
-    nodes.NeuralStyleNode.show_style_icons(style_previews.icon_id)
+    for cls in nodes.NODE_CLASSES:
+        node_params.declare(cls, style_previews.icon_id)
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.NODE_MT_add.append(nodes.add_menu_entry)

@@ -9,6 +9,7 @@ from pathlib import Path
 import bpy
 
 from . import cache, frame_map, paths
+from .node_params import SCENE_START
 from .nodes import is_instyle
 
 
@@ -54,7 +55,7 @@ class Chain:
     def _params(self, node) -> dict:
         """The node's stage parameters, with a tracker's automatic shot start resolved against the scene."""
         params = node.stage_params()
-        if params.get("shot_start") == -2:
+        if params.get("shot_start") == SCENE_START:
             footage = footage_frame(self.source, self.first_frame)
             still = self.source.bl_idname == "CompositorNodeImage" and self.source.image.source == "FILE"
             params["shot_start"] = -1 if still else max(footage["frame"], 0)

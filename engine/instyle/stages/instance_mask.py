@@ -44,7 +44,9 @@ from ..modelstore import WeightsError
 from ..ops import box_motion, cuts
 from ..ops import masks as mask_ops
 from ..wire.coco import COCO_CLASSES, PERSON
-from ..wire.stage_specs import INSTANCE_MASK as SPEC
+from ..wire import stage_specs
+
+SPEC = stage_specs.INSTANCE_MASK  # the stage's name, parameters and outputs, shipped to clients
 
 WINDOW = 0.1  # a person's mattes count within their box grown by this share of its size on each side
 

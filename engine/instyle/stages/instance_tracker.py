@@ -49,8 +49,10 @@ from ..ops.id_overlay import id_overlay
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
 from ..track_store import TrackStore
 from ..wire.params import ParamError
-from ..wire.stage_specs import INSTANCE_TRACKER as SPEC
+from ..wire import stage_specs
 from . import instance_mask
+
+SPEC = stage_specs.INSTANCE_TRACKER  # the stage's name, parameters and outputs, shipped to clients
 
 STORE_NAME = "tracks.jsonl"
 _BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0)))

@@ -24,7 +24,9 @@ from ..ops.blend import (Box, composite, feather_ramp, meeting_signed_distance, 
                          signed_edge_distance)
 from ..ops.mrf import mrf_labels
 from ..ops.poisson import poisson_band
-from ..wire.stage_specs import MRF_BLEND as SPEC
+from ..wire import stage_specs
+
+SPEC = stage_specs.MRF_BLEND  # the stage's name, parameters and outputs, shipped to clients
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:

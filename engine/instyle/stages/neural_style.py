@@ -30,7 +30,9 @@ from ..stylize import key_statistics
 from ..stylize.methods import Piece, frame_normalised, method_of, render
 from ..stylize.styles import StyleRef, parse_map, parse_style
 from ..wire.params import ParamError
-from ..wire.stage_specs import NEURAL_STYLE as SPEC
+from ..wire import stage_specs
+
+SPEC = stage_specs.NEURAL_STYLE  # the stage's name, parameters and outputs, shipped to clients
 
 MARGIN = 32.0  # crop context in the network's pixels: its border effects fade out within this
 SIZE_STEP = 8

@@ -93,8 +93,8 @@ NEURAL_STYLE = StageSpec(
         Param("mix_style", "enum", "none", "A second fixed style mixed into Style",
               choices=(Choice("none", "None", "No second style"), *STYLE_CHOICES)),
         Param("mix", "float", 0.5, "Share of Mix Style in the mix", 0.0, 1.0),
-        Param("style_image", "str", "", "The style image (a painting) of the Arbitrary, AdaIN and Optimise methods, "
-              "used where no other style applies; sent as an absolute path"),
+        Param("style_image", "str", "", "The style image (a painting's file) of the Arbitrary, AdaIN and Optimise "
+              "methods, used where no other style applies"),
         Param("assign", "enum", "track", "Which style each instance gets", choices=(
             Choice("single", "Single", "The node's style for all"),
             Choice("track", "Per Track", "The palette cycled by track id, then the track style table"),
