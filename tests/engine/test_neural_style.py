@@ -109,6 +109,21 @@ def test_per_track_rows_need_no_style_image_of_the_node():
         run_stage(frame, None, {"method": "arbitrary", "track_styles": f"1={STARRY}"})  # no mask: the whole frame
 
 
+def test_the_node_style_is_needed_only_where_an_instance_can_take_it():
+    masked = StageContext(ZOO, ShotState(), None, 0, pipeline={"instance_mask": {"classes": ("person", "dog")}})
+    painting = parse_style(str(STARRY), "t")
+    needs = neural_style._uses_default
+    assert needs(params(assign="track"), {}, masked, True)  # the whole frame, without a mask stage
+    assert not needs(params(assign="track"), {}, masked, False)
+    assert not needs(params(assign="class"), {"person": painting, "dog": painting}, masked, False)
+    assert needs(params(assign="class"), {"person": painting}, masked, False)  # a dog takes the node's style
+    assert needs(params(assign="class"), {"person": painting}, StageContext(ZOO, ShotState(), None, 0), False)
+    tracked = StageContext(ZOO, ShotState(), None, 0, pipeline={"instance_mask": {"classes": ("dog",)},
+                                                                "instance_tracker": {}})
+    assert needs(params(assign="class"), {"dog": painting}, tracked, False)  # people added on the tracker
+    assert needs(params(assign="single"), {}, masked, False) and needs(params(assign="foreground"), {}, masked, False)
+
+
 # --- pure pieces ------------------------------------------------------------------------------------------
 
 def test_colour_matching_moves_mean_and_covariance_onto_the_reference():

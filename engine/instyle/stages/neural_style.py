@@ -121,14 +121,16 @@ def _table(params: dict) -> dict:
 def _uses_default(params: dict, table: dict, ctx, whole_frame: bool) -> bool:
     """Whether any pixel may take the node's own style, which must then be given: always for a `whole_frame` (no
     mask stage); never under track assignment (the palette covers ids without a row of `table`); under class
-    assignment, unless `table` has every class the Instance Mask stage masks; always otherwise."""
+    assignment, unless `table` has every class the Instance Mask stage masks (and person, with a tracker, whose
+    added people are people); always otherwise."""
     if whole_frame:
         return True
     if params["assign"] == "track":
         return False
     if params["assign"] == "class":
         masked = ctx.pipeline.get("instance_mask", {}).get("classes")
-        return masked is None or not set(masked) <= set(table)
+        people = {"person"} if "instance_tracker" in ctx.pipeline else set()
+        return masked is None or not {*masked, *people} <= set(table)
     return True
 
 
