@@ -185,7 +185,7 @@ def check_instances(state, outputs):
     return masks
 
 
-@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+@pytest.mark.parametrize("quality", instance_mask.SPEC.by_name["quality"].values)
 def test_every_walker_in_vtest_gets_their_own_mask(zoo, quality):
     """Every detected walker is an instance with a mask of its own inside its box (grown by 10%), typically
     covering half of it (the worst: Faster's 10% of a dark-coated woman 45 px tall on dark asphalt in frame
@@ -234,7 +234,7 @@ def vtest_plate():
     return bench_mask.background_plate(bench_mask.read_frames(VTEST, step=8))
 
 
-@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+@pytest.mark.parametrize("quality", instance_mask.SPEC.by_name["quality"].values)
 @pytest.mark.parametrize("index, pair", [
     (36, [(596, 237, 633, 336), (615, 239, 660, 335)]),  # two people side by side, one half hidden
     (534, [(302, 398, 352, 531), (335, 388, 387, 535)]),

@@ -28,7 +28,7 @@ class Instances:
     """N detected objects, best first.
 
     boxes (N, 4) float32 x1, y1, x2, y2 in image pixels; scores (N,) float32 in 0..1; class_ids (N,) int64,
-    0-based indices into :data:`~instyle.models.coco.COCO_CLASSES` (0 = person); masks (N, H, W) float32
+    0-based indices into :data:`~instyle.wire.coco.COCO_CLASSES` (0 = person); masks (N, H, W) float32
     soft masks in 0..1 at the image's size.
     """
 
