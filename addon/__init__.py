@@ -8,8 +8,8 @@ and, through Compositor modifiers, on Video Sequencer strips.
 
 import bpy
 
-from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, nodes, preferences, preview,
-               render_hooks, saving, sequencer, style_previews, track_styles)
+from . import (added_people, analyze, bake, engine_link, engine_ops, graph_setup, node_params, nodes, preferences,
+               preview, render_hooks, saving, sequencer, style_previews, track_styles)
 
 classes = (preferences.InstylePreferences, *track_styles.CLASSES, *added_people.CLASSES, *nodes.NODE_CLASSES,
            nodes.NODE_MT_instyle,
@@ -19,7 +19,8 @@ classes = (preferences.InstylePreferences, *track_styles.CLASSES, *added_people.
 
 def register():
     style_previews.load()
-    nodes.NeuralStyleNode.show_style_icons(style_previews.icon_id)
+    for cls in nodes.NODE_CLASSES:
+        node_params.declare(cls, style_previews.icon_id)
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.NODE_MT_add.append(nodes.add_menu_entry)

@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .wire.cache_files import frame_file
+
 KEY_FILE = "key.json"
-
-
-def frame_file(node_dir: Path, output: str, frame: int) -> Path:
-    return node_dir / output / f"{frame:06d}.exr"
 
 
 def has_frame(node_dir: Path, outputs: tuple[str, ...], frame: int) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import bpy
 
 from . import cache, corrections, frame_map, paths
+from .node_params import SCENE_START
 from .nodes import is_instyle
 from .wire.corrections import CORRECTIONS, TRACKER, corrections_key, tagged
 
@@ -137,7 +138,7 @@ class Chain:
     def _params(self, node) -> dict:
         """The node's stage parameters, with a tracker's automatic shot start resolved against the scene."""
         params = node.stage_params()
-        if params.get("shot_start") == -2:
+        if params.get("shot_start") == SCENE_START:
             footage = self.footage.frame(self.first_frame)
             params["shot_start"] = -1 if self.footage.still else max(footage["frame"], 0)
         return params

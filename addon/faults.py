@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .chain import Chain, ChainError
+from .node_params import holder
 from .wire import EngineError
 
 FOOTAGE_CODES = frozenset({"source_missing", "source_unreadable", "frame_out_of_range"})
@@ -57,7 +58,7 @@ def _in_node_words(node, exc: EngineError) -> str:
     message, prefix = exc.message, f"{exc.stage}.{exc.param}"
     if node is None or not exc.param or not message.startswith(prefix):
         return message
-    prop = node.bl_rna.properties.get(exc.param)
+    prop = node.bl_rna.properties.get(holder(node.STAGE, exc.param))
     return f"{prop.name if prop else exc.param}{message[len(prefix):]}"
 
 

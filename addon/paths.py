@@ -7,6 +7,8 @@ from pathlib import Path
 
 import bpy
 
+from .wire.cache_files import frame_name
+
 ADDON_ID = __package__
 
 
@@ -42,4 +44,4 @@ def frame_one(cache_id: str, output: str) -> str:
     """The path an inner Image node is given for an output (frame 1 of its sequence), `//`-relative if possible."""
     setting = cache_setting()
     base = setting.rstrip("/") if setting.startswith("//") and bpy.data.filepath else str(cache_root())
-    return f"{base}/{cache_id}/{output}/000001.exr"
+    return f"{base}/{cache_id}/{output}/{frame_name(1)}"

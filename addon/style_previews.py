@@ -8,7 +8,7 @@ from pathlib import Path
 
 import bpy.utils.previews
 
-from .style_table import STYLE_NAMES
+from .wire.fixed_styles import STYLE_NAMES
 
 FOLDER = Path(__file__).with_name("previews")
 

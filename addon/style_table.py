@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterable
 
-STYLE_NAMES = tuple(f"style{i:02d}" for i in range(26))
-
 
 class StyleTextError(ValueError):
     """A style text the add-on cannot send as written; the message names the entry and the fix."""

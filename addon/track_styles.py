@@ -1,40 +1,49 @@
 """The Neural Style node's track id -> style table and the Instance Tracker's list of analysed ids: their rows,
-how they are drawn, and the operators that add and remove table rows."""
+how they are drawn, and the operators that add and remove table rows. A row's style is a fixed style (or a mix)
+written as text, or a painting: an Image datablock, picked or opened in the row."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import bpy
-from bpy.props import IntProperty, StringProperty
+from bpy.props import IntProperty, PointerProperty, StringProperty
 
+from .style_images import is_painting
 from .style_table import palette_style
 
 
 class TrackStyleItem(bpy.types.PropertyGroup):
     track_id: IntProperty(name="Track", default=1, min=1, description="Track id (the value in the Tracks pass)")
-    style: StringProperty(name="Style", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
-                          description="A fixed style (style05), a mix (style03+style07, style03*0.3+style07*0.7) "
-                                      "or a style image; empty: the palette's style")
+    style: StringProperty(name="Style", description="A fixed style (style05) or a mix (style03+style07, "
+                                                    "style03*0.3+style07*0.7); empty: the palette's style")
+    image: PointerProperty(type=bpy.types.Image, name="Painting", poll=lambda row, image: is_painting(image),
+                           description="A style image for this track, in place of the style text: rendered with "
+                                       "the node's method (Arbitrary under Fast)")
 
 
 class TrackSeenItem(bpy.types.PropertyGroup):
-    track_id: IntProperty(name="Track")
+    track_id: IntProperty(name="Track", description="A track id the analysis found (the value in the Tracks pass)")
     frames: IntProperty(name="Frames", description="Frames of the analysed range the id is seen in")
     first: IntProperty(name="First", description="First frame the id is seen in")
     last: IntProperty(name="Last", description="Last frame the id is seen in")
 
 
 class INSTYLE_UL_track_styles(bpy.types.UIList):
-    """Track id and style text per row; an id listed twice is marked (its last row wins)."""
+    """Track id, style text and painting per row (the text greyed out while a painting takes its place); an id
+    listed twice is marked (its last row wins)."""
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
         counts = Counter(row.track_id for row in data.track_styles)
         row = layout.row(align=True)
         row.alert = counts[item.track_id] > 1
-        split = row.split(factor=0.25, align=True)
+        split = row.split(factor=0.2, align=True)
         split.prop(item, "track_id", text="", emboss=False)
-        split.prop(item, "style", text="")
+        styles = split.split(factor=0.4, align=True)
+        text = styles.row(align=True)
+        text.active = item.image is None
+        text.prop(item, "style", text="")
+        styles.template_ID(item, "image", open="image.open")
 
 
 class INSTYLE_UL_tracks_seen(bpy.types.UIList):

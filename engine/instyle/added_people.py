@@ -25,7 +25,7 @@ import numpy as np
 from .ops import box_motion, cuts
 from .ops import masks as mask_ops
 from .ops.tracking import box_iou
-from .params import ParamError
+from .wire.params import ParamError
 
 FIRST_ID = 1000
 """Added people's ids start above this; the tracker's own ids stay below it in any shot an artist can check."""

@@ -192,7 +192,7 @@ def _styles(args) -> int:
     from .service import StageContext
     from .stylize.previews import write_previews
 
-    from .params import ParamError
+    from .wire.params import ParamError
 
     ctx = StageContext(ModelZoo(ModelStore(), torch.device("cpu")), ShotState(), None, 0)
     try:

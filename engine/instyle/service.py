@@ -21,11 +21,12 @@ from .frame_state import FrameState, ShotState
 from .media import FrameSource, SourceError, is_still, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
-from .params import ParamError
 from .scheduler import Cancelled
 from .stages import STAGES, instance_tracker
 from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
+from .wire.cache_files import frame_file
+from .wire.params import ParamError
 from .wire.shm import aligned, attach, check_region
 
 MAX_STAGES = 8
@@ -340,7 +341,7 @@ class Service:
     def _write(self, call: StageCall, outputs: dict, frame_number: int) -> list[Future]:
         """Start writing the stage's outputs (copies, as later stages may change them); each future gives the
         written path."""
-        return [self.writers.submit(_write_frame, call.write / name / f"{frame_number:06d}.exr",
+        return [self.writers.submit(_write_frame, frame_file(call.write, name, frame_number),
                                     np.array(outputs[name], dtype=np.float32), name in IMAGE_OUTPUTS)
                 for name in call.write_outputs]
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
+import sys
+import types
 
 import pytest
 
+from instyle import wire
+
 from ..conftest import ROOT
+
+PACKAGE = "instyle_addon"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"addon_{name}", ROOT / "addon" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """addon/<name>.py, imported as a module of a package whose `wire` is the engine's: the package the extension
+    ships as its own `wire` (the add-on's __init__, which needs bpy, is not run)."""
+    if PACKAGE not in sys.modules:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = [str(ROOT / "addon")]
+        sys.modules[PACKAGE], sys.modules[f"{PACKAGE}.wire"] = package, wire
+    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 frame_map = load("frame_map")

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from instyle.params import ParamError
 from instyle.stages.instance_tracker import parse_merge
 from instyle.stylize.styles import parse_map
 from instyle.track_store import TrackStore
+from instyle.wire.params import ParamError
 
 from ..conftest import MESSI
 from .test_frame_map_and_cache import load

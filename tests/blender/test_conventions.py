@@ -1,4 +1,4 @@
-"""Blender's conventions for nodes: the first output is the result, and every socket has a tooltip."""
+"""Blender's conventions for nodes: the first output is the result, and every socket and property has a tooltip."""
 
 from __future__ import annotations
 
@@ -47,3 +47,15 @@ def test_bake_on_a_node_bakes_its_own_chain_only(fresh):
     assert bpy.ops.instyle.bake(node=other["neural_style"].name, tree=tree.name) == {"FINISHED"}
     assert all(fresh.paths.node_dir(n.cache_id).is_dir() for n in other.values())
     assert not any(fresh.paths.node_dir(graph[k].cache_id).exists() for k in other)
+
+
+def test_every_property_of_the_nodes_and_their_table_rows_has_a_tooltip(fresh):
+    rows = (fresh.track_styles.TrackStyleItem, fresh.track_styles.TrackSeenItem, fresh.added_people.AddedPersonItem)
+    for cls in (*fresh.nodes.NODE_CLASSES, *rows):
+        # the add-on's own properties (reading bpy.types.CompositorNodeCustomGroup.bl_rna to leave out the inherited
+        # ones would stop its subclasses from registering again in Blender 5.0.1)
+        own = [cls.bl_rna.properties.get(name) for c in cls.__mro__ for name in c.__dict__.get("__annotations__", {})]
+        own = [prop for prop in own if prop is not None]
+        assert len(own) >= 3, cls
+        for prop in own:
+            assert len(prop.description) > 10, (cls.__name__, prop.identifier, prop.description)

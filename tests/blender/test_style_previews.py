@@ -11,7 +11,7 @@ import bpy
 import numpy as np
 
 from .conftest import ADDON, read_png
-from .test_neural_style_node import drawn, node  # noqa: F401 (node: the fixture)
+from .test_neural_style_node import body, drawn, node  # noqa: F401 (node: the fixture)
 
 STYLE_NAMES = [f"style{i:02d}" for i in range(26)]
 
@@ -42,6 +42,7 @@ def test_each_fixed_style_has_a_loaded_preview_matching_its_shipped_png(addon):
 def test_the_node_picks_its_styles_from_the_preview_grid_or_by_name_without_previews(fresh, node, tmp_path):
     shown = drawn(node)
     assert {"grid:style", "grid:mix_style", "style", "mix_style"} <= set(shown)
+    assert "grid:style" in body(node) and "grid:mix_style" not in body(node)  # the node body: its style only
     node.method = "arbitrary"
     assert not {"grid:style", "grid:mix_style"} & set(drawn(node))
     node.method = "fast"

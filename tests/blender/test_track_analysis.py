@@ -157,7 +157,9 @@ def test_analyze_lists_the_tracks_and_fills_the_table_whose_rows_restyle_one_per
     assert before_styles == {f: {t: palette[(t - 1) % len(palette)] for t in per_frame[f]} for f in frames}
     last = tracks_pass(fresh, tracker, frames[-1])
     target = max(set.intersection(*per_frame.values()), key=lambda t: (last == t).sum())
-    next(r for r in style.track_styles if r.track_id == target).style = "//starry.jpg"
+    painting = bpy.data.images.load(str(tmp_path / "starry.jpg"))
+    painting.filepath = "//starry.jpg"
+    next(r for r in style.track_styles if r.track_id == target).image = painting
     assert f"{target}={tmp_path / 'starry.jpg'}" in style.stage_params()["track_styles"]
     scene.render.filepath = str(tmp_path / "after" / "######")
     after_styles = render_in_order(fresh, scene, frames)
@@ -177,7 +179,7 @@ def test_analyze_lists_the_tracks_and_fills_the_table_whose_rows_restyle_one_per
 
     assert bpy.ops.instyle.analyze(node=tracker.name) == {"FINISHED"}
     assert [r.track_id for r in style.track_styles] == sorted(seen), "a second analysis adds no rows twice"
-    assert next(r.style for r in style.track_styles if r.track_id == target) == "//starry.jpg"
+    assert next(r.image for r in style.track_styles if r.track_id == target) == painting
 
 
 def test_changed_footage_or_settings_make_the_analysis_stale(fresh, tmp_path):

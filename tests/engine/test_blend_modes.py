@@ -3,7 +3,6 @@ the stage on real stylized frames of vtest.avi (bit-identical outside the band, 
 
 from __future__ import annotations
 
-import ast
 import math
 
 import cv2
@@ -18,12 +17,10 @@ from instyle.ops.blend import (composite, feather_ramp, meeting_signed_distance,
 from instyle.ops.masks import nearest_instance
 from instyle.ops.mrf import EPS, REGULARISER, mrf_labels
 from instyle.ops.poisson import poisson_band
-from instyle.params import ParamError
 from instyle.stages import mrf_blend
+from instyle.wire.params import ParamError
 
-from ..conftest import ROOT
-
-MODES = mrf_blend.MODES
+MODES = mrf_blend.SPEC.by_name["mode"].values
 
 
 def vertical_seam(h: int, w: int, column: int) -> np.ndarray:
@@ -170,32 +167,12 @@ def test_instances_meeting_are_blended_into_each_other_not_into_the_background(m
 
 def test_spec_and_bad_values():
     assert mrf_blend.SPEC.resolve({})["mode"] == "mrf"
-    assert set(mrf_blend.SPEC.by_name["mode"].choices) == {"mrf", "feather", "naive", "poisson"}
+    assert set(mrf_blend.SPEC.by_name["mode"].values) == {"mrf", "feather", "naive", "poisson"}
     with pytest.raises(ParamError, match="not one of: mrf, feather, naive, poisson"):
         mrf_blend.SPEC.resolve({"mode": "graphcut"})
     with pytest.raises(ParamError, match="mrf_blend.unary"):
         mrf_blend.SPEC.resolve({"unary": -1.0})
 
-
-def test_blender_node_mirrors_the_stage_parameters():
-    """addon/nodes.py needs bpy to import, so its MRFBlendNode is read as source."""
-    tree = ast.parse((ROOT / "addon" / "nodes.py").read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MRFBlendNode")
-    constants = {t.id: ast.literal_eval(s.value) for s in node.body if isinstance(s, ast.Assign)
-                 for t in s.targets if isinstance(t, ast.Name) and t.id in ("PROPS", "MODE_ITEMS")}
-    properties = {s.target.id: {k.arg: k.value for k in s.annotation.keywords} for s in node.body
-                  if isinstance(s, ast.AnnAssign)}
-    specs = mrf_blend.SPEC.by_name
-    assert constants["PROPS"] == tuple(specs)
-    assert [item[0] for item in constants["MODE_ITEMS"]] == list(specs["mode"].choices)
-    for name, spec in specs.items():
-        assert ast.literal_eval(properties[name]["default"]) == spec.default, name
-        if spec.kind == "float":
-            bounds = (ast.literal_eval(properties[name]["min"]), ast.literal_eval(properties[name]["max"]))
-            assert bounds == (spec.minimum, spec.maximum), name
-    stage_params = next(f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "stage_params")
-    returned = next(n for n in ast.walk(stage_params) if isinstance(n, ast.Dict))
-    assert [ast.literal_eval(k) for k in returned.keys] == list(specs)
 
 
 # ------------------------------------------------------------------ real stylized frames

@@ -3,7 +3,6 @@ models (Mask R-CNN with a randomly initialised network saved here: plumbing, not
 
 from __future__ import annotations
 
-import ast
 import json
 
 import cv2
@@ -24,7 +23,7 @@ from instyle.ops import masks as mask_ops
 from instyle.service import StageContext
 from instyle.stages import instance_mask
 
-from ..conftest import MESSI, OPENCV_DATA, ROOT, VTEST
+from ..conftest import MESSI, OPENCV_DATA, VTEST
 
 MEGAMIND = OPENCV_DATA / "Megamind.avi"
 MEGAMIND_CUTS = [1, 98, 154, 200]  # first frames of new shots, checked by eye (black -> restaurant, then 3 cuts)
@@ -186,7 +185,7 @@ def check_instances(state, outputs):
     return masks
 
 
-@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+@pytest.mark.parametrize("quality", instance_mask.SPEC.by_name["quality"].values)
 def test_every_walker_in_vtest_gets_their_own_mask(zoo, quality):
     """Every detected walker is an instance with a mask of its own inside its box (grown by 10%), typically
     covering half of it (the worst: Faster's 10% of a dark-coated woman 45 px tall on dark asphalt in frame
@@ -235,7 +234,7 @@ def vtest_plate():
     return bench_mask.background_plate(bench_mask.read_frames(VTEST, step=8))
 
 
-@pytest.mark.parametrize("quality", instance_mask.QUALITIES)
+@pytest.mark.parametrize("quality", instance_mask.SPEC.by_name["quality"].values)
 @pytest.mark.parametrize("index, pair", [
     (36, [(596, 237, 633, 336), (615, 239, 660, 335)]),  # two people side by side, one half hidden
     (534, [(302, 398, 352, 531), (335, 388, 387, 535)]),
@@ -386,25 +385,3 @@ def test_index_pass_is_the_strongest_instance_above_the_threshold(seed):
     expected = np.where(np.max(masks, axis=0) >= 0.5, best + 1, 0)
     np.testing.assert_array_equal(mask_ops.index_pass(masks), expected)
 
-
-def test_blender_node_mirrors_the_stage_parameters():
-    """addon/nodes.py needs bpy to import, so its InstanceMaskNode is read as source."""
-    tree = ast.parse((ROOT / "addon" / "nodes.py").read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "InstanceMaskNode")
-    constants = {t.id: ast.literal_eval(s.value) for s in node.body if isinstance(s, ast.Assign)
-                 for t in s.targets if isinstance(t, ast.Name) and t.id in ("PROPS", "MODEL_ITEMS", "QUALITY_ITEMS")}
-    properties = {s.target.id: {k.arg: k.value for k in s.annotation.keywords} for s in node.body
-                  if isinstance(s, ast.AnnAssign)}
-    specs = instance_mask.SPEC.by_name
-    assert constants["PROPS"] == tuple(specs)
-    assert [item[0] for item in constants["MODEL_ITEMS"]] == list(specs["model"].choices)
-    assert [item[0] for item in constants["QUALITY_ITEMS"]] == list(specs["quality"].choices)
-    for name, spec in specs.items():
-        if spec.kind != "enum_list":  # classes: a comma-separated string on the node
-            assert ast.literal_eval(properties[name]["default"]) == spec.default, name
-        if spec.kind in ("int", "float"):
-            bounds = (ast.literal_eval(properties[name]["min"]), ast.literal_eval(properties[name]["max"]))
-            assert bounds == (spec.minimum, spec.maximum), name
-    stage_params = next(f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "stage_params")
-    returned = next(n for n in ast.walk(stage_params) if isinstance(n, ast.Dict))
-    assert [ast.literal_eval(k) for k in returned.keys] == list(specs)

@@ -19,12 +19,12 @@ from instyle.models.zoo import ModelZoo
 from instyle.modelstore import ModelStore
 from instyle.ops import temporal
 from instyle.ops.colour import luminance_only, match_colours
-from instyle.params import ParamError
 from instyle.scheduler import Cancelled
 from instyle.service import Service, StageContext
 from instyle.stages import neural_style
 from instyle.stylize import optimise
 from instyle.stylize.styles import parse_map, parse_style
+from instyle.wire.params import ParamError
 
 from ..conftest import MESSI, OPENCV_DATA, VTEST
 from .test_modelstore import adain_files, store_with  # noqa: F401  (adain_files is a fixture)
@@ -82,6 +82,7 @@ def test_style_references_parse_names_mixes_and_images():
     ("style03*0+style04*0", "style", "sum to zero"),
     ("1:style03", "id", "is not KEY=STYLE"),
     ("0=style03", "id", "not a track id"),
+    ("person=style03; preson=style05", "class", "'preson' is not a class; write one of: person, bicycle"),
 ])
 def test_bad_style_references_name_the_problem(text, kind, message):
     with pytest.raises(ParamError, match=message):
@@ -91,11 +92,36 @@ def test_bad_style_references_name_the_problem(text, kind, message):
 def test_image_methods_need_a_style_image_and_a_readable_one(tmp_path):
     frame, instances = two_people()
     with pytest.raises(ParamError, match="needs a style image"):
-        run_stage(frame, instances, {"method": "arbitrary"})
+        run_stage(frame, instances, {"method": "arbitrary", "assign": "single"})
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
     with pytest.raises(ParamError, match="cannot be read"):
         run_stage(frame, instances, {"method": "arbitrary", "style_image": str(broken), "assign": "single"})
+
+
+def test_per_track_rows_need_no_style_image_of_the_node():
+    """The palette covers every id without a row: the node's own style is never used, so need not be given."""
+    frame, instances = two_people()
+    state = run_stage(frame, instances, {"method": "arbitrary", "track_styles": f"1={STARRY}"})
+    assert [i.style for i in state.instances] == [str(STARRY), "style13"]
+    assert state.report["neural_style"]["methods"] == ["arbitrary", "fast"]
+    with pytest.raises(ParamError, match="needs a style image"):
+        run_stage(frame, None, {"method": "arbitrary", "track_styles": f"1={STARRY}"})  # no mask: the whole frame
+
+
+def test_the_node_style_is_needed_only_where_an_instance_can_take_it():
+    masked = StageContext(ZOO, ShotState(), None, 0, pipeline={"instance_mask": {"classes": ("person", "dog")}})
+    painting = parse_style(str(STARRY), "t")
+    needs = neural_style._uses_default
+    assert needs(params(assign="track"), {}, masked, True)  # the whole frame, without a mask stage
+    assert not needs(params(assign="track"), {}, masked, False)
+    assert not needs(params(assign="class"), {"person": painting, "dog": painting}, masked, False)
+    assert needs(params(assign="class"), {"person": painting}, masked, False)  # a dog takes the node's style
+    assert needs(params(assign="class"), {"person": painting}, StageContext(ZOO, ShotState(), None, 0), False)
+    tracked = StageContext(ZOO, ShotState(), None, 0, pipeline={"instance_mask": {"classes": ("dog",)},
+                                                                "instance_tracker": {}})
+    assert needs(params(assign="class"), {"dog": painting}, tracked, False)  # people added on the tracker
+    assert needs(params(assign="single"), {}, masked, False) and needs(params(assign="foreground"), {}, masked, False)
 
 
 # --- pure pieces ------------------------------------------------------------------------------------------

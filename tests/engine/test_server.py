@@ -110,8 +110,12 @@ def test_errors_name_the_stage_and_the_parameter_at_fault(engine):
     source = {"kind": "file", "path": str(VTEST), "frame": 0}
     cases = [([{"stage": "neural_style", "params": {"style": "vangogh"}}], ("bad_param", "neural_style", "style")),
              ([{"stage": "instance_tracker"}], ("bad_request", "instance_tracker", "")),
-             ([{"stage": "instance_mask"}, {"stage": "neural_style", "params": {"method": "arbitrary"}}],
+             ([{"stage": "instance_mask"}, {"stage": "neural_style", "params": {"method": "arbitrary",
+                                                                               "assign": "single"}}],
               ("bad_param", "neural_style", "style_image")),  # raised while the stage runs
+             ([{"stage": "instance_mask"}, {"stage": "neural_style", "params": {"assign": "class",
+                                                                               "class_styles": "preson=style03"}}],
+              ("bad_param", "neural_style", "class_styles")),  # a typo in a class name
              ([{"stage": "instance_mask"}], None)]
     with engine.client() as client:
         for pipeline, expected in cases[:-1]:

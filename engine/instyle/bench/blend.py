@@ -38,6 +38,7 @@ FRAMES = (20, 120, 300, 500, 700)
 QUICK_FRAMES = (300,)
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"
 SHEET_ORDER = ("naive", "feather", "poisson", "mrf")
+MODES = mrf_blend.SPEC.by_name["mode"].values
 
 
 def stylized_frames(indices: tuple[int, ...], device: str = "cpu") -> list[FrameState]:
@@ -103,10 +104,10 @@ def opencv_clone(state: FrameState, band: float) -> np.ndarray:
 
 def run(ctx) -> None:
     states = stylized_frames(QUICK_FRAMES if ctx.quick else FRAMES, ctx.device)
-    params = {mode: mrf_blend.SPEC.resolve({"mode": mode}) for mode in mrf_blend.MODES}
+    params = {mode: mrf_blend.SPEC.resolve({"mode": mode}) for mode in MODES}
     band = params["mrf"]["band"]
     note = f"{len(states)} frames, {sum(len(s.instances) for s in states)} instances, band {band:g} px"
-    for mode in mrf_blend.MODES:
+    for mode in MODES:
         turn = itertools.cycle(states)
         ctx.time(mode, lambda: mrf_blend.run(next(turn), params[mode], None), repeats=5 * len(states),
                  group="ms per 768x576 frame (whole stage)", note=note if mode == "mrf" else "")
@@ -114,10 +115,10 @@ def run(ctx) -> None:
     ctx.time("opencv seamlessClone", lambda: opencv_clone(next(turn), band), repeats=3 * len(states),
              group="ms per 768x576 frame (whole stage)", note="reference, not a mode")
 
-    results = {mode: [mrf_blend.run(s, params[mode], None) for s in states] for mode in mrf_blend.MODES}
+    results = {mode: [mrf_blend.run(s, params[mode], None) for s in states] for mode in MODES}
     regions = [band_region(s, band) for s in states]
     sources = [[s.rgb, *instance_layers(s)] for s in states]
-    outputs = {mode: [r["image"] for r in results[mode]] for mode in mrf_blend.MODES}
+    outputs = {mode: [r["image"] for r in results[mode]] for mode in MODES}
     outputs["opencv seamlessClone"] = [opencv_clone(s, band) for s in states]
     naive = outputs["naive"]
     seams = {name: float(np.mean([seam_excess(img, src, near) for img, src, near in zip(images, sources, regions)]))

@@ -30,11 +30,11 @@ from torchvision.ops import box_iou
 
 from ..frame_state import FrameState, ShotState
 from ..modelstore import ModelStore
-from ..models.coco import COCO_CLASSES, PERSON
 from ..models.zoo import ModelZoo
 from ..ops import masks as mask_ops
 from ..service import StageContext
 from ..stages import instance_mask
+from ..wire.coco import COCO_CLASSES, PERSON
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 VTEST = DATA / "vtest.avi"

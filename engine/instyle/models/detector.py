@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from .coco import COCO_CLASSES
+from ..wire.coco import COCO_CLASSES
 from .tfjs_graph import TfjsGraph
 
 INPUT_SIZE = 512

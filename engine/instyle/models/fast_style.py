@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-NUM_STYLES = 26
+from ..wire.fixed_styles import STYLE_NAMES
 
 # The package ships no style names ("the model I started from never came with any",
-# its README); it calls them by index 0..25 (``--style 7``), and so do these names.
-STYLE_NAMES: tuple[str, ...] = tuple(f"style{i:02d}" for i in range(NUM_STYLES))
+# its README); it calls them by index 0..25 (``--style 7``), and so do STYLE_NAMES.
+NUM_STYLES = len(STYLE_NAMES)
 
 NORM_EPS = 1e-5
 STRIDE = 4  # two stride-2 convolutions, undone by two 2x nearest upsamplings

@@ -14,7 +14,7 @@ import torch
 from torchvision.models.detection import MaskRCNN, MaskRCNN_ResNet50_FPN_V2_Weights, maskrcnn_resnet50_fpn_v2
 
 from ..modelstore import ModelStore
-from .coco import COCO_CLASSES
+from ..wire.coco import COCO_CLASSES
 
 MODEL, FILE = "maskrcnn_v2", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"
 
@@ -28,7 +28,7 @@ class Instances:
     """N detected objects, best first.
 
     boxes (N, 4) float32 x1, y1, x2, y2 in image pixels; scores (N,) float32 in 0..1; class_ids (N,) int64,
-    0-based indices into :data:`~instyle.models.coco.COCO_CLASSES` (0 = person); masks (N, H, W) float32
+    0-based indices into :data:`~instyle.wire.coco.COCO_CLASSES` (0 = person); masks (N, H, W) float32
     soft masks in 0..1 at the image's size.
     """
 

@@ -39,39 +39,16 @@ from scipy.optimize import linear_sum_assignment
 from torchvision.ops import box_iou
 
 from ..frame_state import FrameState, Instance
-from ..models.coco import COCO_CLASSES, PERSON
 from ..models.person_matte import frame_matte
 from ..modelstore import WeightsError
 from ..ops import box_motion, cuts
 from ..ops import masks as mask_ops
-from ..params import Param, StageSpec
+from ..wire.coco import COCO_CLASSES, PERSON
+from ..wire import stage_specs
 
-MODELS = ("centernet+rvm", "maskrcnn")
-QUALITIES = ("faster", "better")
+SPEC = stage_specs.INSTANCE_MASK  # the stage's name, parameters and outputs, shipped to clients
+
 WINDOW = 0.1  # a person's mattes count within their box grown by this share of its size on each side
-
-SPEC = StageSpec(
-    name="instance_mask",
-    doc="Find people or chosen objects; one soft mask per instance.",
-    params=(
-        Param("model", "enum", "centernet+rvm", "centernet+rvm: offline models; maskrcnn: torchvision Mask R-CNN "
-              "v2 (separate download: instyle-engine weights fetch maskrcnn_v2)", choices=MODELS),
-        Param("quality", "enum", "faster", "faster: the detector on every second frame and crop mattes; "
-              "better: the detector on every frame plus tiles, and also a whole-frame video matte",
-              choices=QUALITIES),
-        Param("classes", "enum_list", ("person",), "COCO classes to mask", choices=COCO_CLASSES),
-        Param("score_threshold", "float", 0.35, "detections scoring below this start no one", 0.0, 1.0),
-        Param("weak_threshold", "float", 0.1, "detections scoring from this up to score_threshold only continue "
-              "people the Instance Tracker already follows (ignored without a tracker); at score_threshold or above, "
-              "none are kept", 0.0, 1.0),
-        Param("max_instances", "int", 16, "keep at most this many, highest scores first", 1, 64),
-        Param("grow", "int", 0, "grow (>0) or shrink (<0) each mask by this many pixels", -32, 32),
-        Param("feather", "float", 0.0, "soften mask edges (Gaussian sigma in pixels)", 0.0, 32.0),
-        Param("smoothing", "float", 0.0, "temporal smoothing: weight of an instance's previous-frame mask",
-              0.0, 0.9),
-    ),
-    outputs=("mask", "index"),
-)
 
 
 @dataclass(frozen=True)

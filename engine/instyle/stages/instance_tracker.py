@@ -54,47 +54,16 @@ from ..media import footage_identity
 from ..ops import masks as mask_ops
 from ..ops.id_overlay import id_overlay
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
-from ..params import Param, ParamError, StageSpec
 from ..track_store import TrackStore
 from ..wire.corrections import CORRECTIONS
+from ..wire.params import ParamError
+from ..wire import stage_specs
 from . import instance_mask
+
+SPEC = stage_specs.INSTANCE_TRACKER  # the stage's name, parameters and outputs, shipped to clients
 
 STORE_NAME = "tracks.jsonl"
 _BELOW_HALF = float(np.nextafter(np.float32(0.5), np.float32(0)))
-
-
-SPEC = StageSpec(
-    name="instance_tracker",
-    doc="Keep each instance's identity across the frames of a shot.",
-    params=(
-        Param("method", "enum", "kalman", "kalman: optimal assignment on box overlap, motion prediction and "
-              "colour, lost people kept for their return; centre: IST's nearest box centre in the last frame",
-              choices=("kalman", "centre")),
-        Param("max_distance", "float", 0.1, "centre method: largest centre movement between frames, as a "
-              "fraction of the frame diagonal, that still continues a track", 0.0, 1.0),
-        Param("confirm_frames", "int", 2, "kalman: frames in a row a new person is seen before getting an id "
-              "(and a style)", 1, 30),
-        Param("max_lost", "int", 30, "kalman: frames an unseen person's identity is kept for their return; gaps "
-              "this long in an analysed shot are filled", 0, 10000),
-        Param("hold", "int", 12, "kalman: frames a followed person the detector misses is still masked where "
-              "they are expected, while the person matte sees them there (0: never)", 0, 1000),
-        Param("shot_start", "int", -1, "the footage frame the shot begins at: ids are worked out in order from "
-              "there and recorded, so every frame gets the same ids whatever order it is rendered in; -1: frames "
-              "are tracked in the order they arrive, afresh after any jump", -1, 10**7 - 1),
-        Param("merge", "str", "", "ids that are one person, as OLD=NEW pairs, e.g. '3=1, 7=2'"),
-        Param("exclude", "str", "", "ids to leave unstyled, e.g. '5, 9'"),
-        Param("selection", "str", "", "ids whose masks make the selection output, e.g. '1, 4'"),
-        Param("hold_ranges", "str", "", "ids to hold through footage frames where they are missed, as ID: FIRST-LAST "
-              "pairs, e.g. '7: 10-40, 3: 5-9' (placed between their nearest sightings, masked by the person matte)"),
-        Param("cut", "str", "", "regions the artist cut out of an id's mask: outlines drawn on one frame, moved with "
-              "the id's box, as JSON like `added` with the id to cut from"),
-        Param("added", "str", "", "people the artist added: outlines drawn on one frame, carried through the shot, "
-              "as JSON (see added_people), e.g. '[{\"id\": 1001, \"frame\": 12, \"polygons\": [[[10, 20], "
-              "[60, 20], [60, 200]]]}]'"),
-    ),
-    outputs=("mask", "tracks", "selection", "ids"),
-    requires=("instance_mask",),
-)
 
 
 @dataclass

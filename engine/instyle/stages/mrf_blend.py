@@ -24,23 +24,9 @@ from ..ops.blend import (Box, composite, feather_ramp, meeting_signed_distance, 
                          signed_edge_distance)
 from ..ops.mrf import mrf_labels
 from ..ops.poisson import poisson_band
-from ..params import Param, StageSpec
+from ..wire import stage_specs
 
-MODES = ("mrf", "feather", "naive", "poisson")
-
-SPEC = StageSpec(
-    name="mrf_blend",
-    doc="Blend the stylized image into the original inside a band along the mask edges, and between instances "
-        "where they meet; pixels outside the band keep their exact source values.",
-    params=(
-        Param("mode", "enum", "mrf", "how the band is blended: mrf (Markov random field labels), feather (linear "
-              "ramp), naive (hard paste, no band), poisson (gradient domain)", choices=MODES),
-        Param("band", "float", 6.0, "width in pixels of the blend band centred on the mask edge", 0.0, 256.0),
-        Param("unary", "float", 1.0, "mrf: how firmly band pixels keep the side of the edge they lie on, against "
-              "the cost of the contrast the blend creates (0: contrast only)", 0.0, 100.0),
-    ),
-    outputs=("image", "alpha", "stylized_for_mix"),
-)
+SPEC = stage_specs.MRF_BLEND  # the stage's name, parameters and outputs, shipped to clients
 
 
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:

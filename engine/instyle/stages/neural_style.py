@@ -23,60 +23,16 @@ import itertools
 import numpy as np
 
 from ..frame_state import FrameState, Instance
-from ..models.fast_style import STRIDE, STYLE_NAMES
+from ..models.fast_style import STRIDE
 from ..ops import temporal
 from ..ops.masks import nearest_instance
-from ..params import Param, ParamError, StageSpec
 from ..stylize import key_statistics
 from ..stylize.methods import Piece, frame_normalised, method_of, render
 from ..stylize.styles import StyleRef, parse_map, parse_style
+from ..wire.params import ParamError
+from ..wire import stage_specs
 
-DEFAULT_PALETTE = ("style03", "style13", "style19", "style24")
-METHODS = ("fast", "arbitrary", "adain", "optimise")
-ASSIGN = ("single", "track", "class", "foreground")
-
-SPEC = StageSpec(
-    name="neural_style",
-    doc="Stylize each instance (by track id or class) in its own style, or foreground and background in two, "
-        "or the whole frame when no mask stage precedes.",
-    params=(
-        Param("method", "enum", "fast", "fast: the 26 fixed styles (mixable); arbitrary: any style image, "
-              "offline network; adain: any style image, AdaIN (downloaded weights); optimise: Gatys optimisation "
-              "with a masked style loss (slow, best quality)", choices=METHODS),
-        Param("style", "enum", "style03", "the fixed style used where no other applies", choices=STYLE_NAMES),
-        Param("mix_style", "enum", "none", "a second fixed style mixed into `style`",
-              choices=("none", *STYLE_NAMES)),
-        Param("mix", "float", 0.5, "share of `mix_style` in the mix", 0.0, 1.0),
-        Param("style_image", "str", "", "absolute path of the style image for the arbitrary, adain and optimise "
-              "methods (used where no other style applies)"),
-        Param("assign", "enum", "track", "which style each instance gets: single (the node's style for all), "
-              "track (the palette cycled by track id, then `track_styles`), class (`class_styles`), foreground "
-              "(the node's style on every instance, `background_style` on the rest of the frame)", choices=ASSIGN),
-        Param("palette", "enum_list", DEFAULT_PALETTE, "fixed styles cycled through by track id", choices=STYLE_NAMES),
-        Param("track_styles", "str", "", "per-track styles, ID=STYLE pairs separated by ';' (STYLE a fixed "
-              "style, a mix such as style03+style07, or a style image path): '1=style05; 4=/art/klimt.jpg'"),
-        Param("class_styles", "str", "", "per-class styles, CLASS=STYLE pairs: 'person=style03; car=style19'"),
-        Param("background_style", "str", "", "foreground assignment: style of everything outside the "
-              "instances; empty leaves the background untouched"),
-        Param("region", "enum", "auto", "crops: stylize each instance's box with context, batched; frame: "
-              "stylize the whole frame once per style; auto: whichever costs less", choices=("auto", "crops", "frame")),
-        Param("strength", "float", 1.0, "0 keeps the original, 1 is fully stylized", 0.0, 1.0),
-        Param("colour", "enum", "none", "keep the footage's colours: luminance (transfer lightness only) or "
-              "histogram (match the style's colours to the footage's)", choices=("none", "luminance", "histogram")),
-        Param("style_scale", "float", 1.0, "size of brush strokes and patterns (2: twice as large)", 0.25, 4.0),
-        Param("resolution", "int", 0, "longest side of the frame the network works at (0: the frame's own)",
-              0, 8192),
-        Param("temporal", "float", 0.5, "video: weight of the previous frame's stylization, warped by optical "
-              "flow where the flow is reliable, against flicker (0: off)", 0.0, 0.9),
-        Param("iterations", "int", 100, "optimise: optimisation steps per frame", 1, 5000),
-        Param("style_weight", "float", 1.0, "optimise: weight of the style loss against the content loss",
-              0.0, 1000.0),
-        Param("features", "enum", "hed_vgg16", "optimise: the VGG features of the losses: hed_vgg16 (offline) "
-              "or vgg19 (downloaded)", choices=("hed_vgg16", "vgg19")),
-    ),
-    outputs=("image", "mask"),
-)
-
+SPEC = stage_specs.NEURAL_STYLE  # the stage's name, parameters and outputs, shipped to clients
 
 MARGIN = 32.0  # crop context in the network's pixels: its border effects fade out within this
 SIZE_STEP = 8
@@ -90,7 +46,8 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     more instance, of class "background", whose mask is everything outside the others'."""
     h, w = state.size
     scale = min(1.0, params["resolution"] / max(h, w)) if params["resolution"] else 1.0
-    default = _default_style(params)
+    table = _table(params)
+    default = _default_style(params) if _uses_default(params, table, ctx, state.instances is None) else None
     if state.instances is None:
         pieces = [(Piece(state.rgb, default), (0, 0, w, h))]
         state.report["neural_style"] = {"mode": "frame", "styles": [default.text],
@@ -98,7 +55,7 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         state.stylized = _render(pieces, state, params, scale, ctx)[0]
         return {"image": state.stylized, "mask": np.ones(state.size, np.float32)}
     instances = state.instances
-    refs = _assign(instances, params, default)
+    refs = _assign(instances, params, table, default)
     background, background_ref = _background(state, params)
     if background is not None:
         instances.append(background)
@@ -151,6 +108,32 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     return {"image": state.stylized, "mask": mask}
 
 
+def _table(params: dict) -> dict:
+    """The style map the assignment reads, parsed ({track id or class: StyleRef}; empty for the others); errors
+    name the entry at fault, an unknown class as an unknown style."""
+    if params["assign"] == "track":
+        return parse_map(params["track_styles"], "neural_style.track_styles", "id")
+    if params["assign"] == "class":
+        return parse_map(params["class_styles"], "neural_style.class_styles", "class")
+    return {}
+
+
+def _uses_default(params: dict, table: dict, ctx, whole_frame: bool) -> bool:
+    """Whether any pixel may take the node's own style, which must then be given: always for a `whole_frame` (no
+    mask stage); never under track assignment (the palette covers ids without a row of `table`); under class
+    assignment, unless `table` has every class the Instance Mask stage masks (and person, with a tracker, whose
+    added people are people); always otherwise."""
+    if whole_frame:
+        return True
+    if params["assign"] == "track":
+        return False
+    if params["assign"] == "class":
+        masked = ctx.pipeline.get("instance_mask", {}).get("classes")
+        people = {"person"} if "instance_tracker" in ctx.pipeline else set()
+        return masked is None or not {*masked, *people} <= set(table)
+    return True
+
+
 def _default_style(params: dict) -> StyleRef:
     """The node's own style: its style image for the image methods, else its fixed style (mixed)."""
     if params["method"] != "fast":
@@ -164,17 +147,16 @@ def _default_style(params: dict) -> StyleRef:
                        "neural_style.mix")
 
 
-def _assign(instances: list[Instance], params: dict, default: StyleRef) -> list[StyleRef]:
-    """Each instance's style under `params["assign"]`."""
+def _assign(instances: list[Instance], params: dict, table: dict, default: StyleRef | None) -> list[StyleRef]:
+    """Each instance's style under `params["assign"]`: from `table` (see `_table`), the palette or `default` (None
+    where `_uses_default` says no instance takes it)."""
     rule = params["assign"]
     if rule == "track":
         palette = [parse_style(name, "neural_style.palette") for name in params["palette"]]
-        chosen = parse_map(params["track_styles"], "neural_style.track_styles", "id")
-        return [chosen.get(i.track_id) or palette[((i.track_id or k + 1) - 1) % len(palette)]
+        return [table.get(i.track_id) or palette[((i.track_id or k + 1) - 1) % len(palette)]
                 for k, i in enumerate(instances)]
     if rule == "class":
-        chosen = parse_map(params["class_styles"], "neural_style.class_styles", "class")
-        return [chosen.get(i.class_name, default) for i in instances]
+        return [table.get(i.class_name, default) for i in instances]
     return [default] * len(instances)
 
 

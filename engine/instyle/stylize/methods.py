@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..ops.colour import luminance_only, match_colours
-from ..params import ParamError
+from ..wire.params import ParamError
 from .styles import StyleRef
 
 IMAGE_METHODS = {"fast": "arbitrary", "arbitrary": "arbitrary", "adain": "adain", "optimise": "optimise"}

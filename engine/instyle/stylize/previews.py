@@ -8,8 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..models.fast_style import STYLE_NAMES
-from ..params import ParamError
+from ..wire.fixed_styles import STYLE_NAMES
+from ..wire.params import ParamError
+from ..wire.stage_specs import NEURAL_STYLE
 from .methods import Piece, render
 from .styles import parse_style
 
@@ -19,14 +20,12 @@ RENDER_SIDE = 384
 def previews(image: np.ndarray, ctx, size: int = 128) -> dict[str, np.ndarray]:
     """{style name: uint8 size x size x 3 RGB}: the centred square of `image` (float32 HxWx3 RGB in [0, 1]) in
     every fixed style at full strength, rendered at 384 pixels (strokes as on footage) and shrunk to `size`."""
-    from ..stages.neural_style import SPEC
-
     h, w = image.shape[:2]
     side = min(h, w)
     square = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
     square = cv2.resize(square, (RENDER_SIDE, RENDER_SIDE), interpolation=cv2.INTER_AREA)
     pieces = [Piece(square, parse_style(name, "previews")) for name in STYLE_NAMES]
-    rendered = render(pieces, SPEC.resolve({}), 1.0, ctx)
+    rendered = render(pieces, NEURAL_STYLE.resolve({}), 1.0, ctx)
     return {name: np.round(cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA) * 255).astype(np.uint8)
             for name, out in zip(STYLE_NAMES, rendered)}
 

@@ -7,7 +7,8 @@ A style is written as one of:
 * a path to an image file (any painting), for the methods that take a style image.
 
 Maps from ids or classes to styles are written ``KEY=STYLE`` separated by ``;``:
-``1=style05; 4=/art/kandinsky.jpg`` or ``person=style03; car=style19``.
+``1=style05; 4=/art/kandinsky.jpg`` or ``person=style03; car=style19``. A key that is not a track id or not a
+COCO class, like a style that is neither a fixed style nor an image file, is an error naming it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models.fast_style import STYLE_NAMES
-from ..params import ParamError
+from ..wire.coco import COCO_CLASSES
+from ..wire.fixed_styles import STYLE_NAMES
+from ..wire.params import ParamError
 
 MAX_MIX = 8
 
@@ -74,7 +76,7 @@ def parse_style(text: str, where: str) -> StyleRef:
 
 
 def parse_map(text: str, where: str, key_kind: str) -> dict:
-    """`KEY=STYLE; ...` as {key: StyleRef}; keys are ints for `key_kind` "id", class names for "class"."""
+    """`KEY=STYLE; ...` as {key: StyleRef}; keys are ints for `key_kind` "id", COCO class names for "class"."""
     out = {}
     for entry in (e.strip() for e in text.split(";")):
         if not entry:
@@ -88,5 +90,7 @@ def parse_map(text: str, where: str, key_kind: str) -> dict:
             if not key.isdigit() or int(key) < 1:
                 raise ParamError(f"{where}: {key!r} is not a track id (a whole number from 1)")
             key = int(key)
+        elif key not in COCO_CLASSES:
+            raise ParamError(f"{where}: {key!r} is not a class; write one of: {', '.join(COCO_CLASSES)}")
         out[key] = parse_style(style, f"{where}[{key}]")
     return out

@@ -1,4 +1,6 @@
-"""The instyle wire protocol, shared verbatim by the engine and the Blender add-on.
+"""The instyle wire protocol, shared verbatim by the engine and the Blender add-on: messages and their framing,
+the stages' parameter specs (`stage_specs`), the names they take (`fixed_styles`, `coco`) and the files a stage's
+outputs are written to (`cache_files`).
 
 Standard library only: the add-on ships a copy of this package inside its zip.
 """

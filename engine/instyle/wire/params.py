@@ -1,4 +1,5 @@
-"""Typed stage parameters: declared once, described in the handshake, validated on every request."""
+"""Typed stage parameters: declared once (`stage_specs`), described in the handshake, validated on every request,
+and turned into node properties by the add-on (label, tooltip, default, range, enum items)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,18 @@ class ParamError(ValueError):
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One value of an enum or enum_list parameter: `value` as sent, `label` as shown, `doc` what it does."""
+
+    value: str
+    label: str
+    doc: str
+
+
+@dataclass(frozen=True)
 class Param:
-    """One parameter: `kind` is "int", "float", "bool", "enum", "enum_list" or "str"."""
+    """One parameter: `kind` is "int", "float", "bool", "enum", "enum_list" or "str"; `doc` is its tooltip (a
+    capitalised phrase); `label` is its name as shown (default: the name in title case)."""
 
     name: str
     kind: str
@@ -20,17 +31,30 @@ class Param:
     doc: str
     minimum: float | None = None
     maximum: float | None = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The name as shown: `label`, else `name` in title case ("score_threshold": "Score Threshold")."""
+        return self.label or self.name.replace("_", " ").title()
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The values of `choices`, in order."""
+        return tuple(c.value for c in self.choices)
 
     def describe(self) -> dict:
-        out = {"type": self.kind, "default": list(self.default) if isinstance(self.default, tuple) else self.default,
-               "doc": self.doc}
+        out = {"type": self.kind, "label": self.title,
+               "default": list(self.default) if isinstance(self.default, tuple) else self.default, "doc": self.doc}
         if self.minimum is not None:
             out["min"] = self.minimum
         if self.maximum is not None:
             out["max"] = self.maximum
         if self.choices:
-            out["choices"] = list(self.choices)
+            out["choices"] = list(self.values)
+            out["choice_labels"] = [c.label for c in self.choices]
+            out["choice_docs"] = [c.doc for c in self.choices]
         return out
 
     def coerce(self, stage: str, value: Any) -> Any:
@@ -51,15 +75,15 @@ class Param:
                 raise ParamError(f"{where} must be a string of at most 4096 characters")
             return value
         if self.kind == "enum":
-            if value not in self.choices:
-                raise ParamError(f"{where} = {value!r} is not one of: {', '.join(self.choices)}")
+            if value not in self.values:
+                raise ParamError(f"{where} = {value!r} is not one of: {', '.join(self.values)}")
             return value
         if self.kind == "enum_list":
             if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
                 raise ParamError(f"{where} must be a non-empty list of names")
-            unknown = [v for v in value if v not in self.choices]
+            unknown = [v for v in value if v not in self.values]
             if unknown:
-                raise ParamError(f"{where}: {', '.join(map(repr, unknown))} not among: {', '.join(self.choices)}")
+                raise ParamError(f"{where}: {', '.join(map(repr, unknown))} not among: {', '.join(self.values)}")
             return tuple(dict.fromkeys(value))
         raise AssertionError(self.kind)
 
