@@ -79,7 +79,7 @@ class BakeRun:
                                 f"{event['eta_s']:.0f} s left")
         elif event["type"] == "error" and event["code"] != "disconnected":
             fault = faults.locate(EngineError.from_reply(event), [chain])
-            self.error = fault.detail
+            self.error = f"frame {event.get('frame')}: {fault.detail}"
             compute.mark_fault([chain], fault)
         elif event["type"] == "cancelled":
             compute.mark(chain, f"Bake cancelled; {self.done} frame(s) cached")

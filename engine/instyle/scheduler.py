@@ -153,9 +153,8 @@ class Scheduler:
             self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
             return
         except Exception as exc:
-            failure = self.describe_failure(exc)
-            failure["message"] = f"frame {item.get('frame_number')}: {failure['message']}"
-            self.send(job.owner, {"type": "error", "id": job.request_id, **failure, "done": job.done})
+            self.send(job.owner, {"type": "error", "id": job.request_id, **self.describe_failure(exc),
+                                  "frame": item.get("frame_number"), "done": job.done})
             return
         job.done += 1
         elapsed = time.monotonic() - job.started
