@@ -27,7 +27,7 @@ class BakeRun:
         self.restarts = 0
         self.error = ""
         self.jobs: dict[int, object] = {}
-        self.missing: dict[int, set[int]] = {}  # chain index -> frame numbers whose footage frame is missing
+        self.missing: dict[int, set[int]] = {}  # chain index -> frame numbers that need footage that is missing
         self._submit()
 
     def shown(self, chain) -> list[int]:
@@ -56,7 +56,8 @@ class BakeRun:
 
     @property
     def skipped(self) -> int:
-        """Frames of the range not baked because the engine found their footage frame missing."""
+        """Frames of the range not baked because footage they need is missing (their own frame, or one before
+        them that the tracker reads)."""
         return sum(chain.number(f) in self.missing.get(k, ()) for k, chain in enumerate(self.chains)
                    for f in self.shown(chain))
 
@@ -156,9 +157,9 @@ class BakeOperator:
         restarted = f" (the engine was restarted {run.restarts} time(s))" if run.restarts else ""
         missing = sorted(set().union(*run.missing.values()))
         if missing:
-            self.report({"WARNING"}, f"Baked the frames whose footage exists{restarted}; footage frame(s) "
+            self.report({"WARNING"}, f"Baked what the footage allows{restarted}; frame(s) "
                                      f"{', '.join(map(str, missing[:20]))}{' ...' if len(missing) > 20 else ''} "
-                                     "are missing: check the image sequence")
+                                     "need footage frames that are missing: check the image sequence's files")
             return {"FINISHED"}
         self.report({"INFO"}, f"Baked {len(run.frames)} frame(s){restarted}")
         return {"FINISHED"}

@@ -14,8 +14,8 @@ from typing import Callable
 
 MAX_JOBS_PER_CLIENT = 8
 MAX_RUNS_PER_CLIENT = 64
-MISSING_FRAME = "frame_out_of_range"  # a job's frame whose footage is not there: the job goes on, and its result
-# lists the frame numbers of such frames in "missing"
+MISSING_FRAME = "frame_out_of_range"  # a job's frame that needs a footage frame that is not there (its own, or one
+# a stage reads, as the tracker reads the shot's earlier frames): the job goes on, its result lists them in "missing"
 
 
 class Cancelled(Exception):
@@ -25,8 +25,8 @@ class Cancelled(Exception):
 @dataclass(eq=False)
 class Job:
     """A bake: `items` are the frames to compute, each a dict with `source` and `frame_number`; `done` counts
-    those computed, `missing` the frame numbers of those whose footage frame is missing (taken in order, the next
-    item is `items[done + len(missing)]`)."""
+    those computed, `missing` the frame numbers of those that need footage that is missing (see MISSING_FRAME;
+    taken in order, the next item is `items[done + len(missing)]`)."""
 
     owner: object
     request_id: int
