@@ -27,6 +27,7 @@ class BakeRun:
         self.restarts = 0
         self.error = ""
         self.jobs: dict[int, object] = {}
+        self.missing: dict[int, set[int]] = {}  # chain index -> frame numbers that need footage that is missing
         self._submit()
 
     def shown(self, chain) -> list[int]:
@@ -54,6 +55,13 @@ class BakeRun:
     def done(self) -> int:
         return sum(chain.cached(f) for chain in self.chains for f in self.shown(chain))
 
+    @property
+    def skipped(self) -> int:
+        """Frames of the range not baked because footage they need is missing (their own frame, or one before
+        them that the tracker reads)."""
+        return sum(chain.number(f) in self.missing.get(k, ()) for k, chain in enumerate(self.chains)
+                   for f in self.shown(chain))
+
     def pump(self, wait: float = 0.0) -> bool:
         """Handle the jobs' events (waiting up to `wait` seconds for one); True when every job has ended."""
         deadline = time.monotonic() + wait
@@ -64,17 +72,20 @@ class BakeRun:
                     time.sleep(0.01)
                     continue
                 for event in events:
-                    self._handle(self.chains[k], event)
+                    self._handle(k, event)
                 break
             if job.finished is not None:
                 self._publish(self.chains[k])
                 del self.jobs[k]
-        if not self.jobs and not self.error and self.done < self.total:
+        if not self.jobs and not self.error and self.done + self.skipped < self.total:
             self._resume()
         return not self.jobs
 
-    def _handle(self, chain, event: dict) -> None:
-        if event["type"] == "progress":
+    def _handle(self, k: int, event: dict) -> None:
+        chain = self.chains[k]
+        if event["type"] == "result":
+            self.missing.setdefault(k, set()).update(event.get("missing", ()))
+        elif event["type"] == "progress":
             compute.mark(chain, f"Baking: frame {event['frame']} ({event['done']}/{event['total']}), "
                                 f"{event['eta_s']:.0f} s left")
         elif event["type"] == "error" and event["code"] != "disconnected":
@@ -145,6 +156,12 @@ class BakeOperator:
         for chain in run.chains:
             compute.mark(chain, f"Baked {len(run.shown(chain))} frame(s)")
         restarted = f" (the engine was restarted {run.restarts} time(s))" if run.restarts else ""
+        missing = sorted(set().union(*run.missing.values()))
+        if missing:
+            self.report({"WARNING"}, f"Baked what the footage allows{restarted}; frame(s) "
+                                     f"{', '.join(map(str, missing[:20]))}{' ...' if len(missing) > 20 else ''} "
+                                     "need footage frames that are missing: check the image sequence's files")
+            return {"FINISHED"}
         self.report({"INFO"}, f"Baked {len(run.frames)} frame(s){restarted}")
         return {"FINISHED"}
 

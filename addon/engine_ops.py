@@ -9,8 +9,8 @@ from .wire import EngineError
 
 
 class INSTYLE_OT_free_memory(bpy.types.Operator):
-    """Ask the instyle engine to unload its models and free GPU/CPU memory (before a Cycles GPU render, say);
-    they load again when next needed"""
+    """Ask the instyle engine to unload its models and drop its per-shot state, freeing GPU/CPU memory (before a
+    Cycles GPU render, say); they load again when next needed"""
 
     bl_idname = "instyle.free_memory"
     bl_label = "Free instyle Engine Memory"
@@ -25,5 +25,5 @@ class INSTYLE_OT_free_memory(bpy.types.Operator):
         except EngineError as exc:
             self.report({"ERROR"}, exc.message)
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Freed {freed['released_bytes'] / 2**20:.0f} MB of models")
+        self.report({"INFO"}, f"Freed {freed['released_bytes'] / 2**20:.0f} MB of models and per-shot state")
         return {"FINISHED"}

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--runtime-file", type=Path, help="where to record address and token (default: per-user)")
     serve.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     serve.add_argument("--parent-pid", type=int, help="exit when this process exits (used by the add-on)")
+    serve.add_argument("--max-clients", type=int, default=32, help="clients served at once (default 32)")
+    serve.add_argument("--memory-budget", metavar="SIZE", help="resident memory the engine keeps itself under by "
+                       "dropping per-shot state, least recently used first, e.g. 6G (default: half the machine's RAM)")
     serve.set_defaults(func=_serve)
 
     status = sub.add_parser("status", help="find the running engine and print its handshake")
@@ -95,6 +98,15 @@ def _watch_parent(pid: int) -> None:
 
 
 def _serve(args) -> int:
+    from . import unix_socket
+
+    if args.unix:  # before the slow imports: an answer at once
+        try:
+            unix_socket.claim(Path(args.unix))
+        except OSError as exc:
+            return _cannot_listen(args, exc)
+
+    from .memory import default_budget, parse_size
     from .server import LOOPBACK, EngineServer
     from .service import Service
     from .wire import PROTOCOL_VERSION, RuntimeInfo, default_runtime_path, read_runtime, remove_runtime, write_runtime
@@ -102,6 +114,18 @@ def _serve(args) -> int:
     if not args.unix and args.host not in LOOPBACK and not args.allow_remote:
         print(f"instyle-engine: refusing to listen on {args.host}, which is not loopback; "
               "add --allow-remote to serve other machines (clients still need the token)", file=sys.stderr)
+        return 2
+    try:
+        budget = parse_size(args.memory_budget) if args.memory_budget else default_budget()
+    except ValueError as exc:
+        budget, problem = 0, str(exc)
+    else:
+        problem = f"{args.memory_budget!r} is no memory at all"
+    if budget <= 0:
+        print(f"instyle-engine: --memory-budget: {problem}; give a size such as 6G", file=sys.stderr)
+        return 2
+    if args.max_clients < 1:
+        print("instyle-engine: --max-clients must be at least 1", file=sys.stderr)
         return 2
     if args.parent_pid:
         _watch_parent(args.parent_pid)
@@ -113,17 +137,16 @@ def _serve(args) -> int:
         return 2
     device = _pick_device(args.device)
     try:
-        service = Service(device)
+        service = Service(device, memory_budget=budget)
     except OSError as exc:
         print(f"instyle-engine: cannot read the weights manifest ({exc}); point INSTYLE_MANIFEST at the "
               "repository's weights/manifest.json, or unset it to use the installed one", file=sys.stderr)
         return 2
     try:
-        server = EngineServer(service, secrets.token_urlsafe(32), args.host, args.port, args.unix)
+        server = EngineServer(service, secrets.token_urlsafe(32), args.host, args.port, args.unix,
+                              max_clients=args.max_clients)
     except OSError as exc:
-        print(f"instyle-engine: cannot listen on {args.unix or f'{args.host}:{args.port}'}: {exc.strerror}; "
-              "choose another --port (0 picks a free one)", file=sys.stderr)
-        return 2
+        return _cannot_listen(args, exc)
     info = RuntimeInfo(os.getpid(), server.token, server.host, server.port, server.unix_path, __version__,
                        PROTOCOL_VERSION)
     write_runtime(runtime_file, info)
@@ -139,6 +162,14 @@ def _serve(args) -> int:
     finally:
         remove_runtime(runtime_file, os.getpid())
     return 0
+
+
+def _cannot_listen(args, exc: OSError) -> int:
+    hint = ("choose another --unix path (in a folder that exists, and no other program's socket)" if args.unix
+            else "choose another --port (0 picks a free one)")
+    print(f"instyle-engine: cannot listen on {args.unix or f'{args.host}:{args.port}'}: {exc.strerror}; {hint}",
+          file=sys.stderr)
+    return 2
 
 
 def _bake(args) -> int:

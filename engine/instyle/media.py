@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+from .wire.atomic_files import write_atomic
+
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
 import cv2  # noqa: E402
@@ -53,33 +55,31 @@ class VideoReader:
                               f"0 to {self.frame_count - 1}", "check the clip's start frame and offset in Blender")
         gap = index - self.next_index
         if gap > 0 and None not in (self._grab_s, self._seek_s) and gap * self._grab_s < self._seek_s:
-            self._decode_forward(gap + 1)
+            ok = self._decode_forward(gap + 1)
         elif gap != 0:
             start = time.perf_counter()
             self.capture.set(cv2.CAP_PROP_POS_FRAMES, index)
             self._seek_s = _average(self._seek_s, time.perf_counter() - start)
             self.seeks += 1
-            self._decode_forward(1)
+            ok = self._decode_forward(1)
         else:
-            self._decode_forward(1)
-        ok, bgr = self.capture.retrieve()
-        if not ok:
-            self._fail(index)
+            ok = self._decode_forward(1)
+        bgr = self.capture.retrieve()[1] if ok else None
+        if bgr is None:
+            raise SourceError("frame_out_of_range", f"frame {index} of {self.path.name} could not be decoded",
+                              "the file may be shorter than its header says, or damaged")
         self.next_index = index + 1
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-    def _decode_forward(self, count: int) -> None:
+    def _decode_forward(self, count: int) -> bool:
+        """Decode `count` frames on; False if the decoder stops before (its position is then unknown)."""
         start = time.perf_counter()
         for _ in range(count):
             if not self.capture.grab():
-                self._fail(self.next_index)
+                return False
             self.next_index += 1
         self._grab_s = _average(self._grab_s, (time.perf_counter() - start) / count)
-
-    def _fail(self, index: int):
-        self.next_index = -1
-        raise SourceError("frame_out_of_range", f"frame {index} of {self.path.name} could not be decoded",
-                          "the file may be shorter than its header says, or damaged")
+        return True
 
     def close(self):
         self.capture.release()
@@ -118,10 +118,15 @@ class FrameSource:
             return read_image(file)
         with self._lock:
             reader = self._readers.pop((file, stream), None) or VideoReader(file)
+            try:
+                frame = reader.read(index)
+            except SourceError:  # a decoder that failed is closed: the next read opens the file afresh
+                reader.close()
+                raise
             self._readers[(file, stream)] = reader
             while len(self._readers) > self.max_open:
                 self._readers.popitem(last=False)[1].close()
-            return reader.read(index)
+            return frame
 
 
 def is_sequence(path: str) -> bool:
@@ -152,7 +157,11 @@ def footage_identity(path: str) -> tuple:
 
 def read_image(path: Path) -> np.ndarray:
     """An image file as uint8 HxWx3 RGB (16-bit and float images are scaled to 8 bits)."""
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OpenCV refuses images it declares too large for it (over 2^30 pixels)
+        raise SourceError("source_unreadable", f"OpenCV cannot read the image {path}: {exc.err}",
+                          "check that the file is an image of at most 2^30 pixels") from None
     if data is None:
         raise SourceError("source_unreadable", f"OpenCV cannot read the image {path}", "check that the file is an image")
     return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
@@ -165,7 +174,8 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 
 
 def write_exr(path: Path, image: np.ndarray, compress: bool | None = None) -> None:
-    """Write HxW (grey) or HxWx3 RGB float32 as a half-float RGBA EXR, atomically (temporary name, then rename).
+    """Write HxW (grey) or HxWx3 RGB float32 as a half-float RGBA EXR, atomically and safely in a shared folder
+    (`wire.atomic_files`; OpenCV encodes in memory, through a private temporary file of its own).
 
     Grey is written as R = G = B, and alpha is 1. Half floats keep 0 and 1 exact, integers to 2048 exact, and
     8-bit sRGB levels distinguishable after the linear conversion. `compress` (by default: grey frames) writes
@@ -180,10 +190,9 @@ def write_exr(path: Path, image: np.ndarray, compress: bool | None = None) -> No
         bgra = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA)
     compress = image.ndim == 2 if compress is None else compress
     compression = cv2.IMWRITE_EXR_COMPRESSION_RLE if compress else cv2.IMWRITE_EXR_COMPRESSION_NO
+    ok, data = cv2.imencode(".exr", bgra, [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_HALF,
+                                           cv2.IMWRITE_EXR_COMPRESSION, compression])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.exr")
-    if not cv2.imwrite(str(tmp), bgra, [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_HALF,
-                                         cv2.IMWRITE_EXR_COMPRESSION, compression]):
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    write_atomic(path, data)

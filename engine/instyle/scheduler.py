@@ -14,6 +14,8 @@ from typing import Callable
 
 MAX_JOBS_PER_CLIENT = 8
 MAX_RUNS_PER_CLIENT = 64
+MISSING_FRAME = "frame_out_of_range"  # a job's frame that needs a footage frame that is not there (its own, or one
+# a stage reads, as the tracker reads the shot's earlier frames): the job goes on, its result lists them in "missing"
 
 
 class Cancelled(Exception):
@@ -22,13 +24,16 @@ class Cancelled(Exception):
 
 @dataclass(eq=False)
 class Job:
-    """A bake: `items` are the frames to compute, each a dict with `source` and `frame_number`."""
+    """A bake: `items` are the frames to compute, each a dict with `source` and `frame_number`; `done` counts
+    those computed, `missing` the frame numbers of those that need footage that is missing (see MISSING_FRAME;
+    taken in order, the next item is `items[done + len(missing)]`)."""
 
     owner: object
     request_id: int
     header: dict
     items: list[dict]
     done: int = 0
+    missing: list[int] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -138,7 +143,7 @@ class Scheduler:
         if job.cancelled.is_set():
             self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
             return
-        item = job.items[job.done]
+        item = job.items[job.done + len(job.missing)]
         header = {**job.header, "type": "run", "source": item.get("source"), "frame_number": item.get("frame_number")}
         total = len(job.items)
 
@@ -153,16 +158,22 @@ class Scheduler:
             self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
             return
         except Exception as exc:
-            self.send(job.owner, {"type": "error", "id": job.request_id, **self.describe_failure(exc),
-                                  "frame": item.get("frame_number"), "done": job.done})
-            return
-        job.done += 1
-        elapsed = time.monotonic() - job.started
-        self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
-                              "frame": item.get("frame_number"), "eta_s": round(elapsed / job.done * (total - job.done), 2),
-                              "timings_ms": reply["timings_ms"], "instances": len(reply["instances"])})
-        if job.done == total:
-            self.send(job.owner, {"type": "result", "id": job.request_id, "done": job.done, "total": total})
+            failure = self.describe_failure(exc)
+            if failure["code"] != MISSING_FRAME:
+                self.send(job.owner, {"type": "error", "id": job.request_id, **failure,
+                                      "frame": item.get("frame_number"), "done": job.done})
+                return
+            job.missing.append(item.get("frame_number"))
+        else:
+            job.done += 1
+            elapsed = time.monotonic() - job.started
+            self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
+                                  "frame": item.get("frame_number"),
+                                  "eta_s": round(elapsed / job.done * (total - job.done - len(job.missing)), 2),
+                                  "timings_ms": reply["timings_ms"], "instances": len(reply["instances"])})
+        if job.done + len(job.missing) == total:
+            missing = {"missing": job.missing} if job.missing else {}
+            self.send(job.owner, {"type": "result", "id": job.request_id, "done": job.done, "total": total, **missing})
             return
         with self.cond:
             self.jobs.append(job)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import hmac
 import os
 import socket
-import stat
 import threading
+import time
 from pathlib import Path
 
+from .peers import peer_key
 from .scheduler import Scheduler
 from .service import RequestError, Service, describe_failure
 from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, Limits, ProtocolError, check_header, error_message,
@@ -16,6 +18,7 @@ from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, Limits, ProtocolError, check_
 
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+MAX_HANDSHAKES_PER_PEER = 8  # unfinished handshakes one user (or remote address) may hold at once
 
 
 class ClientConnection:
@@ -44,21 +47,39 @@ class ClientConnection:
             pass
 
 
+class Handshake:
+    """A connection whose hello is awaited, from `peer` (`peers.peer_key`); `evict` ends the wait."""
+
+    def __init__(self, conn: socket.socket, peer: str):
+        self.conn, self.peer, self.evicted = conn, peer, False
+
+    def evict(self) -> None:
+        self.evicted = True
+        try:
+            self.conn.shutdown(socket.SHUT_RD)  # the waiting read sees the end of the stream
+        except OSError:
+            pass
+
+
 class EngineServer:
-    """Serves `service` to clients that present `token`."""
+    """Serves `service` to clients that present `token`.
+
+    A connection has `hello_timeout` seconds for its whole handshake. A peer (see `peers`) has at most
+    MAX_HANDSHAKES_PER_PEER unfinished handshakes: a newer connection closes its oldest, so that a peer trickling
+    bytes holds a bounded number of threads and never stops another peer, or its own next client, from getting in.
+    Only clients that presented the token take one of the `max_clients` places. Once in, each message must arrive
+    within `message_timeout` seconds of its first byte."""
 
     def __init__(self, service: Service, token: str, host: str = "127.0.0.1", port: int = 0,
                  unix_path: str | None = None, limits: Limits = Limits(), hello_timeout: float = 10.0,
-                 max_clients: int = 32):
+                 max_clients: int = 32, message_timeout: float = 120.0):
         self.service, self.token, self.limits = service, token, limits
-        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads),
-                                   describe_failure)
-        self.hello_timeout, self.max_clients = hello_timeout, max_clients
+        self.hello_timeout, self.max_clients, self.message_timeout = hello_timeout, max_clients, message_timeout
         self.clients = threading.BoundedSemaphore(max_clients)
-        if unix_path:
+        self.handshakes: dict[str, collections.deque[Handshake]] = {}
+        self.handshakes_lock = threading.Lock()
+        if unix_path:  # bind fails on an existing path: see `unix_socket.claim` for making way
             path = Path(unix_path)
-            if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
-                path.unlink()
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             old = os.umask(0o177)
             try:
@@ -74,6 +95,8 @@ class EngineServer:
             self.unix_path, self.host, self.port = "", host, self.sock.getsockname()[1]
         self.sock.listen(16)
         self._stopping = threading.Event()
+        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads),
+                                   describe_failure)
 
     @property
     def address(self) -> str:
@@ -85,10 +108,17 @@ class EngineServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 break
-            if not self.clients.acquire(blocking=False):
-                self._refuse(conn)
+            try:
+                handshake = Handshake(conn, peer_key(conn))
+            except OSError:  # gone already
+                conn.close()
                 continue
-            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+            with self.handshakes_lock:
+                pending = self.handshakes.setdefault(handshake.peer, collections.deque())
+                if len(pending) >= MAX_HANDSHAKES_PER_PEER:
+                    pending.popleft().evict()
+                pending.append(handshake)
+            threading.Thread(target=self._client, args=(handshake,), daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -101,50 +131,78 @@ class EngineServer:
         if self.unix_path:
             Path(self.unix_path).unlink(missing_ok=True)
 
-    def _refuse(self, conn: socket.socket) -> None:
+    def _client(self, handshake: Handshake) -> None:
+        conn = handshake.conn
         try:
-            send_message(conn, error_message("busy", f"the engine already serves {self.max_clients} clients",
-                                             "close idle Blender sessions or raise --max-clients"))
-        except OSError:
-            pass
-        conn.close()
-
-    def _client(self, conn: socket.socket) -> None:
+            welcome = self._handshake(handshake)
+        finally:
+            with self.handshakes_lock:
+                pending = self.handshakes[handshake.peer]
+                if handshake in pending:
+                    pending.remove(handshake)
+                if not pending:
+                    del self.handshakes[handshake.peer]
+        if welcome is None:
+            conn.close()
+            return
+        if not self.clients.acquire(blocking=False):
+            self._try_send(conn, error_message(
+                "busy", f"the engine already serves {self.max_clients} clients",
+                "close idle Blender sessions, or restart the engine with a larger --max-clients"))
+            conn.close()
+            return
         client = ClientConnection(conn)
         try:
-            if self._handshake(conn):
+            if self._try_send(conn, welcome):
                 self._serve(client)
         finally:
             self.scheduler.drop_client(client)
             client.close()
             self.clients.release()
 
-    def _handshake(self, conn: socket.socket) -> bool:
-        conn.settimeout(self.hello_timeout)
+    def _handshake(self, handshake: Handshake) -> dict | None:
+        """The welcome for a client that sent a valid hello within `hello_timeout`; None (the client told why)
+        for any other."""
+        conn = handshake.conn
+        conn.settimeout(self.hello_timeout)  # for the replies; the hello's own deadline is recv_message's
         try:
-            header, _ = recv_message(conn, HELLO_LIMITS)
+            header, _ = recv_message(conn, HELLO_LIMITS, deadline=time.monotonic() + self.hello_timeout)
             check_header(header, frozenset({"hello"}))
-        except (OSError, ConnectionError, ProtocolError) as exc:
-            self._try_send(conn, error_message("bad_handshake", f"expected a hello message: {exc}",
-                                               "connect with an instyle client"))
-            return False
+        except ConnectionError:
+            if handshake.evicted:
+                self._try_send(conn, error_message(
+                    "busy", f"{handshake.peer} opened more than {MAX_HANDSHAKES_PER_PEER} connections that have not "
+                    "finished their handshake; this one, the oldest, is closed",
+                    "send hello as soon as the connection is made, and close connections you do not use"))
+            return None
+        except ProtocolError as exc:
+            if exc.code == "too_slow":
+                self._try_send(conn, error_message(
+                    "handshake_timeout", f"the hello message did not arrive within {self.hello_timeout:g} s",
+                    "connect with an instyle client, which sends hello at once"))
+            else:
+                self._try_send(conn, error_message("bad_handshake", f"expected a hello message: {exc}",
+                                                   "connect with an instyle client"))
+            return None
+        except OSError:
+            return None
         if not hmac.compare_digest(header["token"].encode(), self.token.encode()):
             self._try_send(conn, error_message("unauthorized", "wrong or missing engine token",
                                                "read the token from the engine's runtime file"))
-            return False
+            return None
         if header["protocol"] != PROTOCOL_VERSION:
             self._try_send(conn, error_message(
                 "protocol_version", f"client speaks protocol {header['protocol']}, engine {PROTOCOL_VERSION}",
                 "install matching versions of the add-on and the engine"))
-            return False
+            return None
         conn.settimeout(None)
-        return self._try_send(conn, self.service.describe())
+        return self.service.describe()
 
     def _serve(self, client: "ClientConnection") -> None:
         """Read requests until the client leaves; frames are computed by the scheduler's worker."""
         while True:
             try:
-                header, payloads = recv_message(client.sock, self.limits)
+                header, payloads = recv_message(client.sock, self.limits, message_timeout=self.message_timeout)
             except ProtocolError as exc:
                 client.send(error_message(exc.code, str(exc), "the connection is closed; reconnect"))
                 return

@@ -8,7 +8,6 @@ import re
 import threading
 import time
 import traceback
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,21 +16,26 @@ import numpy as np
 import torch
 
 from . import __version__
+from .cache_errors import cache_failure
 from .frame_state import FrameState, ShotState
+from .memory import default_budget, resident_bytes, return_freed_memory
 from .media import FrameSource, SourceError, is_still, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .scheduler import Cancelled
+from .shot_cache import ShotCache
 from .stages import STAGES, instance_tracker
 from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
-from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
+from .wire.atomic_files import sweep_temporary
 from .wire.cache_files import frame_file
+from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
 from .wire.params import ParamError
+from .wire.runtime import process_alive
 from .wire.shm import aligned, attach, check_region
 
 MAX_STAGES = 8
 MAX_JOB_FRAMES = 100_000
-MAX_SHOTS = 64
+SWEEP_INTERVAL_S = 60.0  # how often a cache folder being written is swept of temporary files killed writers left
 WRITERS = 2  # threads writing cache frames while the next stages run
 IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
 
@@ -120,15 +124,20 @@ class StageContext:
 
 
 class Service:
-    """The engine's state shared by all clients; `run` is serialised on one lock (one device)."""
+    """The engine's state shared by all clients; `run` is serialised on one lock (one device).
 
-    def __init__(self, device: torch.device, store: ModelStore | None = None):
+    After each request, per-shot state is dropped, least recently used first, while the engine's resident memory
+    exceeds `memory_budget` bytes (default: `memory.default_budget`)."""
+
+    def __init__(self, device: torch.device, store: ModelStore | None = None, memory_budget: int | None = None):
         self.device = device
         self.zoo = ModelZoo(store or ModelStore(), device)
         self.frames = FrameSource()
-        self.shots: OrderedDict[str, ShotState] = OrderedDict()
+        self.shots = ShotCache()
+        self.memory_budget = memory_budget or default_budget()
         self.lock = threading.Lock()
         self.writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="instyle-exr")
+        self.swept: dict[Path, float] = {}  # cache folder -> when it was last swept (time.monotonic())
 
     def describe(self) -> dict:
         """The handshake body: versions, device, every stage with its typed parameters, and every model with
@@ -138,11 +147,11 @@ class Service:
                 "models": self.zoo.store.summary()}
 
     def free_memory(self) -> dict:
-        """Unload every model and drop per-shot state; models load again when next needed."""
+        """Unload every model and drop all per-shot state (models load again when next needed; a shot's next
+        frame starts its state afresh); `released_bytes` counts both."""
         with self.lock:
-            released = self.zoo.unload_all()
-            for shot in self.shots.values():
-                shot.mask_memory = None
+            released = self.zoo.unload_all() + self.shots.clear()
+        return_freed_memory()
         return {"released_bytes": released}
 
     def validate(self, header: dict) -> None:
@@ -197,7 +206,12 @@ class Service:
                     ctx.check_cancelled()
                     ctx.write_dir, ctx.stage = call.write, call.name
                     t = time.perf_counter()
-                    outputs = _located(STAGES[call.name].run, call.name, state, call.params, ctx)
+                    try:
+                        outputs = _located(STAGES[call.name].run, call.name, state, call.params, ctx)
+                    except OSError as exc:
+                        if call.write is None or not exc.filename or not Path(exc.filename).is_relative_to(call.write):
+                            raise
+                        raise RequestError(*cache_failure(exc, call.write), call.name) from None  # its own files
                     timings[call.name] = (time.perf_counter() - t) * 1000
                     t = time.perf_counter()
                     if call.write:
@@ -210,6 +224,8 @@ class Service:
                 t = time.perf_counter()
                 wait(writing)
                 timings["writes"] = (time.perf_counter() - t) * 1000
+                self.shots.measure(shot_key)
+                self._keep_budget()
             written = [f.result() for f in writing] + self._tag(calls, state, frame_number)
         reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
@@ -282,9 +298,10 @@ class Service:
         if isinstance(array, dict) and "shm_offset" in array:
             if segment is None:
                 raise RequestError("bad_request", "source.array names shm_offset but the request has no 'shm'")
-            dtype, shape, offset, nbytes = check_region(array, segment.size, "source.array")
-            return np.frombuffer(segment.buf, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
-                                 offset=offset).reshape(shape).copy()
+            dtype, shape, offset, _ = check_region(array, segment.size, "source.array")
+            data = np.empty(shape, dtype)
+            segment.read_into(offset, memoryview(data).cast("B"))
+            return data
         spec = check_array_spec(array, [memoryview(p).nbytes for p in payloads], "source.array")
         return np.frombuffer(payloads[spec.payload], dtype=spec.dtype).reshape(spec.shape)
 
@@ -322,11 +339,17 @@ class Service:
         raise RequestError("bad_request", f"source kind {kind!r} is not 'file' or 'pixels'")
 
     def _shot(self, key: str) -> ShotState:
-        shot = self.shots.pop(key, None) or ShotState()
-        self.shots[key] = shot
-        while len(self.shots) > MAX_SHOTS:
-            self.shots.popitem(last=False)
-        return shot
+        return self.shots.get(key)
+
+    def _keep_budget(self) -> None:
+        """Drop least recently used shot states (never the one just used) while the resident memory exceeds the
+        budget."""
+        if resident_bytes() <= self.memory_budget:
+            return
+        return_freed_memory()
+        over = resident_bytes() - self.memory_budget
+        if over > 0 and self.shots.trim(self.shots.nbytes - over):
+            return_freed_memory()
 
     @staticmethod
     def _tag(calls: list[StageCall], state: FrameState, frame_number: int) -> list[str]:
@@ -340,10 +363,16 @@ class Service:
 
     def _write(self, call: StageCall, outputs: dict, frame_number: int) -> list[Future]:
         """Start writing the stage's outputs (copies, as later stages may change them); each future gives the
-        written path."""
-        return [self.writers.submit(_write_frame, frame_file(call.write, name, frame_number),
-                                    np.array(outputs[name], dtype=np.float32), name in IMAGE_OUTPUTS)
-                for name in call.write_outputs]
+        written path. Each output folder is swept of temporary files that killed writers left (at most every
+        SWEEP_INTERVAL_S)."""
+        now = time.monotonic()
+        for folder in (call.write / name for name in call.write_outputs):
+            if now - self.swept.get(folder, -SWEEP_INTERVAL_S) >= SWEEP_INTERVAL_S:
+                sweep_temporary(folder, process_alive)
+                self.swept[folder] = now
+        self.swept = {f: t for f, t in self.swept.items() if now - t < SWEEP_INTERVAL_S}
+        return [self.writers.submit(_write_frame, call, name, frame_number,
+                                    np.array(outputs[name], dtype=np.float32)) for name in call.write_outputs]
 
 
 def _shot_key(header: dict) -> str:
@@ -354,9 +383,15 @@ def _shot_key(header: dict) -> str:
     return key
 
 
-def _write_frame(path: Path, array: np.ndarray, colour: bool) -> str:
-    """Footage-like colour outputs go linear and uncompressed; data (masks, passes, the id overlay) as it is, RLE."""
-    write_exr(path, srgb_to_linear(array) if colour else array, compress=not colour)
+def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndarray) -> str:
+    """Write one output of a stage's frame into its cache folder (see `cache_errors` for a failure); footage-like
+    colour outputs go linear and uncompressed, data (masks, passes, the id overlay) as it is, RLE."""
+    path = frame_file(call.write, output, frame_number)
+    colour = output in IMAGE_OUTPUTS
+    try:
+        write_exr(path, srgb_to_linear(array) if colour else array, compress=not colour)
+    except OSError as exc:
+        raise RequestError(*cache_failure(exc, call.write), call.name) from None
     return str(path)
 
 
@@ -390,7 +425,7 @@ class Outputs:
                 raise RequestError("shm_too_small", f"the shared memory segment ({self.segment.size} bytes) cannot "
                                    f"hold the returned {name} ({array.nbytes} bytes from offset {self.offset})",
                                    "create a larger segment")
-            self.segment.buf[self.offset:self.offset + array.nbytes] = memoryview(array).cast("B")
+            self.segment.write(self.offset, memoryview(array).cast("B"))
             spec["shm_offset"] = self.offset
             self.offset = aligned(self.offset + array.nbytes)
         self.specs[name] = spec

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .wire.atomic_files import write_atomic
+
 VERSION = 1
 
 
@@ -50,7 +52,7 @@ class TrackStore:
             if self._file is None:
                 self._replace(line)
             else:
-                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
                 try:
                     os.write(descriptor, line.encode())
                 finally:
@@ -58,11 +60,9 @@ class TrackStore:
         self._frames[int(frame)] = (boxes, ids)
 
     def _replace(self, line: str) -> None:
-        """Start the file afresh for this key with one frame's line (atomically: temporary name, then rename)."""
+        """Start the file afresh for this key with one frame's line (`wire.atomic_files`)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"instyle_tracks": VERSION, "key": self.key}) + "\n" + line)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, (json.dumps({"instyle_tracks": VERSION, "key": self.key}) + "\n" + line).encode())
         self._frames.clear()
         self._file = (os.stat(self.path).st_ino, 0)
         self._refresh()

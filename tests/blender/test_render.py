@@ -213,3 +213,27 @@ def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
         alpha = read_exr(alpha_dir / f"{f:06d}.exr")
         assert alpha.shape == (576, 768) and (alpha == 1).any() and (alpha == 0).any()
     assert graph["mrf_blend"].status == "Baked 8 frame(s)"
+
+
+def test_a_bake_over_a_sequence_with_a_missing_file_bakes_what_it_can_and_names_the_rest(fresh, tmp_path):
+    """plate.1003.png is missing: frame 3 cannot be baked, nor frame 4 (the tracker follows the shot from its
+    first frame, through 3); the bake ends without taking that for a dead engine."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    subprocess.run([str(ENGINE_PYTHON), "-c", textwrap.dedent(f"""
+        import cv2
+        capture = cv2.VideoCapture({str(VTEST)!r})
+        for number in range(1001, 1005):
+            image = capture.read()[1]
+            if number != 1003:
+                cv2.imwrite({str(folder)!r} + f"/plate.{{number}}.png", image)
+    """)], check=True, timeout=120)
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(folder / "plate.1001.png"), 4)
+    graph["source"].frame_duration = scene.frame_end = 4  # Blender counts the files up to the gap
+    alpha_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha"
+    fresh.engine_link.client()
+    pid = fresh.engine_link.engine_pid()
+    assert bpy.ops.instyle.bake() == {"FINISHED"}
+    assert fresh.engine_link.engine_pid() == pid, "the missing frame was taken for a dead engine"
+    assert sorted(p.name for p in alpha_dir.iterdir()) == [f"{f:06d}.exr" for f in (1, 2)]

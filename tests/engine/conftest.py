@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from instyle.wire import connect, read_runtime
+from instyle.wire import PROTOCOL_VERSION, connect, read_runtime, recv_message, send_message
 
 
 class EngineProcess:
@@ -23,6 +24,14 @@ class EngineProcess:
 
     def client(self, name: str = "test"):
         return connect(self.info, name)
+
+    def raw_socket(self) -> socket.socket:
+        """A connection past the handshake, for messages made by hand."""
+        info = self.info
+        sock = socket.create_connection((info.host, info.port), timeout=30)
+        send_message(sock, {"type": "hello", "protocol": PROTOCOL_VERSION, "token": info.token})
+        assert recv_message(sock)[0]["type"] == "welcome"
+        return sock
 
 
 def start_engine(tmp: Path, *extra: str) -> EngineProcess:

@@ -148,33 +148,25 @@ def test_nan_pixels_are_rejected(engine):
     assert err.value.code == "bad_pixels"
 
 
-def _raw(engine) -> socket.socket:
-    info = engine.info
-    sock = socket.create_connection((info.host, info.port), timeout=10)
-    send_message(sock, {"type": "hello", "protocol": PROTOCOL_VERSION, "token": info.token})
-    assert recv_message(sock)[0]["type"] == "welcome"
-    return sock
-
-
 def test_garbage_and_oversized_messages_are_answered_and_others_keep_working(engine):
     with engine.client("bystander") as bystander:
-        garbage = _raw(engine)
+        garbage = engine.raw_socket()
         garbage.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         reply, _ = recv_message(garbage)
         assert reply["type"] == "error" and "magic" in reply["message"]
         garbage.close()
 
-        huge = _raw(engine)
+        huge = engine.raw_socket()
         huge.sendall(PREFIX.pack(MAGIC, 1, 0, 0, 2, 1) + struct.pack("!Q", 1 << 40))
         reply, _ = recv_message(huge)
         assert reply["type"] == "error" and reply["code"] == "too_large"
         huge.close()
 
-        truncated = _raw(engine)
+        truncated = engine.raw_socket()
         truncated.sendall(PREFIX.pack(MAGIC, 1, 0, 0, 100, 0) + b"{}")
         truncated.close()
 
-        schema = _raw(engine)
+        schema = engine.raw_socket()
         send_message(schema, {"type": "run", "id": 5, "source": "nope", "pipeline": []})
         reply, _ = recv_message(schema)
         assert reply["type"] == "error" and reply["id"] == 5

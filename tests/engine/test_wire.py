@@ -76,3 +76,69 @@ def test_random_bytes_never_escape_as_anything_but_protocol_errors(data):
                                                       max_payload_bytes=4096, max_message_bytes=8192))
     except ProtocolError:
         pass
+
+
+def test_a_message_must_arrive_by_its_deadline_and_within_its_time_from_its_first_byte():
+    import socket
+    import threading
+    import time
+
+    from instyle.wire import recv_message
+
+    hello = framed({"type": "hello", "protocol": 1, "token": "t"})
+    a, b = socket.socketpair()
+    with a, b:
+        def trickle():
+            for byte in hello[:20]:
+                b.send(bytes([byte]))
+                time.sleep(0.02)
+        trickler = threading.Thread(target=trickle)
+        trickler.start()
+        start = time.monotonic()
+        with pytest.raises(ProtocolError) as err:
+            recv_message(a, deadline=start + 0.3)  # bytes keep coming, but the whole message is late
+        assert err.value.code == "too_slow" and time.monotonic() - start < 1.0
+        trickler.join()
+    a, b = socket.socketpair()
+    with a, b:
+        threading.Timer(0.3, lambda: b.send(hello[:5])).start()
+        start = time.monotonic()
+        with pytest.raises(ProtocolError) as err:
+            recv_message(a, message_timeout=0.2)  # waiting for a first byte is free; the rest is not
+        assert err.value.code == "too_slow" and 0.45 < time.monotonic() - start < 1.5
+        b.send(hello)
+        assert recv_message(a, message_timeout=0.2)[0]["token"] == "t"
+
+
+def test_buffers_grow_as_bytes_arrive():
+    import socket
+    import threading
+    import tracemalloc
+
+    from instyle.wire import recv_message
+
+    a, b = socket.socketpair()
+    with a, b:
+        b.sendall(PREFIX.pack(MAGIC, 1, 0, 0, 2, 1) + struct.pack("!Q", 1 << 30) + b"{}" + bytes(5000))
+        b.shutdown(socket.SHUT_WR)
+        tracemalloc.start()
+        with pytest.raises(ConnectionError):
+            recv_message(a)  # 1 GiB declared, 5000 bytes sent
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak} bytes allocated for a payload that never came"
+    a, b = socket.socketpair()
+    with a, b:
+        data = bytes(range(256)) * 40000  # 10 MB: a buffer that grows several times
+        sender = threading.Thread(target=lambda: b.sendall(framed({"type": "ping", "id": 1}, [data])))
+        sender.start()
+        header, payloads = recv_message(a)
+        sender.join()
+    assert header == {"type": "ping", "id": 1} and bytes(payloads[0]) == data
+
+
+def test_message_types_that_are_not_strings_are_named_errors():
+    for kind in ({"a": 1}, [1], 3, None):
+        with pytest.raises(ProtocolError) as err:
+            check_header({"type": kind, "id": 1}, CLIENT_TYPES)
+        assert err.value.code == "unknown_type"

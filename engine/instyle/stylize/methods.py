@@ -73,11 +73,12 @@ def render(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndar
 
 
 def resized(image: np.ndarray, factor: float) -> np.ndarray:
-    """`image` (hxw or hxwxC) at `factor` of its size, each side at least MIN_SIDE."""
-    if abs(factor - 1.0) < 1e-6:
-        return image
+    """`image` (hxw or hxwxC) at `factor` of its size, each side at least MIN_SIDE (the networks' padding needs
+    that much: a 2x2 image is worked on at 16x16)."""
     h, w = image.shape[:2]
     size = (max(round(w * factor), MIN_SIDE), max(round(h * factor), MIN_SIDE))
+    if abs(factor - 1.0) < 1e-6 and size == (w, h):
+        return image
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
 
 

@@ -7,14 +7,16 @@ Layout (network byte order)::
     header: UTF-8 JSON object, header_len bytes
     payloads, back to back
 
-Every length is checked against `Limits` before anything is allocated or read, and nothing
-but JSON is ever decoded (no pickle).
+Every length is checked against `Limits` before anything is read, buffers grow as bytes arrive (a length
+declared but never sent costs nothing), and nothing but JSON is ever decoded (no pickle).
 """
 
 from __future__ import annotations
 
 import json
+import select
 import struct
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -22,6 +24,7 @@ MAGIC = b"ISTY"
 FRAMING_VERSION = 1
 PREFIX = struct.Struct("!4sBBHII")
 LENGTH = struct.Struct("!Q")
+FIRST_CHUNK = 1 << 20  # bytes a buffer starts at; it doubles as more arrive
 
 Buffer = bytes | bytearray | memoryview
 
@@ -64,21 +67,52 @@ def send_message(sock, header: dict, payloads: Sequence[Buffer] = ()) -> None:
         sock.sendall(piece)
 
 
-def recv_message(sock, limits: Limits = DEFAULT_LIMITS) -> tuple[dict, list[bytearray]]:
-    """Receive one message; raises ConnectionError on a closed peer, ProtocolError on bad framing."""
+def recv_message(sock, limits: Limits = DEFAULT_LIMITS, deadline: float | None = None,
+                 message_timeout: float | None = None) -> tuple[dict, list[bytearray]]:
+    """Receive one message; raises ConnectionError on a closed peer, ProtocolError on bad framing.
 
-    def read_exact(n: int) -> bytearray:
-        buf = bytearray(n)
-        view = memoryview(buf)
+    `deadline` (a `time.monotonic()` value) bounds the whole message, `message_timeout` (seconds) the time from
+    its first byte on: past either, ProtocolError "too_slow". With neither, the socket's own timeout applies."""
+    receiver = _Receiver(sock, deadline, message_timeout)
+    return _parse(receiver.read_exact, limits)
+
+
+class _Receiver:
+    """Reads from a socket against the deadlines of `recv_message`, waiting with poll (the socket's timeout, which
+    other threads' sends share, is left alone)."""
+
+    def __init__(self, sock, deadline: float | None, message_timeout: float | None):
+        self.sock, self.deadline, self.message_timeout = sock, deadline, message_timeout
+        self.started = False
+        self.poller = None
+        if deadline is not None or message_timeout is not None:
+            self.poller = select.poll()
+            self.poller.register(sock, select.POLLIN)
+
+    def read_exact(self, n: int) -> bytearray:
+        buf = bytearray(min(n, FIRST_CHUNK))
         got = 0
         while got < n:
-            k = sock.recv_into(view[got:], n - got)
+            if got == len(buf):
+                buf.extend(bytes(min(n, 2 * len(buf)) - len(buf)))
+            with memoryview(buf) as view:
+                k = self._recv_into(view[got:])
             if k == 0:
                 raise ConnectionError("peer closed the connection" if got == 0 and n else "connection closed mid-message")
             got += k
         return buf
 
-    return _parse(read_exact, limits)
+    def _recv_into(self, view: memoryview) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not self.poller.poll(left * 1000):
+                raise ProtocolError("the message did not arrive in time: its bytes came too slowly", "too_slow")
+        k = self.sock.recv_into(view)
+        if not self.started and k and self.message_timeout is not None:
+            self.started = True
+            end = time.monotonic() + self.message_timeout
+            self.deadline = end if self.deadline is None else min(self.deadline, end)
+        return k
 
 
 def decode_message(data: Buffer, limits: Limits = DEFAULT_LIMITS) -> tuple[dict, list[bytearray]]:

@@ -43,8 +43,8 @@ ENGINE_TYPES = frozenset({"welcome", "result", "pong", "error", "accepted", "pro
 def check_header(header: dict, allowed: frozenset[str]) -> str:
     """Check a decoded header's type and required fields; returns the type."""
     kind = header.get("type")
-    if kind not in allowed:
-        raise ProtocolError(f"message type {kind!r} is not one of {sorted(allowed)}", "unknown_type")
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ProtocolError(f"message type {kind!r:.100} is not one of {sorted(allowed)}", "unknown_type")
     for name, expected in _FIELDS[kind].items():
         value = header.get(name)
         if not isinstance(value, expected) or isinstance(value, bool) and expected is int:

@@ -7,6 +7,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .atomic_files import write_atomic
+
 
 @dataclass(frozen=True)
 class RuntimeInfo:
@@ -40,14 +42,10 @@ def default_runtime_path() -> Path:
 
 
 def write_runtime(path: Path, info: RuntimeInfo) -> None:
-    """Write atomically with mode 0600 in a folder of mode 0700."""
+    """Write atomically with mode 0600 (`atomic_files`), in a folder made with mode 0700 where there is none."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(info), f)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(asdict(info)).encode(), 0o600)
 
 
 def read_runtime(path: Path) -> RuntimeInfo | None:

@@ -1,13 +1,16 @@
 """Pixels through shared memory between processes on one host: only a small header crosses the socket.
 
 The client creates a segment and names it in the request; the engine attaches, reads inputs from it and
-writes returned arrays into it. The attaching side unregisters the segment from Python's resource tracker,
-or the segment would be unlinked when that process exits (Python 3.11 behaviour).
+writes returned arrays into it. The engine never maps a segment: it reads and writes through the segment's file
+descriptor (pread, pwrite), so a client that shrinks its segment meanwhile (ftruncate) gets a named error,
+"shm_truncated", where a mapping would have killed the engine with SIGBUS.
 """
 
 from __future__ import annotations
 
-from multiprocessing import resource_tracker, shared_memory
+import os
+
+from _posixshmem import shm_open  # the C module behind multiprocessing.shared_memory on POSIX
 
 from .arrays import ITEM_SIZE, check_dtype_and_shape
 from .framing import ProtocolError
@@ -15,19 +18,48 @@ from .framing import ProtocolError
 ALIGN = 64
 
 
-def attach(name: object) -> shared_memory.SharedMemory:
+class Segment:
+    """A segment the other side created, open by name (see the module's notes); `size` is its size in bytes
+    when attached."""
+
+    def __init__(self, name: str, fd: int):
+        self.name, self.fd = name, fd
+        self.size = os.fstat(fd).st_size
+
+    def read_into(self, offset: int, out: memoryview) -> None:
+        """Fill `out` (a writable byte view) from the segment's bytes at `offset`."""
+        got = 0
+        while got < out.nbytes:
+            n = os.preadv(self.fd, [out[got:]], offset + got)
+            if n == 0:
+                raise self._truncated(offset + out.nbytes)
+            got += n
+
+    def write(self, offset: int, data: memoryview) -> None:
+        """Write `data` (a byte view) into the segment at `offset`; the segment must still reach that far."""
+        if os.fstat(self.fd).st_size < offset + data.nbytes:
+            raise self._truncated(offset + data.nbytes)
+        done = 0
+        while done < data.nbytes:
+            done += os.pwrite(self.fd, data[done:], offset + done)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _truncated(self, needed: int) -> ProtocolError:
+        return ProtocolError(f"shared memory segment {self.name!r} shrank to {os.fstat(self.fd).st_size} bytes during "
+                             f"the request, which needs {needed}", "shm_truncated")
+
+
+def attach(name: object) -> Segment:
     """Open an existing segment created by the other side."""
     if not isinstance(name, str) or not 0 < len(name) <= 200 or "/" in name.strip("/"):
         raise ProtocolError(f"shared memory name {name!r} is not a plain segment name")
     try:
-        segment = shared_memory.SharedMemory(name=name, create=False)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+        fd = shm_open("/" + name.lstrip("/"), os.O_RDWR)
+    except OSError as exc:
         raise ProtocolError(f"shared memory segment {name!r} cannot be opened: {exc}", "bad_shm") from None
-    try:
-        resource_tracker.unregister(segment._name, "shared_memory")  # noqa: SLF001 (documented workaround)
-    except Exception:
-        pass
-    return segment
+    return Segment(name, fd)
 
 
 def check_region(spec: object, segment_size: int, what: str) -> tuple[str, tuple[int, ...], int, int]:
@@ -38,7 +70,8 @@ def check_region(spec: object, segment_size: int, what: str) -> tuple[str, tuple
     for d in shape:
         nbytes *= d
     if type(offset) is not int or offset < 0 or offset + nbytes > segment_size:
-        raise ProtocolError(f"{what}: {nbytes} bytes at offset {offset!r} do not fit the {segment_size}-byte segment")
+        raise ProtocolError(f"{what}: {nbytes} bytes at offset {offset!r} do not fit the {segment_size}-byte segment",
+                            "shm_too_small")
     return dtype, shape, offset, nbytes
 
 

@@ -1,0 +1,56 @@
+"""Files replaced in one step, safe in folders other users can write (a farm's shared cache, a custom runtime
+folder): the content goes to a new temporary file beside the destination, created with
+O_CREAT|O_EXCL|O_NOFOLLOW under a name no one can predict, then renamed over the destination. A symlink or file
+planted at a temporary name is never followed or overwritten, and readers see the old file or the new one whole.
+
+Temporary names are `.<stem>.<pid>.<random>.tmp<suffix>` (for `000012.exr`: `.000012.4711.9f3c….tmp.exr`):
+hidden, and naming the process that writes them, so that `sweep_temporary` can remove those a killed writer left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Callable
+
+TEMPORARY = re.compile(r"\.(?P<stem>.+)\.(?P<pid>\d+)\.[^.]+\.tmp(\.\w+)?")
+CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def write_atomic(path: Path, data, mode: int = 0o666) -> None:
+    """Make `path` hold `data` (bytes-like), created with permission bits `mode` (less the umask)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(8)}.tmp{path.suffix}")
+    fd = os.open(tmp, CREATE_FLAGS, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sweep_temporary(folder: Path, process_alive: Callable[[int], bool], min_age_s: float = 60.0) -> int:
+    """Delete the temporary files in `folder` whose writer's process is gone from this machine, or that are older
+    than `min_age_s` (a writer on another machine sharing the folder); returns how many were removed."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = TEMPORARY.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime > min_age_s \
+                    or not process_alive(int(match["pid"])):
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
