@@ -74,3 +74,29 @@ def read_exr(path: Path):
     image.pixels.foreach_get(data)
     bpy.data.images.remove(image)
     return data.reshape(h, w, 4)[::-1, :, 0].copy()
+
+
+def render_saved_file(fresh, tmp_path: Path, frames: int, before_render: str = ""):
+    """What `blender -b file.blend -a` does on a farm node: the footage graph (`frames` frames of vtest, rendered
+    to //frames/, cached in //instyle_cache) is saved as tmp_path/farm.blend, and a new process opens it, runs the
+    Python `before_render`, renders and exits 0, or 1 if the add-on recorded a failure. Returns the process."""
+    import subprocess
+    import textwrap
+
+    from ..conftest import VTEST
+
+    fresh.graph_setup.footage_graph(bpy.context.scene, str(VTEST), frames)
+    bpy.context.scene.render.filepath = "//frames/######"
+    bpy.context.preferences.addons[ADDON].preferences.cache_dir = "//instyle_cache"
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "farm.blend"))
+    script = textwrap.dedent(f"""
+        import bpy, addon_utils, sys
+        addon_utils.enable("{ADDON}", default_set=True)
+        bpy.context.preferences.addons["{ADDON}"].preferences.engine_python = {str(ENGINE_PYTHON)!r}
+        bpy.ops.wm.open_mainfile(filepath={str(tmp_path / 'farm.blend')!r})
+    """) + textwrap.dedent(before_render) + textwrap.dedent(f"""
+        bpy.ops.render.render(animation=True)
+        sys.modules["{ADDON}"].engine_link.shutdown()
+        sys.exit(1 if sys.modules["{ADDON}"].render_hooks.failures else 0)
+    """)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import bpy
 import numpy as np
 import pytest
 
-from ..conftest import ENGINE_PYTHON, VTEST
-from .conftest import ADDON, read_png
+from ..conftest import VTEST
+from .conftest import ADDON, read_png, render_saved_file
 
 BREAK_AT_FRAME_2 = """
 def break_at_frame_2(scene, *_):
@@ -39,22 +35,7 @@ def plain_render(fresh, scene, graph, out):
 
 
 def test_a_frame_that_fails_ends_a_command_line_render_with_exit_code_1_and_is_not_written(fresh, tmp_path):
-    scene = bpy.context.scene
-    fresh.graph_setup.footage_graph(scene, str(VTEST), 3)
-    scene.render.filepath = "//frames/######"
-    bpy.context.preferences.addons[ADDON].preferences.cache_dir = "//instyle_cache"
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "farm.blend"))
-    script = textwrap.dedent(f"""
-        import bpy, addon_utils, sys
-        addon_utils.enable("{ADDON}", default_set=True)
-        bpy.context.preferences.addons["{ADDON}"].preferences.engine_python = {str(ENGINE_PYTHON)!r}
-        bpy.ops.wm.open_mainfile(filepath={str(tmp_path / 'farm.blend')!r})
-    """) + BREAK_AT_FRAME_2 + textwrap.dedent("""
-        bpy.app.handlers.render_pre.insert(0, break_at_frame_2)
-        bpy.ops.render.render(animation=True)
-        sys.exit(0)  # not reached: the failing frame ends the process
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    result = render_saved_file(fresh, tmp_path, 3, BREAK_AT_FRAME_2 + "\nbpy.app.handlers.render_pre.insert(0, break_at_frame_2)\n")
     assert result.returncode == 1, result.stderr[-3000:]
     written = sorted(p.name for p in (tmp_path / "frames").iterdir())
     assert written == ["000001.png"], written

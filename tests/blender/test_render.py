@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 
 import bpy
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from ..conftest import ENGINE_PYTHON, VTEST
-from .conftest import ADDON, read_exr, read_png
+from .conftest import read_exr, read_png, render_saved_file
 
 FRAMES = 3
 
@@ -156,23 +155,7 @@ def test_changed_parameters_invalidate_the_cache(fresh, tmp_path):
 
 def test_command_line_render_of_a_saved_file_without_a_bake(fresh, tmp_path):
     """What `blender -b file.blend -a` does on a farm node: a new process opens the file and renders."""
-    scene = bpy.context.scene
-    fresh.graph_setup.footage_graph(scene, str(VTEST), 2)
-    scene.render.filepath = "//frames/######"
-    bpy.context.preferences.addons[ADDON].preferences.cache_dir = "//instyle_cache"
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "farm.blend"))
-    script = textwrap.dedent(f"""
-        import bpy
-        import addon_utils, sys
-        addon_utils.enable("{ADDON}", default_set=True)
-        bpy.context.preferences.addons["{ADDON}"].preferences.engine_python = {str(ENGINE_PYTHON)!r}
-        bpy.ops.wm.open_mainfile(filepath={str(tmp_path / 'farm.blend')!r})
-        bpy.ops.render.render(animation=True)
-        hooks = sys.modules["{ADDON}"].render_hooks
-        sys.modules["{ADDON}"].engine_link.shutdown()
-        sys.exit(1 if hooks.failures else 0)
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    result = render_saved_file(fresh, tmp_path, 2)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "frames" / "000001.png").is_file() and (tmp_path / "frames" / "000002.png").is_file()
     cached = sorted(p.name for p in (tmp_path / "instyle_cache").glob("*/alpha/*.exr"))
