@@ -28,11 +28,14 @@ import pytest
 from instyle.wire import PROTOCOL_VERSION, EngineError, encode_message, recv_message, send_message
 from instyle.wire.framing import LENGTH, MAGIC, PREFIX
 
-from ..conftest import VTEST
+from ..conftest import OPENCV_DATA, VTEST
 from .conftest import start_engine, stop_engine
 
 BLEND = [{"stage": "mrf_blend"}]  # the cheapest stage: the frame passes unchanged
 MASK = [{"stage": "instance_mask", "return": ["mask"]}]
+SLOW = [{"stage": "neural_style", "return": ["image"],  # seconds of optimisation: the segment shrinks meanwhile
+         "params": {"method": "optimise", "style_image": str(OPENCV_DATA / "starry_night.jpg"), "iterations": 40,
+                    "resolution": 96, "temporal": 0.0}}]
 NOBODY = 65534
 
 
@@ -62,18 +65,17 @@ def run_error(client, header: dict, payloads=(), timeout: float = 60) -> EngineE
 
 def test_a_segment_truncated_during_a_run_is_a_named_error_not_a_crash(engine):
     frame = cv2.cvtColor(cv2.VideoCapture(str(VTEST)).read()[1], cv2.COLOR_BGR2RGB)
-    segment = shared_memory.SharedMemory(create=True, size=3 * frame.nbytes)
+    segment = shared_memory.SharedMemory(create=True, size=6 * frame.nbytes)  # the frame, and the float image back
     errors = []
     try:
         np.ndarray(frame.shape, np.uint8, segment.buf)[:] = frame
         with engine.client() as client:
-            client.run({"kind": "file", "path": str(VTEST), "frame": 0}, MASK, timeout=120)  # models loaded
-            header = {"type": "run", "shm": {"name": segment.name}, "pipeline": MASK,
+            header = {"type": "run", "shm": {"name": segment.name}, "pipeline": SLOW,
                       "source": {"kind": "pixels", "array": {"dtype": "uint8", "shape": list(frame.shape),
                                                              "shm_offset": 0}}}
             request = threading.Thread(target=lambda: errors.append(run_error(client, header)))
             request.start()
-            time.sleep(0.15)  # attached and read; the mask stage takes longer than this before it returns its mask
+            time.sleep(0.15)  # the request is on its way; the slow stage takes seconds before it returns its image
             os.truncate(f"/dev/shm/{segment.name}", 0)
             request.join(120)
         assert errors and errors[0].code == "shm_truncated", errors
