@@ -73,7 +73,7 @@ def test_a_class_typo_is_an_error_on_the_node_in_its_words(fresh):
     style.assign, style.class_styles = "class", "person=style03; preson=style05"
     with pytest.raises(RuntimeError, match="'preson' is not a class"):
         bpy.ops.instyle.bake()
-    assert style.status.startswith("Error: ") and "class_styles: 'preson' is not a class" in style.status
+    assert style.status.startswith("Error: Class Styles: 'preson' is not a class"), style.status
 
 
 def test_table_rows_are_added_and_removed_by_their_operators(fresh, node):
