@@ -27,8 +27,13 @@ def cache_root() -> Path:
     """Absolute cache folder; a `//` path with an unsaved .blend falls back to Blender's temporary folder."""
     setting = cache_setting()
     if setting.startswith("//") and not bpy.data.filepath:
-        return Path(bpy.app.tempdir or "/tmp") / setting[2:]
+        return temporary_root() / setting[2:]
     return Path(bpy.path.abspath(setting))
+
+
+def temporary_root() -> Path:
+    """Blender's temporary folder for this session, where a file never saved keeps its `//` cache."""
+    return Path(bpy.app.tempdir or "/tmp")
 
 
 def node_dir(cache_id: str) -> Path:

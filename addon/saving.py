@@ -66,7 +66,7 @@ def on_save_post(*_):
         return
     old_root, new_root = _root_before_save.pop(), paths.cache_root()
     if old_root != new_root and old_root.is_dir():
-        carry(old_root, new_root, move=old_root.is_relative_to(Path(bpy.app.tempdir or "/tmp")))
+        carry(old_root, new_root, move=old_root.is_relative_to(paths.temporary_root()))
     for node in instyle_nodes():
         if node.node_tree is not None:
             inner_tree.point_at(node.node_tree, node.cache_files())
