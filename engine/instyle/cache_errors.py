@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+from .wire.errors import InstyleError
+
 # errno -> (code, hint)
 _READ_ONLY = ("cache_read_only", "make the cache folder writable for the engine's user, or choose a writable one")
 _FULL = ("cache_full", "free space on the cache folder's disk (or raise the quota), or choose a folder on a disk "
@@ -22,8 +24,13 @@ FAILURES = {errno.EACCES: _READ_ONLY, errno.EPERM: _READ_ONLY, errno.EROFS: _REA
 OTHER = ("cache_unwritable", "check the cache folder's disk and the engine's log")
 
 
-def cache_failure(exc: OSError, folder: Path) -> tuple[str, str, str]:
-    """(code, message, hint) for `exc`, raised while writing under the cache folder `folder`."""
+class CacheError(InstyleError):
+    """A failed write into a request's cache folder: code "cache_read_only", "cache_full", "cache_missing",
+    "cache_not_folder" or "cache_unwritable"."""
+
+
+def cache_error(exc: OSError, folder: Path, stage: str) -> CacheError:
+    """The error for `exc`, raised while pipeline stage `stage` wrote under its cache folder `folder`."""
     code, hint = FAILURES.get(exc.errno, OTHER)
     where = exc.filename or folder
-    return code, f"cannot write the cache folder {folder}: {exc.strerror} ({where})", hint
+    return CacheError(code, f"cannot write the cache folder {folder}: {exc.strerror} ({where})", hint, stage)

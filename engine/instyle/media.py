@@ -15,6 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .wire.atomic_files import write_atomic
+from .wire.errors import InstyleError
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
@@ -24,12 +25,8 @@ import numpy as np  # noqa: E402
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp"}
 
 
-class SourceError(Exception):
+class SourceError(InstyleError):
     """Footage that cannot be read: `code` is "source_missing", "source_unreadable" or "frame_out_of_range"."""
-
-    def __init__(self, code: str, message: str, hint: str):
-        super().__init__(message)
-        self.code, self.hint = code, hint
 
 
 class VideoReader:

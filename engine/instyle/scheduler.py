@@ -12,8 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .failures import failure_reply
+from .wire import InstyleError
+
 MAX_JOBS_PER_CLIENT = 8
 MAX_RUNS_PER_CLIENT = 64
+BUSY_HINT = "wait for earlier requests to finish or cancel some"
 MISSING_FRAME = "frame_out_of_range"  # a job's frame that needs a footage frame that is not there (its own, or one
 # a stage reads, as the tracker reads the shot's earlier frames): the job goes on, its result lists them in "missing"
 
@@ -50,10 +54,10 @@ class Scheduler:
     """`execute(header, payloads, is_cancelled, on_step) -> (reply, payloads)` serves one request (a frame, or the
     corrections reaching a list of frames), calling `on_step(stage, step, steps)` from iterative stages (sent to
     bake clients as progress within the frame); `send(owner, header, payloads)` delivers replies and events to a
-    client."""
+    client. A failed request is answered with `failures.failure_reply`."""
 
-    def __init__(self, execute: Callable, send: Callable, describe_failure: Callable):
-        self.execute, self.send, self.describe_failure = execute, send, describe_failure
+    def __init__(self, execute: Callable, send: Callable):
+        self.execute, self.send = execute, send
         self.runs: collections.deque[Run] = collections.deque()
         self.jobs: collections.deque[Job] = collections.deque()
         self.current: Job | Run | None = None
@@ -65,14 +69,16 @@ class Scheduler:
     def submit_run(self, owner, header: dict, payloads: list) -> None:
         with self.cond:
             if sum(r.owner is owner for r in self.runs) >= MAX_RUNS_PER_CLIENT:
-                raise OverflowError(f"more than {MAX_RUNS_PER_CLIENT} frame requests are waiting from this client")
+                raise InstyleError("busy", f"more than {MAX_RUNS_PER_CLIENT} frame requests are waiting from this "
+                                   "client", BUSY_HINT)
             self.runs.append(Run(owner, header, payloads))
             self.cond.notify()
 
     def submit_job(self, owner, header: dict) -> Job:
         with self.cond:
             if sum(j.owner is owner for j in self.jobs) >= MAX_JOBS_PER_CLIENT:
-                raise OverflowError(f"this client already has {MAX_JOBS_PER_CLIENT} bake jobs queued or running")
+                raise InstyleError("busy", f"this client already has {MAX_JOBS_PER_CLIENT} bake jobs queued or "
+                                   "running", BUSY_HINT)
             job = Job(owner, header["id"], header, list(header["items"]))
             self.jobs.append(job)
             self.cond.notify()
@@ -135,7 +141,7 @@ class Scheduler:
         except Cancelled:
             reply, payloads = {"type": "cancelled", "id": run.header["id"]}, []
         except Exception as exc:
-            reply, payloads = {"type": "error", "id": run.header["id"], **self.describe_failure(exc)}, []
+            reply, payloads = failure_reply(exc, run.header["id"]), []
         self.send(run.owner, reply, payloads)
 
     def _job_step(self, job: Job) -> None:
@@ -158,10 +164,9 @@ class Scheduler:
             self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
             return
         except Exception as exc:
-            failure = self.describe_failure(exc)
-            if failure["code"] != MISSING_FRAME:
-                self.send(job.owner, {"type": "error", "id": job.request_id, **failure,
-                                      "frame": item.get("frame_number"), "done": job.done})
+            if not isinstance(exc, InstyleError) or exc.code != MISSING_FRAME:
+                self.send(job.owner, {**failure_reply(exc, job.request_id), "frame": item.get("frame_number"),
+                                      "done": job.done})
                 return
             job.missing.append(item.get("frame_number"))
         else:

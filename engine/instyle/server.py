@@ -10,11 +10,12 @@ import threading
 import time
 from pathlib import Path
 
+from .failures import failure_reply
 from .peers import peer_key
 from .scheduler import Scheduler
-from .service import RequestError, Service, describe_failure
-from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, Limits, ProtocolError, check_header, error_message,
-                   recv_message, send_message)
+from .service import Service
+from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, InstyleError, Limits, ProtocolError, check_header, recv_message,
+                   send_message)
 
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -95,8 +96,7 @@ class EngineServer:
             self.unix_path, self.host, self.port = "", host, self.sock.getsockname()[1]
         self.sock.listen(16)
         self._stopping = threading.Event()
-        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads),
-                                   describe_failure)
+        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads))
 
     @property
     def address(self) -> str:
@@ -146,9 +146,9 @@ class EngineServer:
             conn.close()
             return
         if not self.clients.acquire(blocking=False):
-            self._try_send(conn, error_message(
+            self._try_send(conn, InstyleError(
                 "busy", f"the engine already serves {self.max_clients} clients",
-                "close idle Blender sessions, or restart the engine with a larger --max-clients"))
+                "close idle Blender sessions, or restart the engine with a larger --max-clients").reply())
             conn.close()
             return
         client = ClientConnection(conn)
@@ -170,30 +170,30 @@ class EngineServer:
             check_header(header, frozenset({"hello"}))
         except ConnectionError:
             if handshake.evicted:
-                self._try_send(conn, error_message(
+                self._try_send(conn, InstyleError(
                     "busy", f"{handshake.peer} opened more than {MAX_HANDSHAKES_PER_PEER} connections that have not "
                     "finished their handshake; this one, the oldest, is closed",
-                    "send hello as soon as the connection is made, and close connections you do not use"))
+                    "send hello as soon as the connection is made, and close connections you do not use").reply())
             return None
         except ProtocolError as exc:
             if exc.code == "too_slow":
-                self._try_send(conn, error_message(
+                self._try_send(conn, InstyleError(
                     "handshake_timeout", f"the hello message did not arrive within {self.hello_timeout:g} s",
-                    "connect with an instyle client, which sends hello at once"))
+                    "connect with an instyle client, which sends hello at once").reply())
             else:
-                self._try_send(conn, error_message("bad_handshake", f"expected a hello message: {exc}",
-                                                   "connect with an instyle client"))
+                self._try_send(conn, InstyleError("bad_handshake", f"expected a hello message: {exc}",
+                                                  "connect with an instyle client").reply())
             return None
         except OSError:
             return None
         if not hmac.compare_digest(header["token"].encode(), self.token.encode()):
-            self._try_send(conn, error_message("unauthorized", "wrong or missing engine token",
-                                               "read the token from the engine's runtime file"))
+            self._try_send(conn, InstyleError("unauthorized", "wrong or missing engine token",
+                                              "read the token from the engine's runtime file").reply())
             return None
         if header["protocol"] != PROTOCOL_VERSION:
-            self._try_send(conn, error_message(
+            self._try_send(conn, InstyleError(
                 "protocol_version", f"client speaks protocol {header['protocol']}, engine {PROTOCOL_VERSION}",
-                "install matching versions of the add-on and the engine"))
+                "install matching versions of the add-on and the engine").reply())
             return None
         conn.settimeout(None)
         return self.service.describe()
@@ -204,7 +204,7 @@ class EngineServer:
             try:
                 header, payloads = recv_message(client.sock, self.limits, message_timeout=self.message_timeout)
             except ProtocolError as exc:
-                client.send(error_message(exc.code, str(exc), "the connection is closed; reconnect"))
+                client.send(ProtocolError(exc.code, exc.message, "the connection is closed; reconnect").reply())
                 return
             except (ConnectionError, OSError):
                 return
@@ -220,7 +220,7 @@ class EngineServer:
                     client.send({"type": "accepted", "id": request_id})
                 elif kind == "cancel":
                     if not self.scheduler.cancel(client, header["job"]):
-                        raise RequestError("unknown_job", f"this connection has no job {header['job']} to cancel",
+                        raise InstyleError("unknown_job", f"this connection has no job {header['job']} to cancel",
                                            "a client can cancel only its own queued or running requests")
                     client.send({"type": "accepted", "id": request_id})
                 elif kind == "free":
@@ -231,9 +231,10 @@ class EngineServer:
                 elif kind == "echo":
                     client.send(*self.service.echo(header, payloads))
                 else:
-                    raise RequestError("bad_request", "hello was already accepted on this connection")
+                    raise InstyleError("bad_request", "hello was already accepted on this connection",
+                                       "send hello once, as a connection's first message")
             except Exception as exc:  # every failure becomes an error reply; the engine keeps serving
-                client.send(error_message(**describe_failure(exc), request_id=request_id))
+                client.send(failure_reply(exc, request_id))
             if client.closed:
                 return
 

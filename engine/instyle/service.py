@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
-import traceback
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +14,19 @@ import numpy as np
 import torch
 
 from . import __version__
-from .cache_errors import cache_failure
+from .cache_errors import cache_error
 from .frame_state import FrameState, ShotState
 from .memory import default_budget, resident_bytes, return_freed_memory
 from .media import FrameSource, SourceError, is_still, srgb_to_linear, write_exr
-from .modelstore import ModelStore, WeightsError
+from .modelstore import ModelStore
 from .models.zoo import ModelZoo
 from .scheduler import Cancelled
 from .shot_cache import ShotCache
 from .stages import STAGES, instance_tracker
-from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
+from .wire import PROTOCOL_VERSION, InstyleError, check_array_spec
 from .wire.atomic_files import sweep_temporary
 from .wire.cache_files import frame_file
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
-from .wire.params import ParamError
 from .wire.runtime import process_alive
 from .wire.shm import aligned, attach, check_region
 
@@ -38,15 +35,6 @@ MAX_JOB_FRAMES = 100_000
 SWEEP_INTERVAL_S = 60.0  # how often a cache folder being written is swept of temporary files killed writers left
 WRITERS = 2  # threads writing cache frames while the next stages run
 IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
-
-
-class RequestError(Exception):
-    """A request the engine cannot carry out, with a `code` and a `hint` for the person who sent it; `stage` names
-    the pipeline stage at fault, when one is."""
-
-    def __init__(self, code: str, message: str, hint: str = "", stage: str = ""):
-        super().__init__(message)
-        self.code, self.hint, self.stage = code, hint, stage
 
 
 @dataclass
@@ -80,10 +68,7 @@ class StageContext:
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
         """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
-        try:
-            frame = self.frames.frame(self.footage, index)
-        except SourceError as exc:
-            raise RequestError(exc.code, str(exc), exc.hint) from None
+        frame = self.frames.frame(self.footage, index)
         return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
                             self.pipeline)
 
@@ -160,11 +145,11 @@ class Service:
         items = header.get("items")
         if items is not None:
             if not 1 <= len(items) <= MAX_JOB_FRAMES:
-                raise RequestError("bad_request", f"a job has 1 to {MAX_JOB_FRAMES} frames, got {len(items)}")
+                raise InstyleError("bad_request", f"a job has 1 to {MAX_JOB_FRAMES} frames, got {len(items)}")
             for item in items:
                 if (not isinstance(item, dict) or not isinstance(item.get("source"), dict)
                         or type(item.get("frame_number")) is not int):
-                    raise RequestError("bad_request", "each job item needs a 'source' object and an integer "
+                    raise InstyleError("bad_request", "each job item needs a 'source' object and an integer "
                                        "'frame_number'")
 
     def execute(self, header: dict, payloads: list, is_cancelled=lambda: False,
@@ -176,13 +161,13 @@ class Service:
 
     def run(self, header: dict, payloads: list, is_cancelled=lambda: False,
             on_step=lambda stage, step, steps: None) -> tuple[dict, list]:
-        """Handle one `run` request; raises RequestError (or ProtocolError) for anything the client must fix.
+        """Handle one `run` request; raises InstyleError for anything the client must fix.
         Iterative stages call `on_step(stage, step, steps)` as they go. Frames written from the Instance Tracker
         on are tagged with the corrections that reach them once they are complete (`wire.corrections`)."""
         calls = self._parse_pipeline(header["pipeline"])
         frame_number = header.get("frame_number")
         if any(c.write for c in calls) and (type(frame_number) is not int or not 0 <= frame_number < 10**7):
-            raise RequestError("bad_request", "writing outputs needs an integer frame_number between 0 and 9999999",
+            raise InstyleError("bad_request", "writing outputs needs an integer frame_number between 0 and 9999999",
                                "send the scene frame the files are named after")
         shot_key = _shot_key(header)
         with self.lock, _segment(header) as segment:
@@ -211,7 +196,7 @@ class Service:
                     except OSError as exc:
                         if call.write is None or not exc.filename or not Path(exc.filename).is_relative_to(call.write):
                             raise
-                        raise RequestError(*cache_failure(exc, call.write), call.name) from None  # its own files
+                        raise cache_error(exc, call.write, call.name) from None  # its own files
                     timings[call.name] = (time.perf_counter() - t) * 1000
                     t = time.perf_counter()
                     if call.write:
@@ -240,7 +225,7 @@ class Service:
         calls = self._parse_pipeline(header["pipeline"])
         tracker = next((c for c in calls if c.name == TRACKER), None)
         if tracker is None:
-            raise RequestError("bad_request", "a corrections request needs an instance_tracker stage in its pipeline",
+            raise InstyleError("bad_request", "a corrections request needs an instance_tracker stage in its pipeline",
                                "send the pipeline up to the Instance Tracker whose corrections changed")
         shot_key, pipeline, applied = _shot_key(header), {c.name: c.params for c in calls}, []
         with self.lock:
@@ -255,38 +240,37 @@ class Service:
 
     def _parse_pipeline(self, pipeline: list) -> list[StageCall]:
         if not 1 <= len(pipeline) <= MAX_STAGES:
-            raise RequestError("bad_request", f"a pipeline has 1 to {MAX_STAGES} stages, got {len(pipeline)}")
+            raise InstyleError("bad_request", f"a pipeline has 1 to {MAX_STAGES} stages, got {len(pipeline)}")
         calls, seen = [], []
         for entry in pipeline:
             if not isinstance(entry, dict) or not isinstance(entry.get("stage"), str):
-                raise RequestError("bad_request", "each pipeline entry must be an object with a 'stage' name")
+                raise InstyleError("bad_request", "each pipeline entry must be an object with a 'stage' name")
             name = entry["stage"]
             if name not in STAGES:
-                raise RequestError("unknown_stage", f"unknown stage {name!r}",
+                raise InstyleError("unknown_stage", f"unknown stage {name!r}",
                                    f"available stages: {', '.join(STAGES)}; update the add-on or the engine")
             spec = STAGES[name].SPEC
             order = list(STAGES)
             if seen and order.index(name) <= order.index(seen[-1]):
-                raise RequestError("bad_request", f"stage {name} cannot follow {seen[-1]}",
+                raise InstyleError("bad_request", f"stage {name} cannot follow {seen[-1]}",
                                    f"stages run in this order: {' -> '.join(order)}", name)
             missing = [r for r in spec.requires if r not in seen]
             if missing:
-                raise RequestError("bad_request", f"stage {name} needs {', '.join(missing)} before it",
+                raise InstyleError("bad_request", f"stage {name} needs {', '.join(missing)} before it",
                                    "link the missing node upstream of it", name)
             try:
                 params = spec.resolve(entry.get("params", {}))
-            except ParamError as exc:
-                raise RequestError("bad_param", str(exc), "see the engine's handshake for valid parameters",
-                                   name) from None
+            except InstyleError as exc:
+                raise exc.at_stage(name) from None
             write = entry.get("write")
             if write is not None and (not isinstance(write, str) or not Path(write).is_absolute()):
-                raise RequestError("bad_request", f"{name}: 'write' must be an absolute folder path")
+                raise InstyleError("bad_request", f"{name}: 'write' must be an absolute folder path")
             write_outputs = entry.get("write_outputs", list(spec.outputs))
             if not isinstance(write_outputs, list) or not set(write_outputs) <= set(spec.outputs):
-                raise RequestError("bad_request", f"{name} can write only {', '.join(spec.outputs)}")
+                raise InstyleError("bad_request", f"{name} can write only {', '.join(spec.outputs)}")
             returns = entry.get("return", [])
             if not isinstance(returns, list) or not set(returns) <= set(spec.outputs):
-                raise RequestError("bad_request", f"{name} can return only {', '.join(spec.outputs)}")
+                raise InstyleError("bad_request", f"{name} can return only {', '.join(spec.outputs)}")
             calls.append(StageCall(name, params, Path(write) if write else None, tuple(write_outputs), tuple(returns)))
             seen.append(name)
         return calls
@@ -297,7 +281,7 @@ class Service:
         array = source.get("array")
         if isinstance(array, dict) and "shm_offset" in array:
             if segment is None:
-                raise RequestError("bad_request", "source.array names shm_offset but the request has no 'shm'")
+                raise InstyleError("bad_request", "source.array names shm_offset but the request has no 'shm'")
             dtype, shape, offset, _ = check_region(array, segment.size, "source.array")
             data = np.empty(shape, dtype)
             segment.read_into(offset, memoryview(data).cast("B"))
@@ -318,25 +302,22 @@ class Service:
         if kind == "file":
             path, index = source.get("path"), source.get("frame", 0)
             if not isinstance(path, str) or type(index) is not int:
-                raise RequestError("bad_request", "a file source needs 'path' (string) and 'frame' (integer)")
-            try:
-                return self.frames.frame(path, index), index
-            except SourceError as exc:
-                raise RequestError(exc.code, str(exc), exc.hint) from None
+                raise InstyleError("bad_request", "a file source needs 'path' (string) and 'frame' (integer)")
+            return self.frames.frame(path, index), index
         if kind == "pixels":
             data = self._source_pixels(source, payloads, segment)
             if data.ndim != 3 or data.shape[2] not in (3, 4) or data.dtype not in (np.uint8, np.float32):
-                raise RequestError("bad_request", f"source pixels must be uint8 or float32 HxWx3 or HxWx4, got "
+                raise InstyleError("bad_request", f"source pixels must be uint8 or float32 HxWx3 or HxWx4, got "
                                    f"{data.dtype}{list(data.shape)}")
             data = data[:, :, :3]
             if data.dtype == np.float32:
                 if not np.isfinite(data).all():
-                    raise RequestError("bad_pixels", "source pixels contain NaN or infinity",
+                    raise InstyleError("bad_pixels", "source pixels contain NaN or infinity",
                                        "clamp or fix the image before sending it")
                 data = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
             index = source.get("frame", 0)
             return np.ascontiguousarray(data), index if type(index) is int else 0
-        raise RequestError("bad_request", f"source kind {kind!r} is not 'file' or 'pixels'")
+        raise InstyleError("bad_request", f"source kind {kind!r} is not 'file' or 'pixels'")
 
     def _shot(self, key: str) -> ShotState:
         return self.shots.get(key)
@@ -379,7 +360,7 @@ def _shot_key(header: dict) -> str:
     """The request's shot: the name its frames' shot state is kept under."""
     key = header.get("shot", "")
     if not isinstance(key, str) or len(key) > 512:
-        raise RequestError("bad_request", "shot must be a string of at most 512 characters")
+        raise InstyleError("bad_request", "shot must be a string of at most 512 characters")
     return key
 
 
@@ -391,7 +372,7 @@ def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndar
     try:
         write_exr(path, srgb_to_linear(array) if colour else array, compress=not colour)
     except OSError as exc:
-        raise RequestError(*cache_failure(exc, call.write), call.name) from None
+        raise cache_error(exc, call.write, call.name) from None
     return str(path)
 
 
@@ -422,7 +403,7 @@ class Outputs:
             self.payloads.append(memoryview(array).cast("B"))
         else:
             if self.offset + array.nbytes > self.segment.size:
-                raise RequestError("shm_too_small", f"the shared memory segment ({self.segment.size} bytes) cannot "
+                raise InstyleError("shm_too_small", f"the shared memory segment ({self.segment.size} bytes) cannot "
                                    f"hold the returned {name} ({array.nbytes} bytes from offset {self.offset})",
                                    "create a larger segment")
             self.segment.write(self.offset, memoryview(array).cast("B"))
@@ -439,11 +420,8 @@ def _segment(header: dict):
         yield None
         return
     if not isinstance(shm, dict):
-        raise RequestError("bad_request", "'shm' must be an object with the segment's 'name'")
-    try:
-        segment = attach(shm.get("name"))
-    except ProtocolError as exc:
-        raise RequestError(exc.code, str(exc), "create the segment before sending, and keep it until the reply")
+        raise InstyleError("bad_request", "'shm' must be an object with the segment's 'name'")
+    segment = attach(shm.get("name"))
     try:
         yield segment
     finally:
@@ -451,37 +429,17 @@ def _segment(header: dict):
 
 
 def _located(function, stage: str, *args):
-    """`function(*args)`, with any exception it raises marked as the `stage`'s (see `describe_failure`)."""
+    """`function(*args)`, run as pipeline stage `stage`: an InstyleError it raises is marked as the stage's, the GPU
+    running out of memory becomes "out_of_memory", and any other exception (a bug) carries the stage's name to its
+    "internal" error reply (see `failures`)."""
     try:
         return function(*args)
+    except InstyleError as exc:
+        raise exc.at_stage(stage)
+    except torch.cuda.OutOfMemoryError:
+        raise InstyleError("out_of_memory", "the GPU ran out of memory",
+                           "lower the working resolution or the number of instances", stage) from None
     except Exception as exc:
         with contextlib.suppress(AttributeError):
             exc.instyle_stage = getattr(exc, "instyle_stage", stage)
         raise
-
-
-def describe_failure(exc: BaseException) -> dict:
-    """The fields of the error reply for an exception escaping a request: `code`, `message`, `hint`, and where
-    the request is at fault: `stage` (a pipeline stage's name) and `param` (one of its parameters), when known."""
-    fields = {"code": "internal", "message": f"engine error: {type(exc).__name__}: {exc}",
-              "hint": "".join(traceback.format_exception(exc)[-3:])[-2000:]}
-    if isinstance(exc, OverflowError):
-        fields.update(code="busy", message=str(exc), hint="wait for earlier requests to finish or cancel some")
-    elif isinstance(exc, ParamError):
-        fields.update(code="bad_param", message=str(exc), hint="correct the node's setting")
-    elif isinstance(exc, (RequestError, WeightsError, SourceError)):
-        fields.update(code=exc.code, message=str(exc), hint=exc.hint)
-    elif isinstance(exc, ProtocolError):
-        fields.update(code=exc.code, message=str(exc), hint="fix the client; the message breaks the instyle protocol")
-    elif isinstance(exc, torch.cuda.OutOfMemoryError):
-        fields.update(code="out_of_memory", message="the GPU ran out of memory",
-                      hint="lower the working resolution or the number of instances")
-    stage = getattr(exc, "stage", "") or getattr(exc, "instyle_stage", "")
-    where = re.match(r"(\w+)\.(\w+)", fields["message"]) if fields["code"] == "bad_param" else None
-    if where and where[1] in STAGES:
-        stage, fields["param"] = where[1], where[2]
-    if stage:
-        fields["stage"] = stage
-    return fields
-
-

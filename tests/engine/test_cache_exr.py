@@ -60,7 +60,8 @@ def test_grey_frames_are_compressed_and_no_temporary_file_is_left(tmp_path):
 def test_the_engine_writes_a_frames_outputs_beside_its_stages_and_reports_a_failed_write(tmp_path):
     import torch
 
-    from instyle.service import RequestError, Service
+    from instyle.cache_errors import CacheError
+    from instyle.service import Service
 
     service = Service(torch.device("cpu"))
     pixels = np.full((48, 64, 3), 90, np.uint8)
@@ -73,6 +74,6 @@ def test_the_engine_writes_a_frames_outputs_beside_its_stages_and_reports_a_fail
     assert reply["timings_ms"]["writes"] >= 0
     (tmp_path / "blocked").write_text("a file where the cache folder should be")
     header["pipeline"][0]["write"] = str(tmp_path / "blocked")
-    with pytest.raises(RequestError) as err:
+    with pytest.raises(CacheError) as err:
         service.run(header, [memoryview(pixels).cast("B")])
     assert (err.value.code, err.value.stage) == ("cache_not_folder", "neural_style") and "remove" in err.value.hint

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from instyle.failures import failure_reply
 from instyle.frame_state import FrameState, Instance, ShotState
 from instyle.ops.tracking import (CentreTracker, KalmanTracker, assign, box_iou, colour_distance,
                                   describe_detections, held_tracks, kalman_initiate, kalman_predict, kalman_update)
-from instyle.service import Service, describe_failure
+from instyle.service import Service
 from instyle.stages import instance_tracker
 from instyle.track_store import TrackStore, fill_gap
 from instyle.wire.params import ParamError
@@ -360,7 +361,7 @@ def test_bad_corrections_and_frames_before_the_shot_are_refused_with_the_fix(tmp
                            {"stage": "instance_tracker", "params": {"merge": "3 to 1"}}]}
     with pytest.raises(ParamError) as err:
         service.run(header, [black.tobytes()])
-    fields = describe_failure(err.value)
+    fields = failure_reply(err.value)
     assert (fields["code"], fields["stage"], fields["param"]) == ("bad_param", "instance_tracker", "merge")
     assert "'3 to 1' is not OLD=NEW" in fields["message"] and "e.g. '3=1, 7=2'" in fields["message"]
     clip = short_clip(tmp_path, 2)

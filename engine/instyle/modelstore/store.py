@@ -7,15 +7,12 @@ import os
 import threading
 from pathlib import Path
 
+from ..wire.errors import InstyleError
 from .manifest import ModelEntry, load_manifest
 
 
-class WeightsError(Exception):
+class WeightsError(InstyleError):
     """A model file that is missing or does not match its checksum; `hint` says how to repair it."""
-
-    def __init__(self, code: str, message: str, hint: str):
-        super().__init__(message)
-        self.code, self.hint = code, hint
 
 
 def default_root() -> Path:

@@ -37,13 +37,14 @@ def describe_array(array, payload: int) -> ArraySpec:
 def check_dtype_and_shape(spec: object, what: str, place: str) -> tuple[str, tuple[int, ...]]:
     """The `dtype` and `shape` of a JSON array description, validated; `place` names its location field."""
     if not isinstance(spec, dict):
-        raise ProtocolError(f"{what} must be an object with dtype, shape and {place}")
+        raise ProtocolError("bad_message", f"{what} must be an object with dtype, shape and {place}")
     dtype, shape = spec.get("dtype"), spec.get("shape")
     if not isinstance(dtype, str) or dtype not in ITEM_SIZE:
-        raise ProtocolError(f"{what}: dtype {dtype!r} is not one of {sorted(ITEM_SIZE)}")
+        raise ProtocolError("bad_message", f"{what}: dtype {dtype!r} is not one of {sorted(ITEM_SIZE)}")
     if (not isinstance(shape, list) or not 1 <= len(shape) <= 4
             or not all(type(d) is int and 0 < d <= MAX_DIM for d in shape)):
-        raise ProtocolError(f"{what}: shape must be 1 to 4 positive integers of at most {MAX_DIM}, got {shape!r}")
+        raise ProtocolError("bad_message",
+                            f"{what}: shape must be 1 to 4 positive integers of at most {MAX_DIM}, got {shape!r}")
     return dtype, tuple(shape)
 
 
@@ -52,8 +53,10 @@ def check_array_spec(spec: object, payload_sizes: list[int], what: str = "array"
     dtype, shape = check_dtype_and_shape(spec, what, "payload")
     index = spec.get("payload")
     if type(index) is not int or not 0 <= index < len(payload_sizes):
-        raise ProtocolError(f"{what}: payload index {index!r} does not name one of the {len(payload_sizes)} payloads")
+        raise ProtocolError("bad_message", f"{what}: payload index {index!r} does not name one of the "
+                            f"{len(payload_sizes)} payloads")
     result = ArraySpec(dtype, shape, index)
     if result.nbytes != payload_sizes[index]:
-        raise ProtocolError(f"{what}: {dtype}{list(shape)} needs {result.nbytes} bytes, payload has {payload_sizes[index]}")
+        raise ProtocolError("bad_message", f"{what}: {dtype}{list(shape)} needs {result.nbytes} bytes, payload has "
+                            f"{payload_sizes[index]}")
     return result

@@ -11,6 +11,7 @@ import queue
 import socket
 import threading
 
+from .errors import InstyleError
 from .framing import DEFAULT_LIMITS, ProtocolError, recv_message, send_message
 from .messages import ENGINE_TYPES, PROTOCOL_VERSION, check_header
 from .runtime import RuntimeInfo
@@ -18,24 +19,12 @@ from .runtime import RuntimeInfo
 FINAL = frozenset({"result", "error", "cancelled", "pong", "accepted", "freed"})
 
 
-class EngineError(Exception):
-    """An error reported by the engine (or about reaching it): `code`, `message` and a `hint` to act on; `stage`
-    and `param` name the pipeline stage and parameter at fault, when the engine knows them."""
+class EngineError(InstyleError):
+    """An error reported by the engine (or about reaching it), raised where the client waits for it; its text
+    carries the hint."""
 
-    def __init__(self, code: str, message: str, hint: str = "", stage: str = "", param: str = ""):
-        super().__init__(f"{message} ({hint})" if hint else message)
-        self.code, self.message, self.hint, self.stage, self.param = code, message, hint, stage, param
-
-    @classmethod
-    def from_reply(cls, reply: dict) -> "EngineError":
-        """The error an `error` reply (see `messages.error_message`) describes."""
-        return cls(reply["code"], reply["message"], reply.get("hint", ""), reply.get("stage", ""),
-                   reply.get("param", ""))
-
-    def reply(self) -> dict:
-        """This error as an `error` reply's fields."""
-        return {"type": "error", "code": self.code, "message": self.message, "hint": self.hint,
-                **{k: v for k, v in (("stage", self.stage), ("param", self.param)) if v}}
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 def _disconnected(detail: object) -> EngineError:

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .errors import InstyleError
+
 MAGIC = b"ISTY"
 FRAMING_VERSION = 1
 PREFIX = struct.Struct("!4sBBHII")
@@ -29,15 +31,10 @@ FIRST_CHUNK = 1 << 20  # bytes a buffer starts at; it doubles as more arrive
 Buffer = bytes | bytearray | memoryview
 
 
-class ProtocolError(Exception):
-    """A message that breaks the framing or the message schema.
+class ProtocolError(InstyleError):
+    """A message that breaks the framing or the message schema (`code` "bad_message", "too_large", ...)."""
 
-    `code` is a short machine-readable word, the text says what was wrong.
-    """
-
-    def __init__(self, message: str, code: str = "bad_message"):
-        super().__init__(message)
-        self.code = code
+    HINT = "fix the client; the message breaks the instyle protocol"
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ class _Receiver:
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0 or not self.poller.poll(left * 1000):
-                raise ProtocolError("the message did not arrive in time: its bytes came too slowly", "too_slow")
+                raise ProtocolError("too_slow", "the message did not arrive in time: its bytes came too slowly")
         k = self.sock.recv_into(view)
         if not self.started and k and self.message_timeout is not None:
             self.started = True
@@ -123,35 +120,35 @@ def decode_message(data: Buffer, limits: Limits = DEFAULT_LIMITS) -> tuple[dict,
     def read_exact(n: int) -> bytearray:
         nonlocal pos
         if pos + n > len(view):
-            raise ProtocolError("message is truncated", "truncated")
+            raise ProtocolError("truncated", "message is truncated")
         chunk = bytearray(view[pos:pos + n])
         pos += n
         return chunk
 
     message = _parse(read_exact, limits)
     if pos != len(view):
-        raise ProtocolError(f"{len(view) - pos} unexpected bytes after the message")
+        raise ProtocolError("bad_message", f"{len(view) - pos} unexpected bytes after the message")
     return message
 
 
 def _parse(read_exact: Callable[[int], bytearray], limits: Limits) -> tuple[dict, list[bytearray]]:
     magic, version, _flags, _reserved, header_len, count = PREFIX.unpack(read_exact(PREFIX.size))
     if magic != MAGIC:
-        raise ProtocolError("not an instyle message (bad magic bytes); is this client speaking the instyle protocol?")
+        raise ProtocolError("bad_message", "not an instyle message (bad magic bytes); is this client speaking the instyle "
+                            "protocol?")
     if version != FRAMING_VERSION:
-        raise ProtocolError(f"framing version {version} is not supported (this side speaks {FRAMING_VERSION})",
-                            "protocol_version")
+        raise ProtocolError("protocol_version",
+                            f"framing version {version} is not supported (this side speaks {FRAMING_VERSION})")
     if header_len > limits.max_header_bytes:
-        raise ProtocolError(f"header of {header_len} bytes exceeds the limit of {limits.max_header_bytes}",
-                            "too_large")
+        raise ProtocolError("too_large", f"header of {header_len} bytes exceeds the limit of {limits.max_header_bytes}")
     if count > limits.max_payloads:
-        raise ProtocolError(f"{count} payloads exceed the limit of {limits.max_payloads}", "too_large")
+        raise ProtocolError("too_large", f"{count} payloads exceed the limit of {limits.max_payloads}")
     lengths = [LENGTH.unpack(read_exact(LENGTH.size))[0] for _ in range(count)]
     for n in lengths:
         if n > limits.max_payload_bytes:
-            raise ProtocolError(f"payload of {n} bytes exceeds the limit of {limits.max_payload_bytes}", "too_large")
+            raise ProtocolError("too_large", f"payload of {n} bytes exceeds the limit of {limits.max_payload_bytes}")
     if header_len + sum(lengths) > limits.max_message_bytes:
-        raise ProtocolError(f"message exceeds the limit of {limits.max_message_bytes} bytes", "too_large")
+        raise ProtocolError("too_large", f"message exceeds the limit of {limits.max_message_bytes} bytes")
     header = _decode_header(read_exact(header_len))
     return header, [read_exact(n) for n in lengths]
 
@@ -164,7 +161,7 @@ def _decode_header(raw: bytearray) -> dict:
     try:
         header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ProtocolError(f"header is not valid UTF-8 JSON: {exc}") from None
+        raise ProtocolError("bad_message", f"header is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(header, dict):
-        raise ProtocolError("header must be a JSON object")
+        raise ProtocolError("bad_message", "header must be a JSON object")
     return header

@@ -44,21 +44,11 @@ def check_header(header: dict, allowed: frozenset[str]) -> str:
     """Check a decoded header's type and required fields; returns the type."""
     kind = header.get("type")
     if not isinstance(kind, str) or kind not in allowed:
-        raise ProtocolError(f"message type {kind!r:.100} is not one of {sorted(allowed)}", "unknown_type")
+        raise ProtocolError("unknown_type", f"message type {kind!r:.100} is not one of {sorted(allowed)}")
     for name, expected in _FIELDS[kind].items():
         value = header.get(name)
         if not isinstance(value, expected) or isinstance(value, bool) and expected is int:
-            raise ProtocolError(f"{kind!r} message needs field {name!r} of type "
+            raise ProtocolError("bad_message", f"{kind!r} message needs field {name!r} of type "
                                 f"{getattr(expected, '__name__', expected)}, got {type(value).__name__}")
     return kind
 
-
-def error_message(code: str, message: str, hint: str = "", request_id: int | None = None, stage: str = "",
-                  param: str = "") -> dict:
-    """An error reply: what went wrong (`message`), what to do about it (`hint`) and, for a request at fault,
-    the pipeline `stage` and its `param` it concerns."""
-    header = {"type": "error", "code": code, "message": message, "hint": hint}
-    header.update({k: v for k, v in (("stage", stage), ("param", param)) if v})
-    if request_id is not None:
-        header["id"] = request_id
-    return header

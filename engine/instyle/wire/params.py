@@ -3,12 +3,22 @@ and turned into node properties by the add-on (label, tooltip, default, range, e
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InstyleError
 
-class ParamError(ValueError):
-    """A request named an unknown parameter or gave it an unusable value."""
+
+class ParamError(InstyleError, ValueError):
+    """A request named an unknown parameter or gave it an unusable value (code "bad_param"). A message that begins
+    "stage.param" (as `Param.coerce` words it) names the stage and parameter at fault."""
+
+    HINT = "correct the node's setting"
+
+    def __init__(self, message: str, hint: str | None = None):
+        where = re.match(r"([a-z_]+)\.([a-z_]+)\b", message)
+        super().__init__("bad_param", message, hint, *(where.groups() if where else ()))
 
 
 @dataclass(frozen=True)

@@ -47,18 +47,20 @@ class Segment:
         os.close(self.fd)
 
     def _truncated(self, needed: int) -> ProtocolError:
-        return ProtocolError(f"shared memory segment {self.name!r} shrank to {os.fstat(self.fd).st_size} bytes during "
-                             f"the request, which needs {needed}", "shm_truncated")
+        return ProtocolError("shm_truncated", f"shared memory segment {self.name!r} shrank to "
+                             f"{os.fstat(self.fd).st_size} bytes during the request, which needs {needed}",
+                             "keep the segment at its size until the reply has arrived")
 
 
 def attach(name: object) -> Segment:
     """Open an existing segment created by the other side."""
     if not isinstance(name, str) or not 0 < len(name) <= 200 or "/" in name.strip("/"):
-        raise ProtocolError(f"shared memory name {name!r} is not a plain segment name")
+        raise ProtocolError("bad_message", f"shared memory name {name!r} is not a plain segment name")
     try:
         fd = shm_open("/" + name.lstrip("/"), os.O_RDWR)
     except OSError as exc:
-        raise ProtocolError(f"shared memory segment {name!r} cannot be opened: {exc}", "bad_shm") from None
+        raise ProtocolError("bad_shm", f"shared memory segment {name!r} cannot be opened: {exc}",
+                            "create the segment before sending, and keep it until the reply") from None
     return Segment(name, fd)
 
 
@@ -70,8 +72,8 @@ def check_region(spec: object, segment_size: int, what: str) -> tuple[str, tuple
     for d in shape:
         nbytes *= d
     if type(offset) is not int or offset < 0 or offset + nbytes > segment_size:
-        raise ProtocolError(f"{what}: {nbytes} bytes at offset {offset!r} do not fit the {segment_size}-byte segment",
-                            "shm_too_small")
+        raise ProtocolError("shm_too_small", f"{what}: {nbytes} bytes at offset {offset!r} do not fit the "
+                            f"{segment_size}-byte segment", "create a larger segment")
     return dtype, shape, offset, nbytes
 
 
