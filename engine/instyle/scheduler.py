@@ -14,6 +14,7 @@ from typing import Callable
 
 from .failures import failure_reply
 from .wire import InstyleError
+from .wire.requests import CorrectionsRequest, JobRequest, RunRequest
 
 MAX_JOBS_PER_CLIENT = 8
 MAX_RUNS_PER_CLIENT = 64
@@ -28,14 +29,12 @@ class Cancelled(Exception):
 
 @dataclass(eq=False)
 class Job:
-    """A bake: `items` are the frames to compute, each a dict with `source` and `frame_number`; `done` counts
-    those computed, `missing` the frame numbers of those that need footage that is missing (see MISSING_FRAME;
-    taken in order, the next item is `items[done + len(missing)]`)."""
+    """A bake: `request.items` are the frames to compute; `done` counts those computed, `missing` the frame numbers
+    of those that need footage that is missing (see MISSING_FRAME; taken in order, the next item is
+    `items[done + len(missing)]`)."""
 
     owner: object
-    request_id: int
-    header: dict
-    items: list[dict]
+    request: JobRequest
     done: int = 0
     missing: list[int] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -44,14 +43,17 @@ class Job:
 
 @dataclass(eq=False)
 class Run:
+    """A request served before any bake: a frame (`RunRequest`) or the corrections reaching some
+    (`CorrectionsRequest`)."""
+
     owner: object
-    header: dict
+    request: RunRequest | CorrectionsRequest
     payloads: list
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 class Scheduler:
-    """`execute(header, payloads, is_cancelled, on_step) -> (reply, payloads)` serves one request (a frame, or the
+    """`execute(request, payloads, is_cancelled, on_step) -> (reply, payloads)` serves one request (a frame, or the
     corrections reaching a list of frames), calling `on_step(stage, step, steps)` from iterative stages (sent to
     bake clients as progress within the frame); `send(owner, header, payloads)` delivers replies and events to a
     client. A failed request is answered with `failures.failure_reply`."""
@@ -66,20 +68,20 @@ class Scheduler:
         self.thread = threading.Thread(target=self._work, name="instyle-worker", daemon=True)
         self.thread.start()
 
-    def submit_run(self, owner, header: dict, payloads: list) -> None:
+    def submit_run(self, owner, request: RunRequest | CorrectionsRequest, payloads: list) -> None:
         with self.cond:
             if sum(r.owner is owner for r in self.runs) >= MAX_RUNS_PER_CLIENT:
                 raise InstyleError("busy", f"more than {MAX_RUNS_PER_CLIENT} frame requests are waiting from this "
                                    "client", BUSY_HINT)
-            self.runs.append(Run(owner, header, payloads))
+            self.runs.append(Run(owner, request, payloads))
             self.cond.notify()
 
-    def submit_job(self, owner, header: dict) -> Job:
+    def submit_job(self, owner, request: JobRequest) -> Job:
         with self.cond:
             if sum(j.owner is owner for j in self.jobs) >= MAX_JOBS_PER_CLIENT:
                 raise InstyleError("busy", f"this client already has {MAX_JOBS_PER_CLIENT} bake jobs queued or "
                                    "running", BUSY_HINT)
-            job = Job(owner, header["id"], header, list(header["items"]))
+            job = Job(owner, request)
             self.jobs.append(job)
             self.cond.notify()
             return job
@@ -88,7 +90,7 @@ class Scheduler:
         """Cancel the client's job or waiting run with that id; False if it has none."""
         with self.cond:
             for item in [*self.jobs, *self.runs, self.current]:
-                if item is not None and item.owner is owner and self._id(item) == request_id:
+                if item is not None and item.owner is owner and item.request.id == request_id:
                     item.cancelled.set()
                     return True
         return False
@@ -104,16 +106,12 @@ class Scheduler:
             self.stopping = True
             self.cond.notify()
 
-    @staticmethod
-    def _id(item) -> int:
-        return item.request_id if isinstance(item, Job) else item.header["id"]
-
     def _next(self):
         with self.cond:
             while not self.stopping:
                 while self.runs and self.runs[0].cancelled.is_set():
                     run = self.runs.popleft()
-                    self.send(run.owner, {"type": "cancelled", "id": run.header["id"]})
+                    self.send(run.owner, {"type": "cancelled", "id": run.request.id})
                 if self.runs:
                     self.current = self.runs.popleft()
                     return self.current
@@ -137,48 +135,47 @@ class Scheduler:
 
     def _run(self, run: Run) -> None:
         try:
-            reply, payloads = self.execute(run.header, run.payloads, run.cancelled.is_set)
+            reply, payloads = self.execute(run.request, run.payloads, run.cancelled.is_set)
         except Cancelled:
-            reply, payloads = {"type": "cancelled", "id": run.header["id"]}, []
+            reply, payloads = {"type": "cancelled", "id": run.request.id}, []
         except Exception as exc:
-            reply, payloads = failure_reply(exc, run.header["id"]), []
+            reply, payloads = failure_reply(exc, run.request.id), []
         self.send(run.owner, reply, payloads)
 
     def _job_step(self, job: Job) -> None:
         """Compute the job's next frame, then put it back at the end of the line (jobs take turns)."""
         if job.cancelled.is_set():
-            self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
+            self.send(job.owner, {"type": "cancelled", "id": job.request.id, "done": job.done})
             return
-        item = job.items[job.done + len(job.missing)]
-        header = {**job.header, "type": "run", "source": item.get("source"), "frame_number": item.get("frame_number")}
-        total = len(job.items)
+        item = job.request.items[job.done + len(job.missing)]
+        total = len(job.request.items)
 
         def on_step(stage: str, step: int, steps: int) -> None:
             done = job.done + step / steps
-            self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
-                                  "frame": item.get("frame_number"), "stage": stage, "step": step, "steps": steps,
+            self.send(job.owner, {"type": "progress", "id": job.request.id, "done": job.done, "total": total,
+                                  "frame": item.frame_number, "stage": stage, "step": step, "steps": steps,
                                   "eta_s": round((time.monotonic() - job.started) / done * (total - done), 2)})
         try:
-            reply, _ = self.execute(header, [], job.cancelled.is_set, on_step)
+            reply, _ = self.execute(job.request.run(item), [], job.cancelled.is_set, on_step)
         except Cancelled:
-            self.send(job.owner, {"type": "cancelled", "id": job.request_id, "done": job.done})
+            self.send(job.owner, {"type": "cancelled", "id": job.request.id, "done": job.done})
             return
         except Exception as exc:
             if not isinstance(exc, InstyleError) or exc.code != MISSING_FRAME:
-                self.send(job.owner, {**failure_reply(exc, job.request_id), "frame": item.get("frame_number"),
+                self.send(job.owner, {**failure_reply(exc, job.request.id), "frame": item.frame_number,
                                       "done": job.done})
                 return
-            job.missing.append(item.get("frame_number"))
+            job.missing.append(item.frame_number)
         else:
             job.done += 1
             elapsed = time.monotonic() - job.started
-            self.send(job.owner, {"type": "progress", "id": job.request_id, "done": job.done, "total": total,
-                                  "frame": item.get("frame_number"),
+            self.send(job.owner, {"type": "progress", "id": job.request.id, "done": job.done, "total": total,
+                                  "frame": item.frame_number,
                                   "eta_s": round(elapsed / job.done * (total - job.done - len(job.missing)), 2),
                                   "timings_ms": reply["timings_ms"], "instances": len(reply["instances"])})
         if job.done + len(job.missing) == total:
             missing = {"missing": job.missing} if job.missing else {}
-            self.send(job.owner, {"type": "result", "id": job.request_id, "done": job.done, "total": total, **missing})
+            self.send(job.owner, {"type": "result", "id": job.request.id, "done": job.done, "total": total, **missing})
             return
         with self.cond:
             self.jobs.append(job)

@@ -14,9 +14,11 @@ from .failures import failure_reply
 from .peers import peer_key
 from .scheduler import Scheduler
 from .service import Service
-from .wire import (CLIENT_TYPES, PROTOCOL_VERSION, InstyleError, Limits, ProtocolError, check_header, recv_message,
-                   send_message)
+from .wire import PROTOCOL_VERSION, InstyleError, Limits, ProtocolError, recv_message, send_message
+from .wire.requests import (CancelRequest, CorrectionsRequest, EchoRequest, FreeRequest, JobRequest, PingRequest,
+                            RunRequest, parse_request)
 
+HELLO = frozenset({"hello"})
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_HANDSHAKES_PER_PEER = 8  # unfinished handshakes one user (or remote address) may hold at once
@@ -167,7 +169,7 @@ class EngineServer:
         conn.settimeout(self.hello_timeout)  # for the replies; the hello's own deadline is recv_message's
         try:
             header, _ = recv_message(conn, HELLO_LIMITS, deadline=time.monotonic() + self.hello_timeout)
-            check_header(header, frozenset({"hello"}))
+            hello = parse_request(header, HELLO)
         except ConnectionError:
             if handshake.evicted:
                 self._try_send(conn, InstyleError(
@@ -175,7 +177,7 @@ class EngineServer:
                     "finished their handshake; this one, the oldest, is closed",
                     "send hello as soon as the connection is made, and close connections you do not use").reply())
             return None
-        except ProtocolError as exc:
+        except InstyleError as exc:
             if exc.code == "too_slow":
                 self._try_send(conn, InstyleError(
                     "handshake_timeout", f"the hello message did not arrive within {self.hello_timeout:g} s",
@@ -186,13 +188,13 @@ class EngineServer:
             return None
         except OSError:
             return None
-        if not hmac.compare_digest(header["token"].encode(), self.token.encode()):
+        if not hmac.compare_digest(hello.token.encode(), self.token.encode()):
             self._try_send(conn, InstyleError("unauthorized", "wrong or missing engine token",
                                               "read the token from the engine's runtime file").reply())
             return None
-        if header["protocol"] != PROTOCOL_VERSION:
+        if hello.protocol != PROTOCOL_VERSION:
             self._try_send(conn, InstyleError(
-                "protocol_version", f"client speaks protocol {header['protocol']}, engine {PROTOCOL_VERSION}",
+                "protocol_version", f"client speaks protocol {hello.protocol}, engine {PROTOCOL_VERSION}",
                 "install matching versions of the add-on and the engine").reply())
             return None
         conn.settimeout(None)
@@ -210,29 +212,23 @@ class EngineServer:
                 return
             request_id = header.get("id") if type(header.get("id")) is int else None
             try:
-                kind = check_header(header, CLIENT_TYPES)
-                if kind in ("run", "corrections"):
-                    self.service.validate(header)
-                    self.scheduler.submit_run(client, header, payloads)
-                elif kind == "job":
-                    self.service.validate(header)
-                    self.scheduler.submit_job(client, header)
-                    client.send({"type": "accepted", "id": request_id})
-                elif kind == "cancel":
-                    if not self.scheduler.cancel(client, header["job"]):
-                        raise InstyleError("unknown_job", f"this connection has no job {header['job']} to cancel",
+                request = parse_request(header)
+                if isinstance(request, (RunRequest, CorrectionsRequest)):
+                    self.scheduler.submit_run(client, request, payloads)
+                elif isinstance(request, JobRequest):
+                    self.scheduler.submit_job(client, request)
+                    client.send({"type": "accepted", "id": request.id})
+                elif isinstance(request, CancelRequest):
+                    if not self.scheduler.cancel(client, request.job):
+                        raise InstyleError("unknown_job", f"this connection has no job {request.job} to cancel",
                                            "a client can cancel only its own queued or running requests")
-                    client.send({"type": "accepted", "id": request_id})
-                elif kind == "free":
-                    freed = self.service.free_memory()
-                    client.send({"type": "freed", "id": request_id, **freed})
-                elif kind == "ping":
-                    client.send({"type": "pong", "id": request_id})
-                elif kind == "echo":
-                    client.send(*self.service.echo(header, payloads))
-                else:
-                    raise InstyleError("bad_request", "hello was already accepted on this connection",
-                                       "send hello once, as a connection's first message")
+                    client.send({"type": "accepted", "id": request.id})
+                elif isinstance(request, FreeRequest):
+                    client.send({"type": "freed", "id": request.id, **self.service.free_memory()})
+                elif isinstance(request, PingRequest):
+                    client.send({"type": "pong", "id": request.id})
+                elif isinstance(request, EchoRequest):
+                    client.send(*self.service.echo(request, payloads))
             except Exception as exc:  # every failure becomes an error reply; the engine keeps serving
                 client.send(failure_reply(exc, request_id))
             if client.closed:

@@ -7,7 +7,6 @@ import contextlib
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +27,13 @@ from .wire.atomic_files import sweep_temporary
 from .wire.cache_files import frame_file
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
 from .wire.runtime import process_alive
+from .wire.requests import (CorrectionsRequest, EchoRequest, FileSource, PixelsSource, RunRequest, Shm, Source,
+                            StageCall)
 from .wire.shm import aligned, attach, check_region
 
-MAX_STAGES = 8
-MAX_JOB_FRAMES = 100_000
 SWEEP_INTERVAL_S = 60.0  # how often a cache folder being written is swept of temporary files killed writers left
 WRITERS = 2  # threads writing cache frames while the next stages run
 IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
-
-
-@dataclass
-class StageCall:
-    name: str
-    params: dict
-    write: Path | None
-    write_outputs: tuple[str, ...]
-    returns: tuple[str, ...]
 
 
 class StageContext:
@@ -51,19 +41,19 @@ class StageContext:
     source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`)."""
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
-                 is_cancelled=lambda: False, source: dict | None = None, frames: FrameSource | None = None,
+                 is_cancelled=lambda: False, source: Source | None = None, frames: FrameSource | None = None,
                  pipeline: dict | None = None, on_step=lambda stage, step, steps: None):
         self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
         self.is_cancelled, self.on_step = is_cancelled, on_step
         self.stage = ""
-        self.source, self.frames, self.pipeline = source or {}, frames, pipeline or {}
+        self.source, self.frames, self.pipeline = source, frames, pipeline or {}
         self.write_dir: Path | None = None
 
     @property
     def footage(self) -> str | None:
         """The video or image sequence this request reads (see `media`), whose other frames the engine can
         decode; None for pixels sent by the client or a still image."""
-        path = self.source.get("path") if self.source.get("kind") == "file" else None
+        path = self.source.path if isinstance(self.source, FileSource) else None
         return None if self.frames is None or not path or is_still(path) else path
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
@@ -139,46 +129,28 @@ class Service:
         return_freed_memory()
         return {"released_bytes": released}
 
-    def validate(self, header: dict) -> None:
-        """Check a request's pipeline (and a job's frame list) before it is queued."""
-        self._parse_pipeline(header["pipeline"])
-        items = header.get("items")
-        if items is not None:
-            if not 1 <= len(items) <= MAX_JOB_FRAMES:
-                raise InstyleError("bad_request", f"a job has 1 to {MAX_JOB_FRAMES} frames, got {len(items)}")
-            for item in items:
-                if (not isinstance(item, dict) or not isinstance(item.get("source"), dict)
-                        or type(item.get("frame_number")) is not int):
-                    raise InstyleError("bad_request", "each job item needs a 'source' object and an integer "
-                                       "'frame_number'")
-
-    def execute(self, header: dict, payloads: list, is_cancelled=lambda: False,
+    def execute(self, request: RunRequest | CorrectionsRequest, payloads: list, is_cancelled=lambda: False,
                 on_step=lambda stage, step, steps: None) -> tuple[dict, list]:
         """Serve a request the scheduler runs: a `corrections` request, else a `run` (as each frame of a job is)."""
-        if header.get("type") == "corrections":
-            return self.corrections(header, is_cancelled), []
-        return self.run(header, payloads, is_cancelled, on_step)
+        if isinstance(request, CorrectionsRequest):
+            return self.corrections(request, is_cancelled), []
+        return self.run(request, payloads, is_cancelled, on_step)
 
-    def run(self, header: dict, payloads: list, is_cancelled=lambda: False,
+    def run(self, request: RunRequest, payloads: list, is_cancelled=lambda: False,
             on_step=lambda stage, step, steps: None) -> tuple[dict, list]:
         """Handle one `run` request; raises InstyleError for anything the client must fix.
         Iterative stages call `on_step(stage, step, steps)` as they go. Frames written from the Instance Tracker
         on are tagged with the corrections that reach them once they are complete (`wire.corrections`)."""
-        calls = self._parse_pipeline(header["pipeline"])
-        frame_number = header.get("frame_number")
-        if any(c.write for c in calls) and (type(frame_number) is not int or not 0 <= frame_number < 10**7):
-            raise InstyleError("bad_request", "writing outputs needs an integer frame_number between 0 and 9999999",
-                               "send the scene frame the files are named after")
-        shot_key = _shot_key(header)
-        with self.lock, _segment(header) as segment:
+        calls, frame_number, shot_key = request.pipeline, request.frame_number, request.shot
+        with self.lock, _segment(request.shm) as segment:
             t0 = time.perf_counter()
-            frame, index = self._decode(header["source"], payloads, segment)
+            frame, index = self._decode(request.source, payloads, segment)
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
-            ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, header["source"], self.frames,
+            ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, request.source, self.frames,
                                {c.name: c.params for c in calls}, on_step)
-            out, writing = Outputs(segment, header), []
+            out, writing = Outputs(segment, request.shm, request.source), []
             try:
                 for call in calls:  # stages that must see the request before any stage runs (see `prepare`)
                     prepare = getattr(STAGES[call.name], "prepare", None)
@@ -212,112 +184,62 @@ class Service:
                 self.shots.measure(shot_key)
                 self._keep_budget()
             written = [f.result() for f in writing] + self._tag(calls, state, frame_number)
-        reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
+        reply = {"type": "result", "id": request.id, "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,
                  "size": [state.size[1], state.size[0]]}
         return reply, out.payloads
 
-    def corrections(self, header: dict, is_cancelled=lambda: False) -> dict:
+    def corrections(self, request: CorrectionsRequest, is_cancelled=lambda: False) -> dict:
         """Handle a `corrections` request: for each item (a footage frame, as a job's items name it), the digest of
         the Instance Tracker's corrections that reach it, as a `run` of it in the request's shot would tag it
         (`instance_tracker.corrections_digest`); no stage runs on the frames themselves."""
-        calls = self._parse_pipeline(header["pipeline"])
+        calls = request.pipeline
         tracker = next((c for c in calls if c.name == TRACKER), None)
         if tracker is None:
             raise InstyleError("bad_request", "a corrections request needs an instance_tracker stage in its pipeline",
                                "send the pipeline up to the Instance Tracker whose corrections changed")
-        shot_key, pipeline, applied = _shot_key(header), {c.name: c.params for c in calls}, []
+        pipeline, applied = {c.name: c.params for c in calls}, []
         with self.lock:
-            shot = self._shot(shot_key)
-            for item in header["items"]:
-                frame, index = self._decode(item["source"], [])
-                ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, item["source"], self.frames, pipeline)
+            shot = self._shot(request.shot)
+            for item in request.items:
+                frame, index = self._decode(item.source, [])
+                ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, item.source, self.frames, pipeline)
                 ctx.write_dir, ctx.stage = tracker.write, tracker.name
                 ctx.check_cancelled()
                 applied.append(instance_tracker.corrections_digest(tracker.params, ctx))
-        return {"type": "result", "id": header["id"], "applied": applied}
-
-    def _parse_pipeline(self, pipeline: list) -> list[StageCall]:
-        if not 1 <= len(pipeline) <= MAX_STAGES:
-            raise InstyleError("bad_request", f"a pipeline has 1 to {MAX_STAGES} stages, got {len(pipeline)}")
-        calls, seen = [], []
-        for entry in pipeline:
-            if not isinstance(entry, dict) or not isinstance(entry.get("stage"), str):
-                raise InstyleError("bad_request", "each pipeline entry must be an object with a 'stage' name")
-            name = entry["stage"]
-            if name not in STAGES:
-                raise InstyleError("unknown_stage", f"unknown stage {name!r}",
-                                   f"available stages: {', '.join(STAGES)}; update the add-on or the engine")
-            spec = STAGES[name].SPEC
-            order = list(STAGES)
-            if seen and order.index(name) <= order.index(seen[-1]):
-                raise InstyleError("bad_request", f"stage {name} cannot follow {seen[-1]}",
-                                   f"stages run in this order: {' -> '.join(order)}", name)
-            missing = [r for r in spec.requires if r not in seen]
-            if missing:
-                raise InstyleError("bad_request", f"stage {name} needs {', '.join(missing)} before it",
-                                   "link the missing node upstream of it", name)
-            try:
-                params = spec.resolve(entry.get("params", {}))
-            except InstyleError as exc:
-                raise exc.at_stage(name) from None
-            write = entry.get("write")
-            if write is not None and (not isinstance(write, str) or not Path(write).is_absolute()):
-                raise InstyleError("bad_request", f"{name}: 'write' must be an absolute folder path")
-            write_outputs = entry.get("write_outputs", list(spec.outputs))
-            if not isinstance(write_outputs, list) or not set(write_outputs) <= set(spec.outputs):
-                raise InstyleError("bad_request", f"{name} can write only {', '.join(spec.outputs)}")
-            returns = entry.get("return", [])
-            if not isinstance(returns, list) or not set(returns) <= set(spec.outputs):
-                raise InstyleError("bad_request", f"{name} can return only {', '.join(spec.outputs)}")
-            calls.append(StageCall(name, params, Path(write) if write else None, tuple(write_outputs), tuple(returns)))
-            seen.append(name)
-        return calls
+        return {"type": "result", "id": request.id, "applied": applied}
 
     @staticmethod
-    def _source_pixels(source: dict, payloads: list, segment) -> np.ndarray:
+    def _source_pixels(source: PixelsSource, payloads: list, segment) -> np.ndarray:
         """A copy of the pixels a `pixels` source names: in a payload, or in the request's shared memory."""
-        array = source.get("array")
-        if isinstance(array, dict) and "shm_offset" in array:
-            if segment is None:
-                raise InstyleError("bad_request", "source.array names shm_offset but the request has no 'shm'")
-            dtype, shape, offset, _ = check_region(array, segment.size, "source.array")
+        if source.shm_offset is not None:
+            dtype, shape, offset, _ = check_region(source.array, segment.size, "source.array")
             data = np.empty(shape, dtype)
             segment.read_into(offset, memoryview(data).cast("B"))
             return data
-        spec = check_array_spec(array, [memoryview(p).nbytes for p in payloads], "source.array")
+        spec = check_array_spec(source.array, [memoryview(p).nbytes for p in payloads], "source.array")
         return np.frombuffer(payloads[spec.payload], dtype=spec.dtype).reshape(spec.shape)
 
-    def echo(self, header: dict, payloads: list) -> tuple[dict, list]:
+    def echo(self, request: EchoRequest, payloads: list) -> tuple[dict, list]:
         """Send the source pixels straight back (transport check and benchmark): no stage runs."""
-        with _segment(header) as segment:
-            data = self._source_pixels(header["source"], payloads, segment)
-            out = Outputs(segment, header)
+        with _segment(request.shm) as segment:
+            data = self._source_pixels(request.source, payloads, segment)
+            out = Outputs(segment, request.shm, request.source)
             out.add("echo.image", data)
-            return {"type": "result", "id": header["id"], "arrays": out.specs}, out.payloads
+            return {"type": "result", "id": request.id, "arrays": out.specs}, out.payloads
 
-    def _decode(self, source: dict, payloads: list, segment=None) -> tuple[np.ndarray, int]:
-        kind = source.get("kind")
-        if kind == "file":
-            path, index = source.get("path"), source.get("frame", 0)
-            if not isinstance(path, str) or type(index) is not int:
-                raise InstyleError("bad_request", "a file source needs 'path' (string) and 'frame' (integer)")
-            return self.frames.frame(path, index), index
-        if kind == "pixels":
-            data = self._source_pixels(source, payloads, segment)
-            if data.ndim != 3 or data.shape[2] not in (3, 4) or data.dtype not in (np.uint8, np.float32):
-                raise InstyleError("bad_request", f"source pixels must be uint8 or float32 HxWx3 or HxWx4, got "
-                                   f"{data.dtype}{list(data.shape)}")
-            data = data[:, :, :3]
-            if data.dtype == np.float32:
-                if not np.isfinite(data).all():
-                    raise InstyleError("bad_pixels", "source pixels contain NaN or infinity",
-                                       "clamp or fix the image before sending it")
-                data = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
-            index = source.get("frame", 0)
-            return np.ascontiguousarray(data), index if type(index) is int else 0
-        raise InstyleError("bad_request", f"source kind {kind!r} is not 'file' or 'pixels'")
+    def _decode(self, source: Source, payloads: list, segment=None) -> tuple[np.ndarray, int]:
+        """The source's frame (uint8 HxWx3 RGB) and its footage frame index."""
+        if isinstance(source, FileSource):
+            return self.frames.frame(source.path, source.frame), source.frame
+        data = self._source_pixels(source, payloads, segment)[:, :, :3]
+        if data.dtype == np.float32:
+            if not np.isfinite(data).all():
+                raise InstyleError("bad_pixels", "source pixels contain NaN or infinity",
+                                   "clamp or fix the image before sending it")
+            data = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
+        return np.ascontiguousarray(data), source.frame
 
     def _shot(self, key: str) -> ShotState:
         return self.shots.get(key)
@@ -356,14 +278,6 @@ class Service:
                                     np.array(outputs[name], dtype=np.float32)) for name in call.write_outputs]
 
 
-def _shot_key(header: dict) -> str:
-    """The request's shot: the name its frames' shot state is kept under."""
-    key = header.get("shot", "")
-    if not isinstance(key, str) or len(key) > 512:
-        raise InstyleError("bad_request", "shot must be a string of at most 512 characters")
-    return key
-
-
 def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndarray) -> str:
     """Write one output of a stage's frame into its cache folder (see `cache_errors` for a failure); footage-like
     colour outputs go linear and uncompressed, data (masks, passes, the id overlay) as it is, RLE."""
@@ -377,21 +291,20 @@ def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndar
 
 
 class Outputs:
-    """Arrays going back to the client: as payloads, or written into the request's shared memory."""
+    """Arrays going back to the client: as payloads, or written into the request's shared memory `segment` (see
+    `start` for where)."""
 
-    def __init__(self, segment, header: dict):
+    def __init__(self, segment, shm: Shm | None, source: Source):
         self.segment, self.specs, self.payloads = segment, {}, []
-        self.offset = self.start(header, segment) if segment is not None else 0
+        self.offset = self.start(shm, source, segment) if segment is not None else 0
 
     @staticmethod
-    def start(header: dict, segment) -> int:
+    def start(shm: Shm, source: Source, segment) -> int:
         """Where returned arrays begin: `shm.return_offset`, else just after a source held in the segment."""
-        given = header["shm"].get("return_offset")
-        if type(given) is int and given >= 0:
-            return aligned(given)
-        array = header.get("source", {}).get("array")
-        if isinstance(array, dict) and "shm_offset" in array:
-            _, _, offset, nbytes = check_region(array, segment.size, "source.array")
+        if shm.return_offset is not None:
+            return aligned(shm.return_offset)
+        if isinstance(source, PixelsSource) and source.shm_offset is not None:
+            _, _, offset, nbytes = check_region(source.array, segment.size, "source.array")
             return aligned(offset + nbytes)
         return 0
 
@@ -413,15 +326,12 @@ class Outputs:
 
 
 @contextlib.contextmanager
-def _segment(header: dict):
+def _segment(shm: Shm | None):
     """The request's shared memory segment (attached for the request's duration), or None."""
-    shm = header.get("shm")
     if shm is None:
         yield None
         return
-    if not isinstance(shm, dict):
-        raise InstyleError("bad_request", "'shm' must be an object with the segment's 'name'")
-    segment = attach(shm.get("name"))
+    segment = attach(shm.name)
     try:
         yield segment
     finally:

@@ -1,6 +1,6 @@
 """libFuzzer target (atheris) for the message decoder; run by test_fuzz.py as its own process.
 
-Any exception other than ProtocolError is a crash; libFuzzer's -timeout catches hangs. Memory is checked
+Any exception other than InstyleError is a crash; libFuzzer's -timeout catches hangs. Memory is checked
 here, from the process's current resident size: libFuzzer's own -rss_limit_mb reads the peak that Linux
 carries over from the parent across fork and exec, which for a test runner holding models is already large.
 """
@@ -11,8 +11,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from instyle.wire import Limits, ProtocolError, check_array_spec, check_header, decode_message
-    from instyle.wire.messages import CLIENT_TYPES
+    from instyle.wire import InstyleError, Limits, check_array_spec, decode_message, parse_request
+    from instyle.wire.requests import PixelsSource
 
 LIMITS = Limits(max_header_bytes=4096, max_payloads=4, max_payload_bytes=16384, max_message_bytes=32768)
 MAX_GROWTH_MB = 256
@@ -35,11 +35,10 @@ def one_input(data: bytes) -> None:
         raise MemoryError(f"resident memory grew {resident_mb() - baseline_mb:.0f} MB after {runs} inputs")
     try:
         header, payloads = decode_message(data, LIMITS)
-        check_header(header, CLIENT_TYPES)
-        source = header.get("source")
-        if isinstance(source, dict) and "array" in source:
-            check_array_spec(source["array"], [len(p) for p in payloads])
-    except ProtocolError:
+        source = getattr(parse_request(header), "source", None)
+        if isinstance(source, PixelsSource) and source.payload is not None:
+            check_array_spec(source.array, [len(p) for p in payloads])
+    except InstyleError:
         pass
 
 

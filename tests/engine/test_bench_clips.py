@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from instyle.bench import clips, hard_cases, metrics
 from instyle.bench.track import Matte, Sprite, Walker, render
 from instyle.media import FrameSource
-from instyle.service import Service
+from instyle.wire.requests import parse_run
 
 
 def square(x: int, y: int, side: int = 10, size=(40, 40)) -> np.ndarray:
@@ -120,7 +119,7 @@ def test_a_cut_joins_clips_with_new_ids_and_a_shot_start(tmp_path):
 @pytest.mark.parametrize("name", list(hard_cases.METHODS))
 def test_each_method_sends_a_valid_request_that_records_the_track_store(name, tmp_path):
     header = hard_cases.request("/clips/x/frame_####.png", 3, "x", hard_cases.METHODS[name], tmp_path)
-    Service(torch.device("cpu")).validate(header)
+    parse_run(header)
     tracker = header["pipeline"][1]
     assert tracker["params"]["shot_start"] == 0 and tracker["write"] == str(tmp_path)
     assert set(hard_cases.METHODS[name]) == {"instance_mask", "instance_tracker", "analysed"}

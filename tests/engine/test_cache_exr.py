@@ -62,18 +62,19 @@ def test_the_engine_writes_a_frames_outputs_beside_its_stages_and_reports_a_fail
 
     from instyle.cache_errors import CacheError
     from instyle.service import Service
+    from instyle.wire.requests import parse_run
 
     service = Service(torch.device("cpu"))
     pixels = np.full((48, 64, 3), 90, np.uint8)
     header = {"id": 1, "source": {"kind": "pixels", "array": {"dtype": "uint8", "shape": [48, 64, 3], "payload": 0}},
               "frame_number": 7,
               "pipeline": [{"stage": "neural_style", "params": {"temporal": 0.0}, "write": str(tmp_path / "s")}]}
-    reply, _ = service.run(header, [memoryview(pixels).cast("B")])
+    reply, _ = service.run(parse_run(header), [memoryview(pixels).cast("B")])
     assert reply["written"] == [str(tmp_path / "s" / o / "000007.exr") for o in ("image", "mask")]
     assert read(tmp_path / "s" / "mask" / "000007.exr")[:, :, :3].min() == 1.0  # no mask stage: all of the frame
     assert reply["timings_ms"]["writes"] >= 0
     (tmp_path / "blocked").write_text("a file where the cache folder should be")
     header["pipeline"][0]["write"] = str(tmp_path / "blocked")
     with pytest.raises(CacheError) as err:
-        service.run(header, [memoryview(pixels).cast("B")])
+        service.run(parse_run(header), [memoryview(pixels).cast("B")])
     assert (err.value.code, err.value.stage) == ("cache_not_folder", "neural_style") and "remove" in err.value.hint

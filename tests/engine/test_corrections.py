@@ -16,6 +16,7 @@ import torch
 from instyle.service import Service
 from instyle.wire import EngineError
 from instyle.wire.corrections import corrections_key, read_tag
+from instyle.wire.requests import parse_corrections, parse_run
 
 from ..conftest import CUT_CLIP, cut_clip
 
@@ -71,7 +72,7 @@ def test_a_correction_changes_only_the_frames_it_reaches_and_they_match_a_render
         reached = [f for f in range(COUNT) if digests[f] != untouched["applied"]]
         assert reached == list(range(FIRST_SHOT)), "followed through the first shot both ways, and not past the cut"
         assert Service(torch.device("cpu")).corrections(
-            {"id": 1, "shot": "clip", "pipeline": corrected[:2], "items": items})["applied"] == digests, \
+            parse_corrections({"id": 1, "shot": "clip", "pipeline": corrected[:2], "items": items}))["applied"] == digests, \
             "a fresh engine (another machine, or this one restarted) finds the same"
 
         for f in reached:  # what the add-on asks for: the frames reached, computed again
@@ -98,7 +99,7 @@ def test_a_correction_changes_only_the_frames_it_reaches_and_they_match_a_render
     scratch = tmp_path / "scratch"
     service = Service(torch.device("cpu"))
     for f in range(COUNT):
-        service.run({"id": f, **items[f], "pipeline": pipeline(scratch, {"added": added}), "shot": "clip"}, [])
+        service.run(parse_run({"id": f, **items[f], "pipeline": pipeline(scratch, {"added": added}), "shot": "clip"}), [])
     for f in range(COUNT):  # the frames not reached are still those rendered before the person was added
         mine, theirs = cached(cache, f), cached(scratch, f)
         for name in mine:

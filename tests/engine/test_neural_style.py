@@ -25,6 +25,7 @@ from instyle.stages import neural_style
 from instyle.stylize import optimise
 from instyle.stylize.styles import parse_map, parse_style
 from instyle.wire.params import ParamError
+from instyle.wire.requests import parse_run
 
 from ..conftest import MESSI, OPENCV_DATA, VTEST
 from .test_modelstore import adain_files, store_with  # noqa: F401  (adain_files is a fixture)
@@ -438,7 +439,7 @@ PIPELINE = [{"stage": "instance_mask", "params": {"quality": "faster"}},
 def stylized(service: Service, index: int, shot: str, style: dict) -> tuple[np.ndarray, np.ndarray]:
     header = {"id": 1, "shot": shot, "source": {"kind": "file", "path": str(VTEST), "frame": index},
               "pipeline": [*PIPELINE, {"stage": "neural_style", "params": style, "return": ["image", "mask"]}]}
-    reply, payloads = service.run(header, [])
+    reply, payloads = service.run(parse_run(header), [])
     return tuple(np.frombuffer(payloads[reply["arrays"][f"neural_style.{n}"]["payload"]], np.float32)
                  .reshape(reply["arrays"][f"neural_style.{n}"]["shape"]) for n in ("image", "mask"))
 
@@ -500,7 +501,7 @@ def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
         if step == 3:
             threading.Timer(0.0, cancel.set).start()
     with pytest.raises(Cancelled):
-        service.run(header, [], cancel.is_set, on_step)
+        service.run(parse_run(header), [], cancel.is_set, on_step)
     assert [s[:3] for s in steps[:3]] == [("neural_style", i, 400) for i in (1, 2, 3)]
     assert len(steps) < 400
     step_time = steps[2][3] - steps[1][3]

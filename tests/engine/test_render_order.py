@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from instyle.service import Service
+from instyle.wire.requests import parse_run
 
 from ..conftest import VTEST
 
@@ -23,8 +24,8 @@ def render(service: Service, frames, steps: list[dict]) -> dict[int, np.ndarray]
     """mrf_blend's image (float32 HxWx3) of each frame of vtest, rendered in the order given."""
     out = {}
     for index in frames:
-        reply, payloads = service.run({"id": 1, "shot": "s", "pipeline": steps,
-                                       "source": {"kind": "file", "path": str(VTEST), "frame": index}}, [])
+        reply, payloads = service.run(parse_run({"id": 1, "shot": "s", "pipeline": steps,
+                                       "source": {"kind": "file", "path": str(VTEST), "frame": index}}), [])
         spec = reply["arrays"]["mrf_blend.image"]
         out[index] = np.frombuffer(payloads[spec["payload"]], np.float32).reshape(spec["shape"])
     return out

@@ -20,6 +20,7 @@ from instyle.service import Service
 from instyle.stages import instance_tracker
 from instyle.track_store import TrackStore, fill_gap
 from instyle.wire.params import ParamError
+from instyle.wire.requests import parse_run
 
 from ..conftest import VTEST
 
@@ -308,11 +309,11 @@ def render(clip: str, order, write_dir) -> tuple[dict, list]:
     service = Service(torch.device("cpu"))
     ids, modes = {}, []
     for f in order:
-        reply, _ = service.run({"id": f, "shot": "clip", "frame_number": f + 1,
+        reply, _ = service.run(parse_run({"id": f, "shot": "clip", "frame_number": f + 1,
                                 "source": {"kind": "file", "path": clip, "frame": f},
                                 "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
                                              {"stage": "instance_tracker", "params": {"shot_start": 0},
-                                              "write": str(write_dir), "write_outputs": ["tracks"]}]}, [])
+                                              "write": str(write_dir), "write_outputs": ["tracks"]}]}), [])
         ids[f] = [(i["box"], i["track_id"]) for i in reply["instances"]]
         modes.append({k: v for k, v in reply["report"]["instance_tracker"].items() if k != "held"})
     return ids, modes
@@ -360,15 +361,15 @@ def test_bad_corrections_and_frames_before_the_shot_are_refused_with_the_fix(tmp
               "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
                            {"stage": "instance_tracker", "params": {"merge": "3 to 1"}}]}
     with pytest.raises(ParamError) as err:
-        service.run(header, [black.tobytes()])
+        service.run(parse_run(header), [black.tobytes()])
     fields = failure_reply(err.value)
     assert (fields["code"], fields["stage"], fields["param"]) == ("bad_param", "instance_tracker", "merge")
     assert "'3 to 1' is not OLD=NEW" in fields["message"] and "e.g. '3=1, 7=2'" in fields["message"]
     clip = short_clip(tmp_path, 2)
     with pytest.raises(ParamError, match="set shot_start to the footage frame where the shot begins"):
-        service.run({"id": 2, "source": {"kind": "file", "path": clip, "frame": 1},
+        service.run(parse_run({"id": 2, "source": {"kind": "file", "path": clip, "frame": 1},
                      "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
-                                  {"stage": "instance_tracker", "params": {"shot_start": 2}}]}, [])
+                                  {"stage": "instance_tracker", "params": {"shot_start": 2}}]}), [])
 
 
 class Unsure:
@@ -404,9 +405,9 @@ def unsure_render(clip: str, frames: list, weak: set, blind: set, blind_at, para
     service.zoo.detector = lambda tile_size=None: unsure
     out = {}
     for f in list(range(len(frames))) * passes:
-        reply, _ = service.run({"id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
+        reply, _ = service.run(parse_run({"id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
                                 "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster", **mask_params}},
-                                             {"stage": "instance_tracker", "params": {"shot_start": 0, **params}}]},
+                                             {"stage": "instance_tracker", "params": {"shot_start": 0, **params}}]}),
                                [])
         out[f] = {i["track_id"]: i["area"] for i in reply["instances"]}
     return out
@@ -424,8 +425,8 @@ def test_people_keep_their_ids_through_weak_and_missed_detections(tmp_path):
     # the person to hide: the one with the largest mask at frame 6
     target = max(people, key=lambda i: first[6][i])
     service = Service(torch.device("cpu"))
-    reply, _ = service.run({"id": 0, "source": {"kind": "file", "path": clip, "frame": 6},
-                            "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}}]}, [])
+    reply, _ = service.run(parse_run({"id": 0, "source": {"kind": "file", "path": clip, "frame": 6},
+                            "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}}]}), [])
     box = max(reply["instances"], key=lambda i: i["area"])["box"]
     centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
 
@@ -476,11 +477,11 @@ def test_a_person_added_on_one_frame_is_carried_through_the_shot_in_any_order(tm
     service = Service(torch.device("cpu"))
 
     def request(f: int, tracker: dict, mask: dict | None = None, returns=()):
-        reply, payloads = service.run({
+        reply, payloads = service.run(parse_run({
             "id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
             "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster", **(mask or {})}},
                          {"stage": "instance_tracker", "params": {"shot_start": 0, **tracker},
-                          "return": list(returns)}]}, [])
+                          "return": list(returns)}]}), [])
         return reply, payloads
 
     # the largest person followed through the clip, outlined on the drawn frame from their mask there
@@ -521,10 +522,10 @@ def test_a_region_cut_out_of_a_person_on_one_frame_follows_their_box(tmp_path):
     service = Service(torch.device("cpu"))
 
     def frame_of(f: int, tracker: dict):
-        reply, payloads = service.run({
+        reply, payloads = service.run(parse_run({
             "id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
             "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
-                         {"stage": "instance_tracker", "params": {"shot_start": 0, **tracker}, "return": ["tracks"]}]},
+                         {"stage": "instance_tracker", "params": {"shot_start": 0, **tracker}, "return": ["tracks"]}]}),
             [])
         tracks = np.frombuffer(payloads[0], np.float32).reshape(576, 768)
         return {i["track_id"]: np.array(i["box"]) for i in reply["instances"]}, tracks

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from instyle.wire import Limits, ProtocolError, check_array_spec, check_header, decode_message, encode_message
+from instyle.wire import (InstyleError, Limits, ProtocolError, check_array_spec, check_header, decode_message,
+                          encode_message, parse_request)
 from instyle.wire.framing import MAGIC, PREFIX
-from instyle.wire.messages import CLIENT_TYPES
 
 
 def framed(header: dict, payloads=()) -> bytes:
@@ -48,12 +48,12 @@ def test_absurd_lengths_are_refused_before_allocation():
         assert err.value.code == "too_large"
 
 
-def test_headers_need_their_fields():
-    assert check_header({"type": "run", "id": 1, "source": {}, "pipeline": []}, CLIENT_TYPES) == "run"
+def test_engine_headers_need_their_fields():
+    assert check_header({"type": "progress", "id": 1, "done": 0, "total": 3}) == "progress"
     with pytest.raises(ProtocolError, match="'id'"):
-        check_header({"type": "run", "id": True, "source": {}, "pipeline": []}, CLIENT_TYPES)
+        check_header({"type": "progress", "id": True, "done": 0, "total": 3})
     with pytest.raises(ProtocolError, match="not one of"):
-        check_header({"type": "shutdown"}, CLIENT_TYPES)
+        check_header({"type": "shutdown"})
 
 
 def test_array_specs_must_match_their_payload():
@@ -140,5 +140,8 @@ def test_buffers_grow_as_bytes_arrive():
 def test_message_types_that_are_not_strings_are_named_errors():
     for kind in ({"a": 1}, [1], 3, None):
         with pytest.raises(ProtocolError) as err:
-            check_header({"type": kind, "id": 1}, CLIENT_TYPES)
+            check_header({"type": kind, "id": 1})
+        assert err.value.code == "unknown_type"
+        with pytest.raises(InstyleError) as err:
+            parse_request({"type": kind, "id": 1})
         assert err.value.code == "unknown_type"

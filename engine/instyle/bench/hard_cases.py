@@ -31,6 +31,7 @@ import numpy as np
 from . import clips as clip_set
 from .mask import OUT, colour, overlay
 from .metrics import ClipScore, FrameScore, combine, score_clip, score_frame
+from ..wire.requests import parse_run
 
 RELEASED = {"instance_mask": {"quality": "faster", "weak_threshold": 0.35}, "instance_tracker": {"hold": 0}}
 """Faster as the previous release ran it: no weak detections, no one held (it also waited for confirmation on
@@ -86,7 +87,7 @@ def predict(service, pattern: str, frames: int, shot: str, method: dict) -> Run:
         for _ in range(2 if method["analysed"] else 1):
             out = Run([], [])
             for f in range(frames):
-                reply, payloads = service.run(request(pattern, f, shot, method, Path(store)), [])
+                reply, payloads = service.run(parse_run(request(pattern, f, shot, method, Path(store))), [])
                 spec = reply["arrays"]["instance_tracker.tracks"]
                 tracks = np.frombuffer(payloads[spec["payload"]], np.float32).reshape(spec["shape"])
                 out.tracks.append(np.rint(tracks).astype(np.uint16))

@@ -49,6 +49,7 @@ from ..ops.blend import seam_excess, signed_edge_distance
 from ..ops.temporal import warping_error
 from ..service import Service
 from ..stages import mrf_blend
+from ..wire.requests import parse_run
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 VTEST = DATA / "vtest.avi"
@@ -145,7 +146,7 @@ class Runner:
         header = {"type": "run", "id": self.requests, "source": source, "pipeline": stages,
                   "shot": f"bench-{name}-{self.size}-{shot}"}
         started = time.perf_counter()
-        reply, arrays = self.service.run(header, payloads)
+        reply, arrays = self.service.run(parse_run(header), payloads)
         total = (time.perf_counter() - started) * 1000
 
         def array(key: str) -> np.ndarray:

@@ -34,6 +34,7 @@ from ..ops.temporal import warping_error
 from ..service import Service, StageContext
 from ..stages import STAGES
 from ..stylize.key_statistics import KEY_INTERVAL, layer_statistics
+from ..wire.requests import FileSource, parse_run
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 STYLE_IMAGE = Path("/usr/share/doc/opencv-doc/examples/data/starry_night.jpg")
@@ -57,7 +58,7 @@ def run(ctx) -> None:
 
 def _context(zoo: ModelZoo, frame: np.ndarray, index: int) -> StageContext:
     """A stage context for frame `index` of vtest, read from the file as the add-on's requests have it read."""
-    return StageContext(zoo, ShotState(), frame, index, source={"kind": "file", "path": str(VTEST), "frame": index},
+    return StageContext(zoo, ShotState(), frame, index, source=FileSource(str(VTEST), index),
                         frames=FRAMES)
 
 
@@ -171,7 +172,7 @@ def _temporal(ctx) -> None:
                                    {"stage": "instance_tracker", "params": {"shot_start": clip[0]}},
                                    {"stage": "neural_style", "params": {"temporal": weight},
                                     "return": ["image", "mask"]}]}
-            reply, payloads = service.run(header, [])
+            reply, payloads = service.run(parse_run(header), [])
             image, mask = (np.frombuffer(payloads[reply["arrays"][f"neural_style.{n}"]["payload"]], np.float32)
                            .reshape(reply["arrays"][f"neural_style.{n}"]["shape"]) for n in ("image", "mask"))
             frames.append((service.frames.frame(str(VTEST), index), image, mask >= 0.5))

@@ -1,4 +1,4 @@
-"""Message types and the fields each must carry.
+"""Message types, and the fields each of the engine's must carry (a client's requests are typed in `requests`).
 
 Client to engine: ``hello`` (first, with the token), ``run`` (one frame through a pipeline, served before
 any bake), ``job`` (a bake: many frames, answered with ``accepted``, ``progress`` events and a ``result``),
@@ -18,14 +18,6 @@ from .framing import ProtocolError
 PROTOCOL_VERSION = 2  # 2: the corrections request
 
 _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "hello": {"protocol": int, "token": str},
-    "run": {"id": int, "source": dict, "pipeline": list},
-    "ping": {"id": int},
-    "echo": {"id": int, "source": dict},
-    "job": {"id": int, "pipeline": list, "items": list},
-    "corrections": {"id": int, "pipeline": list, "items": list},
-    "cancel": {"id": int, "job": int},
-    "free": {"id": int},
     "accepted": {"id": int},
     "progress": {"id": int, "done": int, "total": int},
     "cancelled": {"id": int},
@@ -36,12 +28,11 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "error": {"code": str, "message": str},
 }
 
-CLIENT_TYPES = frozenset({"hello", "run", "ping", "echo", "job", "corrections", "cancel", "free"})
 ENGINE_TYPES = frozenset({"welcome", "result", "pong", "error", "accepted", "progress", "cancelled", "freed"})
 
 
-def check_header(header: dict, allowed: frozenset[str]) -> str:
-    """Check a decoded header's type and required fields; returns the type."""
+def check_header(header: dict, allowed: frozenset[str] = ENGINE_TYPES) -> str:
+    """Check a decoded header from the engine: its type and required fields; returns the type."""
     kind = header.get("type")
     if not isinstance(kind, str) or kind not in allowed:
         raise ProtocolError("unknown_type", f"message type {kind!r:.100} is not one of {sorted(allowed)}")
