@@ -220,7 +220,7 @@ def _styles(args) -> int:
     from .frame_state import ShotState
     from .models.zoo import ModelZoo
     from .modelstore import ModelStore
-    from .service import StageContext
+    from .stage_context import StageContext
     from .stylize.previews import write_previews
 
     from .wire.params import ParamError

@@ -1,5 +1,7 @@
 """Runs `run` requests (decode the source, run the pipeline's stages, write and return their outputs) and
-`corrections` requests (which of the Instance Tracker's corrections reach each of a list of frames)."""
+`corrections` requests (which of the Instance Tracker's corrections reach each of a list of frames). The requests
+come typed (`wire.requests`); what stages may use is their `stage_context`; pixels travel by `pixel_transport`;
+failures are `InstyleError`s, answered by `failures`."""
 
 from __future__ import annotations
 
@@ -16,86 +18,25 @@ from . import __version__
 from .cache_errors import cache_error
 from .frame_state import FrameState, ShotState
 from .memory import default_budget, resident_bytes, return_freed_memory
-from .media import FrameSource, SourceError, is_still, srgb_to_linear, write_exr
+from .media import FrameSource, srgb_to_linear, write_exr
 from .modelstore import ModelStore
 from .models.zoo import ModelZoo
-from .scheduler import Cancelled
+from .pixel_transport import Outputs, attached, source_frame, source_pixels
 from .shot_cache import ShotCache
+from .stage_context import StageContext
 from .stages import STAGES, instance_tracker
-from .wire import PROTOCOL_VERSION, InstyleError, check_array_spec
+from .wire import PROTOCOL_VERSION, InstyleError
 from .wire.atomic_files import sweep_temporary
 from .wire.cache_files import frame_file
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
+from .wire.requests import CorrectionsRequest, EchoRequest, FileSource, RunRequest, Source, StageCall
 from .wire.runtime import process_alive
-from .wire.requests import (CorrectionsRequest, EchoRequest, FileSource, PixelsSource, RunRequest, Shm, Source,
-                            StageCall)
-from .wire.shm import aligned, attach, check_region
 
 SWEEP_INTERVAL_S = 60.0  # how often a cache folder being written is swept of temporary files killed writers left
 WRITERS = 2  # threads writing cache frames while the next stages run
 IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
 
 
-class StageContext:
-    """What a stage may use besides the frame: models, the shot's state, the frame as uint8; the request's
-    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`)."""
-
-    def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
-                 is_cancelled=lambda: False, source: Source | None = None, frames: FrameSource | None = None,
-                 pipeline: dict | None = None, on_step=lambda stage, step, steps: None):
-        self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
-        self.is_cancelled, self.on_step = is_cancelled, on_step
-        self.stage = ""
-        self.source, self.frames, self.pipeline = source, frames, pipeline or {}
-        self.write_dir: Path | None = None
-
-    @property
-    def footage(self) -> str | None:
-        """The video or image sequence this request reads (see `media`), whose other frames the engine can
-        decode; None for pixels sent by the client or a still image."""
-        path = self.source.path if isinstance(self.source, FileSource) else None
-        return None if self.frames is None or not path or is_still(path) else path
-
-    def for_frame(self, index: int, shot: ShotState) -> StageContext:
-        """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
-        frame = self.frames.frame(self.footage, index)
-        return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
-                            self.pipeline)
-
-    def footage_frame(self, index: int) -> np.ndarray | None:
-        """Frame `index` of the footage (uint8 HxWx3 RGB): this request's own pixels for its frame, else decoded;
-        None for a frame the engine cannot read (past the footage's ends, or no footage to read)."""
-        if index == self.index:
-            return self.frame_uint8
-        if self.footage is None:
-            return None
-        try:
-            return self.frames.frame(self.footage, index)
-        except SourceError:
-            return None
-
-    def previous_frame(self) -> np.ndarray | None:
-        """The footage frame before this one (uint8 HxWx3 RGB): decoded from the footage, or the pixels of the
-        shot's last request when it was the frame before; None when neither is at hand."""
-        if self.index < 1:
-            return None
-        if self.shot.last_index == self.index - 1 and self.shot.last_frame is not None:
-            return self.shot.last_frame
-        if self.footage is None:
-            return None
-        try:
-            return self.frames.frame(self.footage, self.index - 1)
-        except SourceError:  # an image sequence's first frame
-            return None
-
-    def check_cancelled(self) -> None:
-        """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""
-        if self.is_cancelled():
-            raise Cancelled()
-
-    def report_step(self, step: int, steps: int) -> None:
-        """Iterative stages report progress within the frame: `step` of `steps` done."""
-        self.on_step(self.stage, step, steps)
 
 
 class Service:
@@ -142,7 +83,7 @@ class Service:
         Iterative stages call `on_step(stage, step, steps)` as they go. Frames written from the Instance Tracker
         on are tagged with the corrections that reach them once they are complete (`wire.corrections`)."""
         calls, frame_number, shot_key = request.pipeline, request.frame_number, request.shot
-        with self.lock, _segment(request.shm) as segment:
+        with self.lock, attached(request.shm) as segment:
             t0 = time.perf_counter()
             frame, index = self._decode(request.source, payloads, segment)
             timings = {"decode": (time.perf_counter() - t0) * 1000}
@@ -210,21 +151,10 @@ class Service:
                 applied.append(instance_tracker.corrections_digest(tracker.params, ctx))
         return {"type": "result", "id": request.id, "applied": applied}
 
-    @staticmethod
-    def _source_pixels(source: PixelsSource, payloads: list, segment) -> np.ndarray:
-        """A copy of the pixels a `pixels` source names: in a payload, or in the request's shared memory."""
-        if source.shm_offset is not None:
-            dtype, shape, offset, _ = check_region(source.array, segment.size, "source.array")
-            data = np.empty(shape, dtype)
-            segment.read_into(offset, memoryview(data).cast("B"))
-            return data
-        spec = check_array_spec(source.array, [memoryview(p).nbytes for p in payloads], "source.array")
-        return np.frombuffer(payloads[spec.payload], dtype=spec.dtype).reshape(spec.shape)
-
     def echo(self, request: EchoRequest, payloads: list) -> tuple[dict, list]:
         """Send the source pixels straight back (transport check and benchmark): no stage runs."""
-        with _segment(request.shm) as segment:
-            data = self._source_pixels(request.source, payloads, segment)
+        with attached(request.shm) as segment:
+            data = source_pixels(request.source, payloads, segment)
             out = Outputs(segment, request.shm, request.source)
             out.add("echo.image", data)
             return {"type": "result", "id": request.id, "arrays": out.specs}, out.payloads
@@ -233,13 +163,7 @@ class Service:
         """The source's frame (uint8 HxWx3 RGB) and its footage frame index."""
         if isinstance(source, FileSource):
             return self.frames.frame(source.path, source.frame), source.frame
-        data = self._source_pixels(source, payloads, segment)[:, :, :3]
-        if data.dtype == np.float32:
-            if not np.isfinite(data).all():
-                raise InstyleError("bad_pixels", "source pixels contain NaN or infinity",
-                                   "clamp or fix the image before sending it")
-            data = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
-        return np.ascontiguousarray(data), source.frame
+        return source_frame(source, payloads, segment), source.frame
 
     def _shot(self, key: str) -> ShotState:
         return self.shots.get(key)
@@ -288,54 +212,6 @@ def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndar
     except OSError as exc:
         raise cache_error(exc, call.write, call.name) from None
     return str(path)
-
-
-class Outputs:
-    """Arrays going back to the client: as payloads, or written into the request's shared memory `segment` (see
-    `start` for where)."""
-
-    def __init__(self, segment, shm: Shm | None, source: Source):
-        self.segment, self.specs, self.payloads = segment, {}, []
-        self.offset = self.start(shm, source, segment) if segment is not None else 0
-
-    @staticmethod
-    def start(shm: Shm, source: Source, segment) -> int:
-        """Where returned arrays begin: `shm.return_offset`, else just after a source held in the segment."""
-        if shm.return_offset is not None:
-            return aligned(shm.return_offset)
-        if isinstance(source, PixelsSource) and source.shm_offset is not None:
-            _, _, offset, nbytes = check_region(source.array, segment.size, "source.array")
-            return aligned(offset + nbytes)
-        return 0
-
-    def add(self, name: str, array: np.ndarray) -> None:
-        array = np.ascontiguousarray(array)
-        spec = {"dtype": array.dtype.name, "shape": list(array.shape)}
-        if self.segment is None:
-            spec["payload"] = len(self.payloads)
-            self.payloads.append(memoryview(array).cast("B"))
-        else:
-            if self.offset + array.nbytes > self.segment.size:
-                raise InstyleError("shm_too_small", f"the shared memory segment ({self.segment.size} bytes) cannot "
-                                   f"hold the returned {name} ({array.nbytes} bytes from offset {self.offset})",
-                                   "create a larger segment")
-            self.segment.write(self.offset, memoryview(array).cast("B"))
-            spec["shm_offset"] = self.offset
-            self.offset = aligned(self.offset + array.nbytes)
-        self.specs[name] = spec
-
-
-@contextlib.contextmanager
-def _segment(shm: Shm | None):
-    """The request's shared memory segment (attached for the request's duration), or None."""
-    if shm is None:
-        yield None
-        return
-    segment = attach(shm.name)
-    try:
-        yield segment
-    finally:
-        segment.close()
 
 
 def _located(function, stage: str, *args):

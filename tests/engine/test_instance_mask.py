@@ -20,7 +20,7 @@ from instyle.models.person_matte import SIDE, CropMatte, layout
 from instyle.models.zoo import ModelZoo
 from instyle.ops import cuts
 from instyle.ops import masks as mask_ops
-from instyle.service import StageContext
+from instyle.stage_context import StageContext
 from instyle.stages import instance_mask
 
 from ..conftest import MESSI, OPENCV_DATA, VTEST

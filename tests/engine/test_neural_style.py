@@ -20,7 +20,8 @@ from instyle.modelstore import ModelStore
 from instyle.ops import temporal
 from instyle.ops.colour import luminance_only, match_colours
 from instyle.scheduler import Cancelled
-from instyle.service import Service, StageContext
+from instyle.service import Service
+from instyle.stage_context import StageContext
 from instyle.stages import neural_style
 from instyle.stylize import optimise
 from instyle.stylize.styles import parse_map, parse_style

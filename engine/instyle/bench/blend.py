@@ -30,7 +30,7 @@ from ..media import FrameSource
 from ..modelstore import ModelStore
 from ..models.zoo import ModelZoo
 from ..ops.blend import seam_excess, signed_edge_distance
-from ..service import StageContext
+from ..stage_context import StageContext
 from ..stages import STAGES, mrf_blend
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")

@@ -32,7 +32,7 @@ from ..frame_state import FrameState, ShotState
 from ..modelstore import ModelStore
 from ..models.zoo import ModelZoo
 from ..ops import masks as mask_ops
-from ..service import StageContext
+from ..stage_context import StageContext
 from ..stages import instance_mask
 from ..wire.coco import COCO_CLASSES, PERSON
 

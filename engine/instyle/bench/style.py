@@ -31,7 +31,8 @@ from ..models.fast_style import style_vector
 from ..modelstore import ModelStore, WeightsError
 from ..models.zoo import ModelZoo
 from ..ops.temporal import warping_error
-from ..service import Service, StageContext
+from ..service import Service
+from ..stage_context import StageContext
 from ..stages import STAGES
 from ..stylize.key_statistics import KEY_INTERVAL, layer_statistics
 from ..wire.requests import FileSource, parse_run

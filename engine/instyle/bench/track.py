@@ -355,7 +355,7 @@ def record_mot(ctx, shots: list[Shot], detections: dict, group: str) -> None:
 def detector_boxes(zoo, frames: list) -> list[np.ndarray]:
     """The Instance Mask stage's boxes (its defaults, at the faster quality) on consecutive frames of a shot."""
     from ..frame_state import FrameState, ShotState
-    from ..service import StageContext
+    from ..stage_context import StageContext
     from ..stages import instance_mask
 
     params = instance_mask.SPEC.resolve({"quality": "faster"})
@@ -395,7 +395,7 @@ def time_tracking(ctx, zoo, shot: Shot) -> None:
     before: the tracker alone (colour histograms and association), and the whole stage with its passes."""
     from ..frame_state import FrameState, Instance, ShotState
     from ..ops.tracking import describe_detections
-    from ..service import StageContext
+    from ..stage_context import StageContext
     from ..stages import instance_tracker
 
     busiest = int(np.argmax([len(b) for b in shot.oracle]))
