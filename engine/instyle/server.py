@@ -22,30 +22,71 @@ HELLO = frozenset({"hello"})
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_HANDSHAKES_PER_PEER = 8  # unfinished handshakes one user (or remote address) may hold at once
+MAX_UNREAD_BYTES = 256 << 20  # replies a client may leave unread before it is disconnected
+HEADER_ALLOWANCE = 4096  # bytes a reply's header is counted as
+FLUSH_S = 5.0  # how long a closing connection may take to send its last replies
 
 
 class ClientConnection:
-    """A client's socket; replies and events from any thread are sent whole, one at a time."""
+    """A client's socket. Replies and events from any thread go into its outbox, which a thread of its own sends,
+    whole and in order: a client that reads slowly, or never, holds up only its own replies, never the worker that
+    computes everyone's frames. A client that leaves more than MAX_UNREAD_BYTES of replies unread is disconnected."""
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.outbox: collections.deque[tuple[dict, tuple, int]] = collections.deque()
+        self.unread = 0
         self.closed = False
+        threading.Thread(target=self._write, name="instyle-send", daemon=True).start()
 
     def send(self, header: dict, payloads=()) -> None:
-        with self.lock:
+        size = HEADER_ALLOWANCE + sum(memoryview(p).nbytes for p in payloads)
+        with self.cond:
             if self.closed:
                 return
+            if self.unread + size > MAX_UNREAD_BYTES:
+                self.closed = True  # the writer stops, and the connection's reader sees its socket shut
+                self._shutdown()
+                return
+            self.outbox.append((header, tuple(payloads), size))
+            self.unread += size
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """Send what the outbox holds (for at most FLUSH_S seconds), then close the socket."""
+        with self.cond:
+            self.cond.wait_for(lambda: not self.outbox or self.closed, timeout=FLUSH_S)
+            self.closed = True
+            self.cond.notify_all()
+        self._shutdown()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _write(self) -> None:
+        while True:
+            with self.cond:
+                self.cond.wait_for(lambda: self.outbox or self.closed)
+                if self.closed:
+                    return
+                header, payloads, size = self.outbox[0]
             try:
                 send_message(self.sock, header, payloads)
             except OSError:
-                self.closed = True
+                with self.cond:
+                    self.closed = True
+                    self.cond.notify_all()
+                return
+            with self.cond:
+                self.outbox.popleft()
+                self.unread -= size
+                self.cond.notify_all()
 
-    def close(self) -> None:
-        with self.lock:
-            self.closed = True
+    def _shutdown(self) -> None:
         try:
-            self.sock.close()
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 

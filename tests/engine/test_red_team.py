@@ -540,3 +540,25 @@ def test_memory_stays_within_the_budget_over_many_large_shots_and_free_returns_i
         still_serves(engine)
     finally:
         stop_engine(engine)
+
+
+# --- 12. a client that never reads its replies ------------------------------------------------------------------
+
+
+def test_a_client_that_never_reads_its_replies_does_not_block_the_others(engine):
+    """A client sends frames whose replies (5 MiB each) it never reads: once its socket's buffers are full, the
+    engine must not wait on it, and another client's frames are still computed."""
+    frame = np.full((576, 768, 3), 90, np.uint8)
+    request = {"type": "run", "source": pixels(frame), "pipeline": [{"stage": "mrf_blend", "return": ["image"]}]}
+    deaf = engine.raw_socket()
+    deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        for k in range(40):  # 200 MiB of replies, far beyond any socket buffer
+            send_message(deaf, {**request, "id": k}, [frame.tobytes()])
+        with engine.client("bystander") as bystander:
+            for _ in range(3):
+                reply, payloads = bystander.request(request, [frame.tobytes()], timeout=60)
+                assert reply["type"] == "result" and len(payloads[0]) == frame.size * 4
+    finally:
+        deaf.close()
+    still_serves(engine)
