@@ -390,6 +390,50 @@ def test_odd_images_are_rendered_or_named(engine, tmp_path):
     still_serves(engine)
 
 
+EVERY_STAGE = [{"stage": "instance_mask", "return": ["mask"]},
+               {"stage": "instance_tracker", "params": {"shot_start": 0}, "return": ["ids"]},
+               {"stage": "neural_style", "params": {"temporal": 0.0}, "return": ["image"]},
+               {"stage": "mrf_blend", "return": ["image", "alpha"]}]
+
+
+def test_odd_images_through_every_stage_give_results_or_named_errors(engine, tmp_path):
+    """16-bit, grey, 16-bit grey and RGBA files, and frames of 1x1 and 2x2 pixels (files, and RGBA pixels from the
+    client), through all four stages, each run on its own and as one pipeline: a result of the image's size, or a
+    named error, never "internal"."""
+    rng = np.random.default_rng(5)
+    files = {"grey.png": (rng.random((20, 30)) * 255).astype(np.uint8),
+             "deep.png": (rng.random((20, 30, 3)) * 65535).astype(np.uint16),
+             "deep_grey.png": (rng.random((20, 30)) * 65535).astype(np.uint16),
+             "rgba.png": (rng.random((20, 30, 4)) * 255).astype(np.uint8),
+             "one.png": np.full((1, 1, 3), 200, np.uint8),
+             "two.png": (rng.random((2, 2, 3)) * 255).astype(np.uint8)}
+    sources = []
+    for name, image in files.items():
+        cv2.imwrite(str(tmp_path / name), image)
+        sources.append((name, image.shape[:2], {"kind": "file", "path": str(tmp_path / name), "frame": 0}, None))
+    for side in (1, 2):
+        tiny = (rng.random((side, side, 4)) * 255).astype(np.uint8)
+        sources.append((f"pixels {side}x{side}", tiny.shape[:2], pixels(tiny), tiny.tobytes()))
+    pipelines = [EVERY_STAGE[:1], EVERY_STAGE[:2], EVERY_STAGE[2:3], EVERY_STAGE[3:], EVERY_STAGE]
+    outcomes = []
+    with engine.client() as client:
+        for name, (h, w), source, payload in sources:
+            for k, pipeline in enumerate(pipelines):
+                request = {"type": "run", "source": source, "pipeline": pipeline, "shot": f"{name}-{k}"}
+                try:
+                    reply, payloads = client.request(request, [payload] if payload else [], timeout=120)
+                except EngineError as err:
+                    assert err.code != "internal", (name, pipeline, err)
+                    outcomes.append(err.code)
+                    continue
+                assert reply["size"] == [w, h], (name, pipeline)
+                for spec in reply["arrays"].values():
+                    assert spec["shape"][:2] == [h, w], (name, pipeline, spec)
+                outcomes.append("result")
+    assert outcomes.count("result") >= len(outcomes) // 2, outcomes
+    still_serves(engine)
+
+
 # --- 7. malformed and stalled messages from two clients at once ------------------------------------------------
 
 
