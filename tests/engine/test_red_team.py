@@ -514,6 +514,8 @@ def test_serve_refuses_a_live_unix_socket_and_replaces_only_a_stale_one_of_its_o
 
 
 def test_kill_9_mid_bake_then_a_restarted_engine_finishes_and_sweeps_the_killed_ones_temporary_files(tmp_path):
+    from instyle.media import srgb_to_linear
+
     for number in range(120):
         cv2.imwrite(str(tmp_path / f"plate.{number:04d}.png"), np.full((24, 32, 3), number, np.uint8))
     out = tmp_path / "cache"
@@ -546,6 +548,12 @@ def test_kill_9_mid_bake_then_a_restarted_engine_finishes_and_sweeps_the_killed_
                 job.wait_event(60)
         assert job.finished["type"] == "result", job.finished
         assert sorted(os.listdir(out / "image")) == [f"{n:06d}.exr" for n in range(120)]
+        assert not [p for p in out.rglob("*") if ".tmp" in p.name], "a temporary file was left"
+        for number in range(120):  # every frame whole: the plate's own grey, written linear
+            frame = cv2.imread(str(out / "image" / f"{number:06d}.exr"), cv2.IMREAD_UNCHANGED)
+            assert frame is not None and frame.shape[:2] == (24, 32), number
+            grey = srgb_to_linear(np.full((1, 1, 3), number / 255, np.float32))[0, 0, 0]
+            assert np.allclose(frame[:, :, :3], grey, atol=1e-3), number
         still_serves(second)
     finally:
         stop_engine(second)
