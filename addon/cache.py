@@ -6,10 +6,10 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Callable
 
+from .wire.atomic_files import sweep_temporary, write_atomic
 from .wire.cache_files import frame_file
 
 KEY_FILE = "key.json"
@@ -44,28 +44,6 @@ def signature(description: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sweep_temporary(node_dir: Path, outputs: tuple[str, ...], process_alive: Callable[[int], bool],
-                    min_age_s: float = 60.0) -> int:
-    """Delete half-written frames (`.<frame>.<pid>.<thread>.tmp.exr`) left by an engine that died.
-
-    A file goes when its writer's process is gone from this machine, or when it is older than `min_age_s`
-    (a writer on another machine sharing the cache); returns how many were removed.
-    """
-    removed = 0
-    for output in outputs:
-        for tmp in (node_dir / output).glob(".*.tmp.exr"):
-            parts = tmp.name.split(".")
-            pid = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
-            try:
-                old = time.time() - tmp.stat().st_mtime > min_age_s
-                if old or not process_alive(pid):
-                    tmp.unlink()
-                    removed += 1
-            except OSError:
-                pass
-    return removed
-
-
 def claim(node_dir: Path, key: str, outputs: tuple[str, ...], process_alive: Callable[[int], bool]) -> bool:
     """Make `node_dir` hold frames for `key`: frames made for another key are removed first (every folder in it:
     each output's frames, and their tags).
@@ -79,7 +57,8 @@ def claim(node_dir: Path, key: str, outputs: tuple[str, ...], process_alive: Cal
     except (OSError, ValueError):
         current = None
     if current == key:
-        sweep_temporary(node_dir, outputs, process_alive)
+        for output in outputs:
+            sweep_temporary(node_dir / output, process_alive)
         return False
     folders = [p for p in node_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     stale = current is not None or bool(folders)
@@ -87,7 +66,5 @@ def claim(node_dir: Path, key: str, outputs: tuple[str, ...], process_alive: Cal
         trash = node_dir / f".stale-{folder.name}-{os.getpid()}"
         os.replace(folder, trash)
         shutil.rmtree(trash, ignore_errors=True)
-    tmp = key_path.with_name(f".{KEY_FILE}.tmp")
-    tmp.write_text(json.dumps({"key": key}))
-    os.replace(tmp, key_path)
+    write_atomic(key_path, json.dumps({"key": key}).encode())
     return stale

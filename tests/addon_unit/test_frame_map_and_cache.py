@@ -74,15 +74,16 @@ def test_signatures_are_stable_and_sensitive():
     assert a != cache.signature([["clip.avi", 1], ["mrf_blend", {"band": 7.0}]])
 
 
-def test_half_written_frames_of_dead_writers_are_swept(tmp_path):
+def test_half_written_frames_of_dead_writers_are_swept_when_a_node_claims_its_cache(tmp_path):
     import os
     node = tmp_path / "n"
-    (node / "alpha").mkdir(parents=True)
+    from instyle.wire.runtime import process_alive
+    assert cache.claim(node, "k", ("alpha",), process_alive) is False
+    (node / "alpha").mkdir()
     dead = node / "alpha" / ".000002.999999999.1.tmp.exr"
     mine = node / "alpha" / f".000003.{os.getpid()}.1.tmp.exr"
     frame = node / "alpha" / "000001.exr"
     for p in (dead, mine, frame):
         p.write_bytes(b"x")
-    from instyle.wire.runtime import process_alive
-    assert cache.sweep_temporary(node, ("alpha",), process_alive) == 1
+    assert cache.claim(node, "k", ("alpha",), process_alive) is False
     assert not dead.exists() and mine.exists() and frame.exists()

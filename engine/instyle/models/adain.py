@@ -9,7 +9,6 @@ included) fixes the key names ``"<index>.weight"``; :func:`load_adain` loads the
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..modelstore import ModelStore

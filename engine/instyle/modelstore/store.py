@@ -45,7 +45,7 @@ class ModelStore:
 
     def path(self, model: str, file: str) -> Path:
         """Path of `file` of `model`, checked against the manifest's size and sha256."""
-        entry = self.entry(model).file(file)
+        self.entry(model).file(file)  # a model or file the manifest lacks is an error here, not a missing file
         path = self.root / model / file
         with self._lock:
             if path in self._verified:
