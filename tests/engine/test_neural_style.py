@@ -26,7 +26,7 @@ from instyle.stages import neural_style
 from instyle.stylize import optimise
 from instyle.stylize.styles import parse_map, parse_style
 from instyle.wire.params import ParamError
-from instyle.wire.requests import parse_run
+from instyle.wire.requests import FileSource, parse_run
 
 from ..conftest import MESSI, OPENCV_DATA, VTEST
 from .test_modelstore import adain_files, store_with  # noqa: F401  (adain_files is a fixture)
@@ -60,7 +60,7 @@ def run_stage(frame, instances, given: dict, shot=None, index=300, video=VTEST):
     """The stage on `frame`, frame `index` of `video` (None: pixels sent by a client)."""
     state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index, instances=instances,
                        mask=None if instances is None else np.max([i.mask for i in instances], axis=0))
-    source = {"kind": "file", "path": str(video), "frame": index} if video else {"kind": "pixels", "frame": index}
+    source = FileSource(str(video), index) if video else None
     neural_style.run(state, params(temporal=0.0, **given), StageContext(ZOO, shot or ShotState(), frame, index,
                                                                          source=source, frames=FRAMES))
     return state
@@ -309,7 +309,7 @@ def test_key_frame_statistics_are_a_frames_own_on_key_frames_and_stay_within_a_s
 
     def statistics(index):
         frame = FRAMES.frame(str(video), index)
-        ctx = StageContext(ZOO, ShotState(), frame, index, source={"kind": "file", "path": str(video), "frame": index},
+        ctx = StageContext(ZOO, ShotState(), frame, index, source=FileSource(str(video), index),
                            frames=FRAMES)
         return key_statistics.frame_statistics(net, ctx, index, style, 1.0)
 
@@ -344,7 +344,7 @@ def test_an_image_sequence_renders_as_the_video_it_was_written_from(tmp_path):
         frame, instances = two_people(index)
         state = FrameState(frame.astype(np.float32) / 255.0, index, instances=instances,
                            mask=np.max([i.mask for i in instances], axis=0))
-        source = {"kind": "file", "path": str(footage), "frame": index}
+        source = FileSource(str(footage), index)
         neural_style.run(state, params(assign="single", region="crops", temporal=0.5),
                          StageContext(ZOO, ShotState(), frame, index, source=source, frames=FRAMES))
         return state
@@ -467,7 +467,7 @@ def test_a_stabilised_frame_is_the_same_rendered_after_its_predecessor_or_alone(
                 np.roll(inst.mask, shift, axis=1)
         state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index, instances=instances,
                            mask=np.max([i.mask for i in instances], axis=0))
-        ctx = StageContext(ZOO, shot, frame, index, source={"kind": "file", "path": str(VTEST), "frame": index},
+        ctx = StageContext(ZOO, shot, frame, index, source=FileSource(str(VTEST), index),
                            frames=frames)
         neural_style.run(state, params(temporal=0.5), ctx)
         shot.last_index, shot.last_frame = index, frame
