@@ -40,6 +40,9 @@ class FrameState:
     `owner` (int32 HxW, set by neural_style with instances) is the index in `instances` of the instance whose
     style each pixel of `stylized` holds: the nearest one.
 
+    `person_alpha` (set by instance_mask where it ran Robust Video Matting on the frame, else None) is that whole-frame
+    person matte, float32 HxW in [0, 1], for the people the Instance Tracker holds where the detector missed them.
+
     `corrections` (set by instance_tracker) is the digest of the artist's corrections that reach this frame; the
     frames written from the tracker on are tagged with it (`wire.corrections`).
     """
@@ -48,6 +51,7 @@ class FrameState:
     index: int
     instances: list[Instance] | None = None
     mask: np.ndarray | None = None
+    person_alpha: np.ndarray | None = None
     stylized: np.ndarray | None = None
     owner: np.ndarray | None = None
     alpha: np.ndarray | None = None

@@ -82,6 +82,24 @@ def test_ownership_matches_the_dense_formula_and_is_disjoint(seed):
     assert np.array_equal(owned.max(axis=0) > 0, evidence.max(axis=0) > 0)
 
 
+def test_tall_people_take_the_larger_of_the_crop_and_frame_mattes_within_their_window():
+    h, w = 300, 400
+    tall, short = (50.0, 40.0, 110.0, 40.0 + instance_mask.FRAME_MATTE_HEIGHT), (250.0, 100.0, 280.0, 160.0)
+    boxes = np.array([tall, short], np.float32)
+    crop = np.zeros((2, h, w), np.float32)
+    crop[0, 60:120, 60:100] = 0.3
+    crop[1, 110:150, 255:275] = 0.9
+    alpha = np.full((h, w), 0.6, np.float32)
+    out = instance_mask.with_frame_matte(crop, boxes, alpha)
+    x0, y0, x1, y1 = mask_ops.box_region(tall, (h, w), instance_mask.WINDOW)
+    inside = np.zeros((h, w), bool)
+    inside[y0:y1, x0:x1] = True
+    assert np.all(out[0][inside] == 0.6) and np.all(out[0][~inside] == 0.0)  # the frame matte, only in the window
+    assert np.array_equal(out[1], crop[1])  # a short person keeps the crop matte alone
+    assert crop[0].max() == np.float32(0.3)  # the inputs are left as they were
+    assert list(instance_mask.tall(boxes)) == [True, False]
+
+
 def test_refine_on_supports_equals_whole_frame_grow_and_feather():
     masks = np.stack([disc(80, 100, 30, 30, 10), disc(80, 100, 60, 80, 6), np.zeros((80, 100), np.float32)])
     for pixels, radius in [(3, 0.0), (-2, 1.5), (4, 2.5)]:

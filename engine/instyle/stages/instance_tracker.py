@@ -138,7 +138,8 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     shown = {i.track_id for i in kept}
     held_ids = np.array([merge.get(int(i), int(i)) for i in held_ids], np.int64)
     wanted = np.array([i not in exclude and i not in shown for i in held_ids], bool)
-    held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size))
+    held = held_instances(ctx, held_boxes[wanted], held_ids[wanted], union([i.mask for i in kept], state.size),
+                          state.person_alpha)
     state.report.setdefault("instance_tracker", {})["held"] = len(held)
     kept = with_added(state, ctx, session, people, kept + held, merge, exclude)
     cut_regions(state, params, ctx, session, people, kept, merge)
@@ -311,15 +312,19 @@ def corrections_digest(params: dict, ctx) -> str:
                           parse_ids(params["exclude"], "exclude")))
 
 
-def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray) -> list[Instance]:
+def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray,
+                   frame_alpha: np.ndarray | None = None) -> list[Instance]:
     """People the detector missed in this frame, at Kx4 `boxes` with track `ids` (int64 K): each masked by the
     person matte in its box less `taken` (float32 HxW in [0, 1], what detected people own), where it sees them
     (`ops.masks.seen_person`), refined as the Instance Mask stage refines; a box where it sees no one is left
-    out."""
+    out. The person matte is the selfie network's on crops, combined with `frame_alpha` (float32 HxW, the Instance
+    Mask stage's whole-frame matte) where given, as that stage combines them (`instance_mask.with_frame_matte`)."""
     if len(boxes) == 0:
         return []
     params = ctx.pipeline.get("instance_mask", {})
     evidence = ctx.models.crop_matte()(ctx.frame_uint8, boxes, instance_mask.WINDOW)
+    if frame_alpha is not None:
+        evidence = instance_mask.with_frame_matte(evidence, boxes, frame_alpha)
     evidence = mask_ops.assign_ownership(evidence * (1.0 - taken), boxes)
     seen = [(k, mask_ops.seen_person(evidence[k], box)) for k, box in enumerate(boxes)]
     keep = [k for k, mask in seen if mask is not None]
