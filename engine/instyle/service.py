@@ -19,7 +19,7 @@ from . import __version__
 from .cache_errors import cache_failure
 from .frame_state import FrameState, ShotState
 from .memory import default_budget, resident_bytes, return_freed_memory
-from .media import FrameSource, SourceError, is_still, srgb_to_linear, write_exr
+from .media import FrameSource, SourceError, footage_identity, is_sequence, is_still, srgb_to_linear, write_exr
 from .modelstore import ModelStore, WeightsError
 from .models.zoo import ModelZoo
 from .scheduler import Cancelled
@@ -29,6 +29,7 @@ from .wire import PROTOCOL_VERSION, ProtocolError, check_array_spec
 from .wire.atomic_files import sweep_temporary
 from .wire.cache_files import frame_file
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
+from .wire.footage_tags import write_tag as write_footage_tag
 from .wire.params import ParamError
 from .wire.runtime import process_alive
 from .wire.shm import aligned, attach, check_region
@@ -60,7 +61,11 @@ class StageCall:
 
 class StageContext:
     """What a stage may use besides the frame: models, the shot's state, the frame as uint8; the request's
-    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`)."""
+    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`).
+
+    `reads` maps each footage frame the request's result is made from (its own, the previous one for temporal
+    stabilisation, key frames for crop statistics) to its `media.footage_identity` as it was read; the frames
+    written are tagged with them (`wire.footage_tags`)."""
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
                  is_cancelled=lambda: False, source: dict | None = None, frames: FrameSource | None = None,
@@ -70,6 +75,7 @@ class StageContext:
         self.stage = ""
         self.source, self.frames, self.pipeline = source or {}, frames, pipeline or {}
         self.write_dir: Path | None = None
+        self.reads: dict[int, tuple] = {}
 
     @property
     def footage(self) -> str | None:
@@ -77,6 +83,12 @@ class StageContext:
         decode; None for pixels sent by the client or a still image."""
         path = self.source.get("path") if self.source.get("kind") == "file" else None
         return None if self.frames is None or not path or is_still(path) else path
+
+    def footage_identity(self, index: int) -> tuple:
+        """`media.footage_identity` of frame `index` of the footage, recorded in `reads` (the request's result is
+        made from that frame)."""
+        self.reads[index] = footage_identity(self.footage, index)
+        return self.reads[index]
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
         """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
@@ -100,18 +112,22 @@ class StageContext:
             return None
 
     def previous_frame(self) -> np.ndarray | None:
-        """The footage frame before this one (uint8 HxWx3 RGB): decoded from the footage, or the pixels of the
-        shot's last request when it was the frame before; None when neither is at hand."""
+        """The footage frame before this one (uint8 HxWx3 RGB): the pixels of the shot's last request when it was
+        the frame before (and its file is as it was then), else decoded from the footage; None when neither is at
+        hand."""
         if self.index < 1:
             return None
-        if self.shot.last_index == self.index - 1 and self.shot.last_frame is not None:
-            return self.shot.last_frame
+        remembered = self.shot.last_frame if self.shot.last_index == self.index - 1 else None
         if self.footage is None:
-            return None
-        try:
-            return self.frames.frame(self.footage, self.index - 1)
-        except SourceError:  # an image sequence's first frame
-            return None
+            return remembered
+        identity = footage_identity(self.footage, self.index - 1)
+        if remembered is None or self.shot.last_read != identity:
+            try:
+                remembered = self.frames.frame(self.footage, self.index - 1)
+            except SourceError:  # an image sequence's first frame
+                return None
+        self.reads[self.index - 1] = identity
+        return remembered
 
     def check_cancelled(self) -> None:
         """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""
@@ -187,12 +203,14 @@ class Service:
         shot_key = _shot_key(header)
         with self.lock, _segment(header) as segment:
             t0 = time.perf_counter()
+            read = _footage_read(header["source"])
             frame, index = self._decode(header["source"], payloads, segment)
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
             ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, header["source"], self.frames,
                                {c.name: c.params for c in calls}, on_step)
+            ctx.reads.update(read)
             out, writing = Outputs(segment, header), []
             try:
                 for call in calls:  # stages that must see the request before any stage runs (see `prepare`)
@@ -220,13 +238,14 @@ class Service:
                         out.add(f"{call.name}.{name}", np.asarray(outputs[name], dtype=np.float32))
                     timings[f"{call.name}.output"] = (time.perf_counter() - t) * 1000
             finally:
-                shot.last_index, shot.last_frame = index, frame
+                shot.last_index, shot.last_frame, shot.last_read = index, frame, ctx.reads.get(index)
                 t = time.perf_counter()
                 wait(writing)
                 timings["writes"] = (time.perf_counter() - t) * 1000
                 self.shots.measure(shot_key)
                 self._keep_budget()
             written = [f.result() for f in writing] + self._tag(calls, state, frame_number)
+            written += _tag_footage(calls, ctx, frame_number)
         reply = {"type": "result", "id": header["id"], "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,
@@ -373,6 +392,25 @@ class Service:
         self.swept = {f: t for f, t in self.swept.items() if now - t < SWEEP_INTERVAL_S}
         return [self.writers.submit(_write_frame, call, name, frame_number,
                                     np.array(outputs[name], dtype=np.float32)) for name in call.write_outputs]
+
+
+def _tag_footage(calls: list[StageCall], ctx: StageContext, frame_number: int) -> list[str]:
+    """Tag the frame each stage wrote from an image sequence with the files it was made from (`ctx.reads`,
+    `wire.footage_tags`); the paths of the tags."""
+    if ctx.footage is None or not is_sequence(ctx.footage):
+        return []
+    files = [ctx.reads[index] for index in sorted(ctx.reads)]
+    return [str(write_footage_tag(call.write, frame_number, files)) for call in calls if call.write]
+
+
+def _footage_read(source: dict) -> dict[int, tuple]:
+    """{frame: `media.footage_identity`} of the video or image sequence frame a file source names, taken before
+    the frame is read (a file rewritten meanwhile then counts as changed); empty for pixels, a still or a source
+    `Service._decode` refuses."""
+    path, index = source.get("path"), source.get("frame", 0)
+    if source.get("kind") != "file" or not isinstance(path, str) or type(index) is not int or is_still(path):
+        return {}
+    return {index: footage_identity(path, index)}
 
 
 def _shot_key(header: dict) -> str:
