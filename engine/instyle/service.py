@@ -86,8 +86,9 @@ class StageContext:
 
     def footage_identity(self, index: int) -> tuple:
         """`media.footage_identity` of frame `index` of the footage, recorded in `reads` (the request's result is
-        made from that frame)."""
-        self.reads[index] = footage_identity(self.footage, index)
+        made from that frame) when first asked: call it before reading the frame."""
+        if index not in self.reads:
+            self.reads[index] = footage_identity(self.footage, index)
         return self.reads[index]
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
@@ -126,7 +127,7 @@ class StageContext:
                 remembered = self.frames.frame(self.footage, self.index - 1)
             except SourceError:  # an image sequence's first frame
                 return None
-        self.reads[self.index - 1] = identity
+        self.reads.setdefault(self.index - 1, identity)
         return remembered
 
     def check_cancelled(self) -> None:

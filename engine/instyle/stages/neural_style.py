@@ -258,9 +258,9 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
 
 
 def _read(ctx, index: int):
-    """What footage frame `index` is remembered by: the identity it was read at (`StageContext.reads`: renderings
-    of a file since rewritten are not the previous frame's), or the index for pixels sent by the client."""
-    return ctx.reads.get(index, index)
+    """What footage frame `index` is remembered by: the identity it was read at (`StageContext.footage_identity`:
+    renderings of a file since rewritten are not the previous frame's), or the index for pixels sent by the client."""
+    return index if ctx.footage is None else ctx.footage_identity(index)
 
 
 def _agrees(piece: Piece, params: dict) -> bool:
