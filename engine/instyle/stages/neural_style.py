@@ -257,10 +257,11 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     return rendered
 
 
-def _read(ctx, index: int):
-    """What footage frame `index` is remembered by: the identity it was read at (`StageContext.footage_identity`:
-    renderings of a file since rewritten are not the previous frame's), or the index for pixels sent by the client."""
-    return index if ctx.footage is None else ctx.footage_identity(index)
+def _read(ctx, index: int) -> tuple:
+    """What footage frame `index` is remembered by: its index, and the identity of its file as it was read
+    (`StageContext.footage_identity`: renderings of a file since rewritten are not the frame's), None for pixels
+    sent by the client."""
+    return index, None if ctx.footage is None else ctx.footage_identity(index)
 
 
 def _agrees(piece: Piece, params: dict) -> bool:
