@@ -72,5 +72,5 @@ class ShotState:
     last_read: tuple | None = None
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
     mask_memory: object = None  # stages.instance_mask.ShotMemory
-    style_memory: dict = field(default_factory=dict)  # stages.neural_style: ((index, identity), key) -> [(region, rendering)]
+    style_memory: dict = field(default_factory=dict)  # neural_style: ((index, identity), key) -> [(region, image)]
     key_frame: tuple | None = None  # (footage identity, index, uint8 HxWx3 RGB)

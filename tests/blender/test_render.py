@@ -92,6 +92,40 @@ def test_an_image_sequence_is_stabilised_keyed_and_tracked_as_a_video_is(fresh, 
     assert frames[0].shape == (576, 768, 3) and graph["source"].frame_offset == 1000
 
 
+def test_a_plate_frame_rewritten_in_place_renders_again_and_only_the_frames_made_from_it(fresh, tmp_path):
+    """A paint fix saved over plate.1002.png (same file, same folder): the next render computes frame 2 again from
+    the new pixels, and frame 3, whose temporal stabilisation read it; frame 1 is kept as it was."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    write = textwrap.dedent(f"""
+        import cv2, sys
+        capture = cv2.VideoCapture({str(VTEST)!r})
+        for number in range(1001, 1004):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 100 + number - 1001 + (200 if len(sys.argv) > 1 else 0))
+            image = capture.read()[1]
+            if len(sys.argv) == 1 or number == 1002:
+                with open({str(folder)!r} + f"/plate.{{number}}.png", "r+b" if len(sys.argv) > 1 else "wb") as f:
+                    f.write(cv2.imencode(".png", image)[1].tobytes())
+                    f.truncate()
+    """)
+    subprocess.run([str(ENGINE_PYTHON), "-c", write], check=True, timeout=120)
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(folder / "plate.1001.png"), FRAMES)
+    first = render(scene, tmp_path / "first")
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    alpha_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha"
+    made = {f: (alpha_dir / f"{f:06d}.exr").stat().st_mtime_ns for f in range(1, FRAMES + 1)}
+    folder_mtime = folder.stat().st_mtime_ns
+    subprocess.run([str(ENGINE_PYTHON), "-c", write, "fix"], check=True, timeout=120)
+    assert folder.stat().st_mtime_ns == folder_mtime  # nothing but the file's own size and time tell
+    second = render(scene, tmp_path / "second")
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    now = {f: (alpha_dir / f"{f:06d}.exr").stat().st_mtime_ns for f in range(1, FRAMES + 1)}
+    assert [now[f] != made[f] for f in range(1, FRAMES + 1)] == [False, True, True]
+    assert np.array_equal(second[0], first[0])
+    assert np.abs(second[1].astype(int) - first[1].astype(int)).mean() > 5, "frame 2 still shows the old plate"
+
+
 def test_free_memory_operator_reports_what_the_engine_released(rendered, fresh):
     assert bpy.ops.instyle.free_memory() == {"FINISHED"}
     assert fresh.engine_link.connected().free_memory()["released_bytes"] == 0
