@@ -228,7 +228,7 @@ def test_tracks_get_the_palette_and_overrides_and_the_report_says_so():
     assert np.array_equal(state.stylized[far], state.rgb[far])  # away from people the footage is untouched
 
 
-@pytest.mark.parametrize("index, to_whole", [(288, 1.0), (300, 2.5)])  # a key frame; half way to the next
+@pytest.mark.parametrize("index, to_whole", [(288, 1.0), (300, 2.0)])  # a key frame; half way to the next
 def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whole):
     frame, instances = two_people(index)
     person = instances[0]
@@ -244,13 +244,14 @@ def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whol
                       {"assign": "single", "region": "frame"}, index=index).stylized[core] * 255
     for look in looks:  # crops normalised on their own differed by 5 to 29 levels here and on vtest's people
         assert np.abs(look - looks[0]).mean() < 1.0  # measured up to 0.5
-        assert np.abs(look - whole).mean() < to_whole  # measured up to 0.45 and 1.6
+        assert np.abs(look - whole).mean() < to_whole  # measured up to 0.45 and 1.57 (the README: 1 and 2)
 
 
 def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
     image = {"method": "arbitrary", "style_image": str(STARRY), "assign": "single"}
     # a key frame; half way to the next. The quantised network's int8 kernels differ with the CPU: crops were
-    # measured 1.35 and 7.7 levels from the whole frame on an AVX-512 CPU, 4.7 and 10.9 on an AVX2 one.
+    # measured 1.35 and 7.7 levels from the whole frame on an AVX-512 CPU, 4.7 and 10.9 on an AVX2 one; the README
+    # states these bounds.
     for index, jitter, to_whole in ((288, 1.5, 5.5), (300, 1.5, 12.0)):
         frame, instances = two_people(index)
         person = instances[0]
@@ -265,7 +266,7 @@ def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
                  for shift in ((0, 0, 0, 0), (-3, 2, 3, -1), (5, -4, -2, 6))]
         assert all(mode == "crops" for _, mode in looks)
         for crop, _ in looks:
-            assert np.abs(crop - looks[0][0]).mean() < jitter  # measured up to 0.96
+            assert np.abs(crop - looks[0][0]).mean() < jitter  # measured up to 1.18
             assert np.abs(crop - whole).mean() < to_whole
         # at strength below 1 the style vector mixes in the crop's own content, so crops keep their own statistics
         own, _ = look(person.box, region="crops", strength=0.999)
