@@ -4,7 +4,6 @@ real frames and the real offline models."""
 from __future__ import annotations
 
 import threading
-import time
 
 import cv2
 import numpy as np
@@ -488,7 +487,9 @@ def test_a_stabilised_frame_is_the_same_rendered_after_its_predecessor_or_alone(
     assert np.abs(moved.stylized - moved_alone.stylized)[people].mean() < 1 / 255  # measured 0.53 levels
 
 
-def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
+def test_optimise_reports_steps_and_a_cancel_lands_before_the_next_step(tmp_path):
+    """A cancel asked (from another thread, as the server's is) while step 3 is reported ends the frame before step
+    4 is reported: between iterations, not after the frame's 400."""
     service = Service(torch.device("cpu"))
     steps, cancel = [], threading.Event()
     header = {"id": 1, "source": {"kind": "file", "path": str(MESSI)},
@@ -497,15 +498,14 @@ def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
                   "temporal": 0.0}}]}
 
     def on_step(stage, step, total):
-        steps.append((stage, step, total, time.monotonic()))
+        steps.append((stage, step, total))
         if step == 3:
-            threading.Timer(0.0, cancel.set).start()
+            asked = threading.Thread(target=cancel.set)
+            asked.start()
+            asked.join()
     with pytest.raises(Cancelled):
         service.run(header, [], cancel.is_set, on_step)
-    assert [s[:3] for s in steps[:3]] == [("neural_style", i, 400) for i in (1, 2, 3)]
-    assert len(steps) < 400
-    step_time = steps[2][3] - steps[1][3]
-    assert steps[-1][3] - steps[2][3] < max(1.0, 2 * step_time)
+    assert steps == [("neural_style", i, 400) for i in (1, 2, 3)]
 
 
 def test_gpu_batches_and_cpu_onnx_runs_of_the_fast_network_agree():
