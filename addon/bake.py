@@ -26,6 +26,7 @@ class BakeRun:
         self.total = sum(len(self.shown(chain)) for chain in self.chains)
         self.restarts = 0
         self.error = ""
+        self.cancelled = False
         self.jobs: dict[int, object] = {}
         self.missing: dict[int, set[int]] = {}  # chain index -> frame numbers that need footage that is missing
         self._submit()
@@ -77,7 +78,7 @@ class BakeRun:
             if job.finished is not None:
                 self._publish(self.chains[k])
                 del self.jobs[k]
-        if not self.jobs and not self.error and self.done + self.skipped < self.total:
+        if not self.jobs and not self.error and not self.cancelled and self.done + self.skipped < self.total:
             self._resume()
         return not self.jobs
 
@@ -106,6 +107,8 @@ class BakeRun:
         self._submit()
 
     def cancel(self) -> None:
+        """Cancel the jobs and wait for them to end (the frames they did are kept); a cancelled bake is not resumed."""
+        self.cancelled = True
         for job in self.jobs.values():
             try:
                 job.cancel()

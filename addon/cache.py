@@ -9,8 +9,10 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from .wire import footage_tags
 from .wire.atomic_files import sweep_temporary, write_atomic
 from .wire.cache_files import frame_file
+from .wire.corrections import tag_file
 
 KEY_FILE = "key.json"
 
@@ -18,6 +20,27 @@ KEY_FILE = "key.json"
 def has_frame(node_dir: Path, outputs: tuple[str, ...], frame: int) -> bool:
     """True when every output of the node is cached for `frame`."""
     return all(frame_file(node_dir, o, frame).is_file() for o in outputs)
+
+
+def forget(node_dir: Path, outputs: tuple[str, ...], frame: int) -> None:
+    """Remove a frame's cached outputs from `node_dir`, then its tags."""
+    for output in outputs:
+        frame_file(node_dir, output, frame).unlink(missing_ok=True)
+    tag_file(node_dir, frame).unlink(missing_ok=True)
+    footage_tags.tag_file(node_dir, frame).unlink(missing_ok=True)
+
+
+def forget_rewritten(folders: list[tuple[Path, tuple[str, ...]]], frames: list[int]) -> list[int]:
+    """Clear the cached `frames` (cache numbers) in `folders` (a chain's node folders and their outputs) that were
+    made from image sequence files rewritten since, or whose footage tag is missing (`wire.footage_tags`);
+    returns the frames cleared in some folder."""
+    cleared = set()
+    for node_dir, outputs in folders:
+        for frame in frames:
+            if has_frame(node_dir, outputs, frame) and not footage_tags.current(node_dir, frame):
+                forget(node_dir, outputs, frame)
+                cleared.add(frame)
+    return sorted(cleared)
 
 
 def publish(src: Path, dst: Path) -> None:

@@ -43,6 +43,12 @@ class NodeFootage:
         return self.node.bl_idname == "CompositorNodeImage" and self.node.image.source == "FILE"
 
     @property
+    def sequence(self) -> bool:
+        """Whether the footage is an image sequence: its frames are held to the files they were made from one by
+        one (`cache.forget_rewritten`), not by the chain's keys."""
+        return self.node.bl_idname == "CompositorNodeImage" and self.node.image.source == "SEQUENCE"
+
+    @property
     def shot(self) -> str:
         return footage_path(self.node)
 
@@ -83,6 +89,11 @@ class Chain:
     def shot(self) -> str:
         return f"{self.footage.shot}|{self.nodes[0].cache_id}"
 
+    @property
+    def folders(self) -> list[tuple[Path, tuple[str, ...]]]:
+        """Each node's cache folder, with the outputs it caches."""
+        return [(self.node_dir(n), n.cached_outputs()) for n in self.nodes]
+
     def source_for(self, frame: int) -> dict:
         return {"kind": "file", **self.footage.frame(frame)}
 
@@ -104,7 +115,8 @@ class Chain:
 
     def keys(self) -> list[str]:
         """For each node, a signature of everything its cached frames depend on but the tracker's corrections,
-        which reach only some frames: each frame's tag names them (`corrections`)."""
+        which reach only some frames: each frame's tag names them (`corrections`), and an image sequence's files,
+        each of which reaches only the frames made from it (`cache.forget_rewritten`)."""
         described, keys = [self.footage.description()], []
         for node in self.nodes:
             params = {k: v for k, v in self._params(node).items() if node.STAGE != TRACKER or k not in CORRECTIONS}
@@ -276,11 +288,15 @@ def footage_frame(source, frame: int) -> dict:
 
 
 def _footage_description(source) -> list:
-    """The footage file (path, size and modification time: a file rewritten in place is new footage) and the
-    node settings that map scene frames to its frames."""
+    """The footage file (path, size and modification time: a file rewritten in place is new footage; for an image
+    sequence, the path the engine reads it by, as each file counts only for the frames made from it) and the node
+    settings that map scene frames to its frames."""
     path = footage_path(source)
-    stat = os.stat(path)
-    file = [path, stat.st_size, stat.st_mtime_ns]
+    if source.bl_idname == "CompositorNodeImage" and source.image.source == "SEQUENCE":
+        file = [frame_map.sequence_pattern(path)]
+    else:
+        stat = os.stat(path)
+        file = [path, stat.st_size, stat.st_mtime_ns]
     if source.bl_idname == "CompositorNodeMovieClip":
         return [*file, "clip", source.clip.frame_start, source.clip.frame_offset]
     return [*file, source.image.source, source.frame_start, source.frame_duration, source.frame_offset,

@@ -41,9 +41,12 @@ def prepare(chains: list[Chain]) -> None:
 
 
 def settle(chain: Chain, frames: list[int]) -> None:
-    """Clear the chain's cached scene `frames` that its tracker's corrections changed, and keep the others
-    (`corrections.settle`, which works on cache numbers)."""
+    """Clear the chain's cached scene `frames` made from image sequence files rewritten since
+    (`cache.forget_rewritten`) or that its tracker's corrections changed (`corrections.settle`), and keep the
+    others (both work on cache numbers)."""
     scene_frame = {chain.number(f): f for f in frames if chain.shows(f)}
+    if chain.footage.sequence:
+        cache.forget_rewritten(chain.folders, sorted(scene_frame))
 
     def digests(asked: list[int]) -> list[str]:
         request = chain.corrections_request([scene_frame[n] for n in asked])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import cache
-from .wire.corrections import read_tag, tag_file, write_tag
+from .wire.corrections import read_tag, write_tag
 
 Folder = tuple[Path, tuple[str, ...]]
 """A node's cache folder and the outputs it caches."""
@@ -55,8 +55,5 @@ def settle(folders: list[Folder], frames: list[int], key: str, digests: Callable
 
 
 def forget(folder: Folder, frame: int) -> None:
-    """Remove a frame's cached outputs from `folder`, then its tag."""
-    node_dir, outputs = folder
-    for output in outputs:
-        cache.frame_file(node_dir, output, frame).unlink(missing_ok=True)
-    tag_file(node_dir, frame).unlink(missing_ok=True)
+    """Remove a frame's cached outputs from `folder`, then its tags."""
+    cache.forget(*folder, frame)

@@ -76,9 +76,17 @@ class StripFootage:
     def shows(self, frame: int) -> bool:
         return self.shown[0] <= frame < self.shown[1]
 
+    @property
+    def sequence(self) -> bool:
+        """Whether the footage is an image sequence, whose files count one by one (`chain.NodeFootage.sequence`)."""
+        return self.path != self.file
+
     def description(self) -> list:
-        """The footage file (a rewritten file is new footage); frames are cached by footage frame, so where the
-        strip sits in the timeline does not matter."""
+        """The footage file (a rewritten file is new footage; an image sequence's files count one by one, see
+        `sequence`); frames are cached by footage frame, so where the strip sits in the timeline does not
+        matter."""
+        if self.sequence:
+            return ["strip", self.path]
         stat = os.stat(self.file)
         return [self.file, stat.st_size, stat.st_mtime_ns, "strip", self.path]
 

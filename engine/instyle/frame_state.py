@@ -67,13 +67,14 @@ class FrameState:
 @dataclass
 class ShotState:
     """What persists between frames of one shot: the tracker's session, the Instance Mask stage's memory
-    (matte recurrent state, carried boxes, smoothing), the last request's frame (uint8 HxWx3 RGB),
-    Neural Style's renderings of it (for temporal stabilisation of the next) and the last key frame it decoded
-    (`stylize.key_statistics`)."""
+    (matte recurrent state, carried boxes, smoothing), the last request's frame (uint8 HxWx3 RGB) and the
+    `media.footage_identity` it was read at (None for pixels), Neural Style's renderings of it (for temporal
+    stabilisation of the next) and the last key frame it decoded (`stylize.key_statistics`)."""
 
     last_index: int = -2
     last_frame: object = None
+    last_read: tuple | None = None
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)
     mask_memory: object = None  # stages.instance_mask.ShotMemory
-    style_memory: dict = field(default_factory=dict)  # stages.neural_style: (index, key) -> [(region, rendering)]
+    style_memory: dict = field(default_factory=dict)  # neural_style: ((index, identity), key) -> [(region, image)]
     key_frame: tuple | None = None  # (footage identity, index, uint8 HxWx3 RGB)

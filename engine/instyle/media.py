@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .wire.atomic_files import write_atomic
 from .wire.errors import InstyleError
+from .wire.footage_tags import file_identity
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
@@ -143,13 +144,19 @@ def sequence_file(pattern: str, number: int) -> Path:
     return path.with_name(path.name[:run.start()] + f"{number:0{len(run.group())}d}" + path.name[run.end():])
 
 
-def footage_identity(path: str) -> tuple:
-    """What names one version of footage: the path with, for a video, its size and modification time (a file
-    rewritten in place is new footage), or, for an image sequence, its folder's modification time."""
-    if is_sequence(path):
-        return os.path.abspath(path), os.stat(Path(path).parent).st_mtime_ns
-    stat = os.stat(path)
-    return os.path.abspath(path), stat.st_size, stat.st_mtime_ns
+def footage_identity(path: str, index: int) -> tuple:
+    """What names the version of footage frame `index` that the engine reads: the file it is read from (a video's
+    or a still's one file, or the image sequence's file for that frame) with its size and modification time, so
+    that a file rewritten in place is new footage; an image sequence's other files do not count. A missing file
+    has size and time None (`wire.footage_tags.file_identity`)."""
+    return tuple(file_identity(sequence_file(path, index) if is_sequence(path) else path))
+
+
+def shot_identity(path: str) -> tuple:
+    """What a record of a whole shot (the Instance Tracker's tracks) is kept under: a video's identity (any change
+    is new footage), or an image sequence's pattern, whose files count one by one, each where its frame's record
+    is read (see `track_store`)."""
+    return (os.path.abspath(path),) if is_sequence(path) else footage_identity(path, 0)
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -18,7 +18,7 @@ from . import __version__
 from .cache_errors import cache_error
 from .frame_state import FrameState, ShotState
 from .memory import default_budget, resident_bytes, return_freed_memory
-from .media import FrameSource, srgb_to_linear, write_exr
+from .media import FrameSource, footage_identity, is_sequence, is_still, srgb_to_linear, write_exr
 from .modelstore import ModelStore
 from .models.zoo import ModelZoo
 from .pixel_transport import Outputs, attached, source_frame, source_pixels
@@ -29,6 +29,7 @@ from .wire import PROTOCOL_VERSION, InstyleError
 from .wire.atomic_files import sweep_temporary
 from .wire.cache_files import frame_file
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
+from .wire.footage_tags import write_tag as write_footage_tag
 from .wire.requests import CorrectionsRequest, EchoRequest, FileSource, RunRequest, Source, StageCall
 from .wire.runtime import process_alive
 
@@ -85,12 +86,14 @@ class Service:
         calls, frame_number, shot_key = request.pipeline, request.frame_number, request.shot
         with self.lock, attached(request.shm) as segment:
             t0 = time.perf_counter()
+            read = _footage_read(request.source)
             frame, index = self._decode(request.source, payloads, segment)
             timings = {"decode": (time.perf_counter() - t0) * 1000}
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
             ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, request.source, self.frames,
                                {c.name: c.params for c in calls}, on_step)
+            ctx.reads.update(read)
             out, writing = Outputs(segment, request.shm, request.source), []
             try:
                 for call in calls:  # stages that must see the request before any stage runs (see `prepare`)
@@ -118,13 +121,14 @@ class Service:
                         out.add(f"{call.name}.{name}", np.asarray(outputs[name], dtype=np.float32))
                     timings[f"{call.name}.output"] = (time.perf_counter() - t) * 1000
             finally:
-                shot.last_index, shot.last_frame = index, frame
+                shot.last_index, shot.last_frame, shot.last_read = index, frame, ctx.reads.get(index)
                 t = time.perf_counter()
                 wait(writing)
                 timings["writes"] = (time.perf_counter() - t) * 1000
                 self.shots.measure(shot_key)
                 self._keep_budget()
             written = [f.result() for f in writing] + self._tag(calls, state, frame_number)
+            written += _tag_footage(calls, ctx, frame_number)
         reply = {"type": "result", "id": request.id, "arrays": out.specs, "written": written,
                  "timings_ms": {k: round(v, 3) for k, v in timings.items()},
                  "instances": [i.describe() for i in state.instances or []], "report": state.report,
@@ -200,6 +204,23 @@ class Service:
         self.swept = {f: t for f, t in self.swept.items() if now - t < SWEEP_INTERVAL_S}
         return [self.writers.submit(_write_frame, call, name, frame_number,
                                     np.array(outputs[name], dtype=np.float32)) for name in call.write_outputs]
+
+
+def _tag_footage(calls: list[StageCall], ctx: StageContext, frame_number: int) -> list[str]:
+    """Tag the frame each stage wrote from an image sequence with the files it was made from (`ctx.reads`,
+    `wire.footage_tags`); the paths of the tags."""
+    if ctx.footage is None or not is_sequence(ctx.footage):
+        return []
+    files = [ctx.reads[index] for index in sorted(ctx.reads)]
+    return [str(write_footage_tag(call.write, frame_number, files)) for call in calls if call.write]
+
+
+def _footage_read(source: Source) -> dict[int, tuple]:
+    """{frame: `media.footage_identity`} of the video or image sequence frame a file source names, taken before
+    the frame is read (a file rewritten meanwhile then counts as changed); empty for pixels or a still."""
+    if not isinstance(source, FileSource) or is_still(source.path):
+        return {}
+    return {source.frame: footage_identity(source.path, source.frame)}
 
 
 def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndarray) -> str:

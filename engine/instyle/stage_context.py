@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .frame_state import ShotState
-from .media import FrameSource, SourceError, is_still
+from .media import FrameSource, SourceError, footage_identity, is_still
 from .models.zoo import ModelZoo
 from .scheduler import Cancelled
 from .wire.requests import FileSource, Source
@@ -16,7 +16,11 @@ from .wire.requests import FileSource, Source
 
 class StageContext:
     """What a stage may use besides the frame: models, the shot's state, the frame as uint8; the request's
-    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`)."""
+    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`).
+
+    `reads` maps each footage frame the request's result is made from (its own, the previous one for temporal
+    stabilisation, key frames for crop statistics) to its `media.footage_identity` as it was read; the frames
+    written are tagged with them (`wire.footage_tags`)."""
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
                  is_cancelled=lambda: False, source: Source | None = None, frames: FrameSource | None = None,
@@ -25,6 +29,7 @@ class StageContext:
         self.is_cancelled, self.on_step = is_cancelled, on_step
         self.stage = ""
         self.source, self.frames, self.pipeline = source, frames, pipeline or {}
+        self.reads: dict[int, tuple] = {}
         self.write_dir: Path | None = None
 
     @property
@@ -33,6 +38,13 @@ class StageContext:
         decode; None for pixels sent by the client or a still image."""
         path = self.source.path if isinstance(self.source, FileSource) else None
         return None if self.frames is None or not path or is_still(path) else path
+
+    def footage_identity(self, index: int) -> tuple:
+        """`media.footage_identity` of frame `index` of the footage, recorded in `reads` (the request's result is
+        made from that frame) when first asked: call it before reading the frame."""
+        if index not in self.reads:
+            self.reads[index] = footage_identity(self.footage, index)
+        return self.reads[index]
 
     def for_frame(self, index: int, shot: ShotState) -> StageContext:
         """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
@@ -53,18 +65,22 @@ class StageContext:
             return None
 
     def previous_frame(self) -> np.ndarray | None:
-        """The footage frame before this one (uint8 HxWx3 RGB): decoded from the footage, or the pixels of the
-        shot's last request when it was the frame before; None when neither is at hand."""
+        """The footage frame before this one (uint8 HxWx3 RGB): the pixels of the shot's last request when it was
+        the frame before (and its file is as it was then), else decoded from the footage; None when neither is at
+        hand."""
         if self.index < 1:
             return None
-        if self.shot.last_index == self.index - 1 and self.shot.last_frame is not None:
-            return self.shot.last_frame
+        remembered = self.shot.last_frame if self.shot.last_index == self.index - 1 else None
         if self.footage is None:
-            return None
-        try:
-            return self.frames.frame(self.footage, self.index - 1)
-        except SourceError:  # an image sequence's first frame
-            return None
+            return remembered
+        identity = footage_identity(self.footage, self.index - 1)
+        if remembered is None or self.shot.last_read != identity:
+            try:
+                remembered = self.frames.frame(self.footage, self.index - 1)
+            except SourceError:  # an image sequence's first frame
+                return None
+        self.reads.setdefault(self.index - 1, identity)
+        return remembered
 
     def check_cancelled(self) -> None:
         """Iterative stages call this between iterations; raises Cancelled when the request was cancelled."""

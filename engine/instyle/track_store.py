@@ -2,7 +2,9 @@
 in the tracker's cache folder, so that any machine rendering any frame, in any order, reads the same identities.
 
 The file's first line is `{"instyle_tracks": 1, "key": KEY}`, each further line one frame:
-`{"frame": F, "boxes": [[x1, y1, x2, y2], ...], "ids": [...]}`. KEY stands for everything the tracks depend on
+`{"frame": F, "boxes": [[x1, y1, x2, y2], ...], "ids": [...]}`, for an image sequence with `"footage": IDENTITY`
+(`media.footage_identity` of the frame's file when it was analysed: a line whose file has been rewritten since is
+not the frame's record, and the frame's next analysis appends one). KEY stands for everything the tracks depend on
 (the footage, the mask and tracker parameters): a file holding another key is stale and is replaced by the
 first frame stored for the new one. Frames are appended with one write each, so engines on several machines
 may add to the same file; lines others appended are picked up on the next read, and a torn last line (a crash
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -24,16 +27,18 @@ VERSION = 1
 
 class TrackStore:
     """Frame index -> (boxes float64 Nx4 in pixels, track ids int64 N) for one key; `path` None keeps the
-    record in memory only."""
+    record in memory only. `identity(frame)`, when given, is the JSON-able identity of the frame's footage file
+    now: a frame recorded with another is not recorded."""
 
-    def __init__(self, path: Path | None, key: str):
-        self.path, self.key = path, key
+    def __init__(self, path: Path | None, key: str, identity: Callable[[int], list] | None = None):
+        self.path, self.key, self.identity = path, key, identity
         self._frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._footage: dict[int, list | None] = {}  # frame -> the identity its line was recorded with
         self._file: tuple[int, int] | None = None  # (inode, bytes read) of the file the frames came from
 
     def get(self, frame: int) -> tuple[np.ndarray, np.ndarray] | None:
         self._refresh()
-        return self._frames.get(frame)
+        return self._frames.get(frame) if self._current(frame) else None
 
     def get_filled(self, frame: int, max_gap: int,
                    holds: dict[int, tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -41,12 +46,14 @@ class TrackStore:
         `max_gap` frames apart, in a run of recorded frames, and for each id held through a range of frames
         that holds this one (see `fill_gap`)."""
         self._refresh()
-        return fill_gap(self._frames, frame, max_gap, holds)
+        return fill_gap(self._frames, frame, max_gap, holds) if self._current(frame) else None
 
     def put(self, frame: int, boxes: np.ndarray, ids: np.ndarray) -> None:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         ids = np.asarray(ids, np.int64).reshape(-1)
-        line = json.dumps({"frame": int(frame), "boxes": boxes.tolist(), "ids": ids.tolist()}) + "\n"
+        footage = self.identity(frame) if self.identity else None
+        record = {"frame": int(frame), "boxes": boxes.tolist(), "ids": ids.tolist()}
+        line = json.dumps(record if footage is None else {**record, "footage": footage}) + "\n"
         if self.path is not None:
             self._refresh()
             if self._file is None:
@@ -58,12 +65,18 @@ class TrackStore:
                 finally:
                     os.close(descriptor)
         self._frames[int(frame)] = (boxes, ids)
+        self._footage[int(frame)] = footage
+
+    def _current(self, frame: int) -> bool:
+        """Whether the frame's line, if any, was recorded from its footage file as it is now."""
+        return self.identity is None or frame not in self._frames or self._footage.get(frame) == self.identity(frame)
 
     def _replace(self, line: str) -> None:
         """Start the file afresh for this key with one frame's line (`wire.atomic_files`)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, (json.dumps({"instyle_tracks": VERSION, "key": self.key}) + "\n" + line).encode())
         self._frames.clear()
+        self._footage.clear()
         self._file = (os.stat(self.path).st_ino, 0)
         self._refresh()
 
@@ -75,10 +88,12 @@ class TrackStore:
             stat = os.stat(self.path)
         except FileNotFoundError:
             self._frames.clear()
+            self._footage.clear()
             self._file = None
             return
         if self._file is None or self._file[0] != stat.st_ino or stat.st_size < self._file[1]:
             self._frames.clear()
+            self._footage.clear()
             self._file = (stat.st_ino, 0)
         inode, offset = self._file
         if stat.st_size == offset:
@@ -95,6 +110,7 @@ class TrackStore:
                     return
             elif record is not None:
                 self._frames[record["frame"]] = record["boxes"], record["ids"]
+                self._footage[record["frame"]] = record["footage"]
         self._file = (inode, offset + len(complete))
 
 
@@ -162,4 +178,4 @@ def _parse(raw: bytes) -> dict | None:
         return None
     if type(record["frame"]) is not int or len(boxes) != len(ids):
         return None
-    return {"frame": record["frame"], "boxes": boxes, "ids": ids}
+    return {"frame": record["frame"], "boxes": boxes, "ids": ids, "footage": record.get("footage")}

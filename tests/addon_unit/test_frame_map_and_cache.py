@@ -87,3 +87,21 @@ def test_half_written_frames_of_dead_writers_are_swept_when_a_node_claims_its_ca
         p.write_bytes(b"x")
     assert cache.claim(node, "k", ("alpha",), process_alive) is False
     assert not dead.exists() and mine.exists() and frame.exists()
+
+
+def test_frames_made_from_rewritten_sequence_files_are_cleared_and_only_those(tmp_path):
+    from instyle.wire import footage_tags
+
+    plate = [tmp_path / f"plate.{n}.png" for n in (1, 2, 3)]
+    for p in plate:
+        p.write_bytes(b"plate")
+    node = tmp_path / "n"
+    for frame in (1, 2, 3, 4):
+        (node / "alpha").mkdir(parents=True, exist_ok=True)
+        (node / "alpha" / f"{frame:06d}.exr").write_bytes(b"x")
+    for frame in (1, 2, 3):  # each made from its own file and the one before
+        footage_tags.write_tag(node, frame, [footage_tags.file_identity(p) for p in plate[max(frame - 2, 0):frame]])
+    (tmp_path / "plate.2.png").write_bytes(b"a paint fix")  # rewritten in place; frame 4 has no tag
+    assert cache.forget_rewritten([(node, ("alpha",))], [1, 2, 3, 4, 5]) == [2, 3, 4]
+    assert sorted(p.name for p in (node / "alpha").iterdir()) == ["000001.exr"]
+    assert not footage_tags.tag_file(node, 2).exists() and footage_tags.current(node, 1)

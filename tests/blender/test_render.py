@@ -13,6 +13,7 @@ from ..conftest import ENGINE_PYTHON, VTEST
 from .conftest import read_exr, read_png, render_saved_file
 
 FRAMES = 3
+STAGES = ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")
 
 
 def render(scene, out):
@@ -92,6 +93,40 @@ def test_an_image_sequence_is_stabilised_keyed_and_tracked_as_a_video_is(fresh, 
     assert frames[0].shape == (576, 768, 3) and graph["source"].frame_offset == 1000
 
 
+def test_a_plate_frame_rewritten_in_place_renders_again_and_only_the_frames_made_from_it(fresh, tmp_path):
+    """A paint fix saved over plate.1002.png (same file, same folder): the next render computes frame 2 again from
+    the new pixels, and frame 3, whose temporal stabilisation read it; frame 1 is kept as it was."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    write = textwrap.dedent(f"""
+        import cv2, sys
+        capture = cv2.VideoCapture({str(VTEST)!r})
+        for number in range(1001, 1004):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 100 + number - 1001 + (200 if len(sys.argv) > 1 else 0))
+            image = capture.read()[1]
+            if len(sys.argv) == 1 or number == 1002:
+                with open({str(folder)!r} + f"/plate.{{number}}.png", "r+b" if len(sys.argv) > 1 else "wb") as f:
+                    f.write(cv2.imencode(".png", image)[1].tobytes())
+                    f.truncate()
+    """)
+    subprocess.run([str(ENGINE_PYTHON), "-c", write], check=True, timeout=120)
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(folder / "plate.1001.png"), FRAMES)
+    first = render(scene, tmp_path / "first")
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    alpha_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha"
+    made = {f: (alpha_dir / f"{f:06d}.exr").stat().st_mtime_ns for f in range(1, FRAMES + 1)}
+    folder_mtime = folder.stat().st_mtime_ns
+    subprocess.run([str(ENGINE_PYTHON), "-c", write, "fix"], check=True, timeout=120)
+    assert folder.stat().st_mtime_ns == folder_mtime  # nothing but the file's own size and time tell
+    second = render(scene, tmp_path / "second")
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    now = {f: (alpha_dir / f"{f:06d}.exr").stat().st_mtime_ns for f in range(1, FRAMES + 1)}
+    assert [now[f] != made[f] for f in range(1, FRAMES + 1)] == [False, True, True]
+    assert np.array_equal(second[0], first[0])
+    assert np.abs(second[1].astype(int) - first[1].astype(int)).mean() > 5, "frame 2 still shows the old plate"
+
+
 def test_free_memory_operator_reports_what_the_engine_released(rendered, fresh):
     assert bpy.ops.instyle.free_memory() == {"FINISHED"}
     assert fresh.engine_link.connected().free_memory()["released_bytes"] == 0
@@ -141,6 +176,37 @@ def test_unknown_class_is_reported_with_the_valid_ones(fresh, tmp_path):
     assert "'unicorn'" in graph["instance_mask"].status and "giraffe" in graph["instance_mask"].status
 
 
+def node_dirs(fresh, nodes) -> list:
+    return [fresh.paths.node_dir(node.cache_id) for node in nodes]
+
+
+def cached_files(folders) -> dict[str, int]:
+    """Every frame file cached in the nodes' `folders`, with its modification time (ns)."""
+    return {str(p): p.stat().st_mtime_ns for folder in folders for p in folder.glob("*/*.exr")
+            if not p.name.startswith(".")}
+
+
+def test_a_parameter_change_clears_only_its_chains_stale_frames(fresh, tmp_path):
+    """Two chains on one clip: a Neural Style setting changed in one recomputes that chain's frames (a request
+    computes a chain's frame whole), and every frame of the other chain is kept as it was."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 2)
+    tree = scene.compositing_node_group
+    other = fresh.graph_setup.add_chain(tree, graph["source"], 0, -600)
+    tree.links.new(other["mrf_blend"].outputs[0], tree.nodes.new("CompositorNodeViewer").inputs[0])
+    assert bpy.ops.instyle.bake() == {"FINISHED"}
+    kept_dirs = node_dirs(fresh, other.values())
+    stale_dirs = node_dirs(fresh, [graph["neural_style"], graph["mrf_blend"]])
+    kept, stale = cached_files(kept_dirs), cached_files(stale_dirs)
+    for files, folders in ((kept, kept_dirs), (stale, stale_dirs)):  # every node's outputs, for both frames
+        assert len(files) >= 2 * len(folders) and {f[-10:] for f in files} == {"000001.exr", "000002.exr"}
+    graph["neural_style"].temporal = 0.0
+    assert bpy.ops.instyle.bake() == {"FINISHED"}
+    assert cached_files(kept_dirs) == kept
+    now = cached_files(stale_dirs)
+    assert now.keys() == stale.keys() and all(now[f] != stale[f] for f in stale)
+
+
 def test_changed_parameters_invalidate_the_cache(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
@@ -163,7 +229,8 @@ def test_command_line_render_of_a_saved_file_without_a_bake(fresh, tmp_path):
 
 
 def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
-    """kill -9 of the engine mid-bake: the bake restarts it and ends with every frame cached and valid."""
+    """kill -9 of the engine mid-bake: the bake restarts it, resumes from the first frame not cached (the frames
+    complete at the kill keep their files: same modification times) and ends with every frame cached and valid."""
     import os
     import signal
     import threading
@@ -172,9 +239,12 @@ def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 8)
     alpha_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha"
+    blend_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id)
+    folders = node_dirs(fresh, [graph[k] for k in STAGES])
     fresh.engine_link.client()
     first_pid = fresh.engine_link.engine_pid()
     killed = threading.Event()
+    at_kill: dict[str, int] = {}
 
     def kill_after_two_frames():
         deadline = time.monotonic() + 300
@@ -182,6 +252,9 @@ def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
             if alpha_dir.is_dir() and len(list(alpha_dir.glob("*.exr"))) >= 2:
                 os.kill(first_pid, signal.SIGKILL)
                 killed.set()
+                # a frame is complete once MRF Blend's tag is written: the engine tags after every write
+                complete = [f for f in range(1, 9) if fresh.wire.corrections.tag_file(blend_dir, f).is_file()]
+                at_kill.update({k: v for k, v in cached_files(folders).items() if int(k[-10:-4]) in complete})
                 return
             time.sleep(0.02)
 
@@ -191,11 +264,38 @@ def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
     watcher.join()
     assert killed.is_set()
     assert fresh.engine_link.engine_pid() not in (None, first_pid)
+    assert len(at_kill) >= 4 * 2, "no frame was complete at the kill"
+    after = cached_files(folders)
+    assert {f: after[f] for f in at_kill} == at_kill, "frames cached before the kill were computed again"
     assert sorted(p.name for p in alpha_dir.iterdir()) == [f"{f:06d}.exr" for f in range(1, 9)]
     for f in range(1, 9):
         alpha = read_exr(alpha_dir / f"{f:06d}.exr")
         assert alpha.shape == (576, 768) and (alpha == 1).any() and (alpha == 0).any()
     assert graph["mrf_blend"].status == "Baked 8 frame(s)"
+
+
+def test_esc_cancels_a_bake_and_keeps_the_frames_done(fresh, tmp_path):
+    """The Bake operator's modal handler given Esc after the first frame: the engine's job reports itself cancelled
+    (its last event) before the range is done, and the frames made are kept."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 12)
+    alpha_dir = fresh.paths.node_dir(graph["mrf_blend"].cache_id) / "alpha"
+    reports = []
+
+    class Bake(fresh.bake.BakeOperator):  # the operator's own methods, with its reports kept
+        def report(self, level, text):
+            reports.append((level, text))
+
+    operator, esc = Bake(), type("Event", (), {"type": "ESC"})()
+    assert operator._start(bpy.context)
+    while operator.run.done == 0:
+        assert not operator.run.pump(wait=0.1), "the bake ended before Esc"
+    assert operator.modal(bpy.context, esc) == {"CANCELLED"}
+    assert not operator.run.jobs and operator.run.restarts == 0, "the cancelled bake was taken for a dead engine"
+    done = sorted(p.name for p in alpha_dir.glob("*.exr"))
+    assert 1 <= len(done) < 12 and done == [f"{f:06d}.exr" for f in range(1, len(done) + 1)]
+    assert reports[-1] == ({"WARNING"}, f"Bake cancelled; {operator.run.done} frame(s) are cached and kept")
+    assert graph["mrf_blend"].status.startswith("Bake cancelled"), "the engine did not report the job cancelled"
 
 
 def test_a_bake_over_a_sequence_with_a_missing_file_bakes_what_it_can_and_names_the_rest(fresh, tmp_path):

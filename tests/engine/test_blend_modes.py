@@ -229,5 +229,5 @@ def test_mrf_lowers_the_seams_of_real_frames_well_below_a_paste(frames):
             image = mrf_blend.run(state, mrf_blend.SPEC.resolve({"mode": mode}), None)["image"]
             seams[mode].append(seam_excess(image, sources, near))
     mean = {mode: float(np.mean(v)) for mode, v in seams.items()}
-    assert mean["mrf"] <= 0.7 * mean["naive"]
-    assert mean["mrf"] < mean["feather"] and mean["mrf"] < mean["poisson"]
+    assert mean["mrf"] <= 0.005 * mean["naive"]  # measured 0.0019 here, 0.0022 in `bench blend`; feather: 0.009
+    assert mean["mrf"] < 0.5 * mean["feather"] and mean["mrf"] < 0.5 * mean["poisson"]  # measured 0.2 and 0.16

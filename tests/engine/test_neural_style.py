@@ -4,7 +4,6 @@ real frames and the real offline models."""
 from __future__ import annotations
 
 import threading
-import time
 
 import cv2
 import numpy as np
@@ -230,7 +229,7 @@ def test_tracks_get_the_palette_and_overrides_and_the_report_says_so():
     assert np.array_equal(state.stylized[far], state.rgb[far])  # away from people the footage is untouched
 
 
-@pytest.mark.parametrize("index, to_whole", [(288, 1.0), (300, 2.5)])  # a key frame; half way to the next
+@pytest.mark.parametrize("index, to_whole", [(288, 1.0), (300, 2.0)])  # a key frame; half way to the next
 def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whole):
     frame, instances = two_people(index)
     person = instances[0]
@@ -246,13 +245,14 @@ def test_a_person_looks_the_same_whatever_crop_is_cut_around_them(index, to_whol
                       {"assign": "single", "region": "frame"}, index=index).stylized[core] * 255
     for look in looks:  # crops normalised on their own differed by 5 to 29 levels here and on vtest's people
         assert np.abs(look - looks[0]).mean() < 1.0  # measured up to 0.5
-        assert np.abs(look - whole).mean() < to_whole  # measured up to 0.45 and 1.6
+        assert np.abs(look - whole).mean() < to_whole  # measured up to 0.45 and 1.57 (the README: 1 and 2)
 
 
 def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
     image = {"method": "arbitrary", "style_image": str(STARRY), "assign": "single"}
     # a key frame; half way to the next. The quantised network's int8 kernels differ with the CPU: crops were
-    # measured 1.35 and 7.7 levels from the whole frame on an AVX-512 CPU, 4.7 and 10.9 on an AVX2 one.
+    # measured 1.35 and 7.7 levels from the whole frame on an AVX-512 CPU, 4.7 and 10.9 on an AVX2 one; the README
+    # states these bounds.
     for index, jitter, to_whole in ((288, 1.5, 5.5), (300, 1.5, 12.0)):
         frame, instances = two_people(index)
         person = instances[0]
@@ -267,7 +267,7 @@ def test_crops_in_a_style_image_are_normalised_with_the_frames_statistics_too():
                  for shift in ((0, 0, 0, 0), (-3, 2, 3, -1), (5, -4, -2, 6))]
         assert all(mode == "crops" for _, mode in looks)
         for crop, _ in looks:
-            assert np.abs(crop - looks[0][0]).mean() < jitter  # measured up to 0.96
+            assert np.abs(crop - looks[0][0]).mean() < jitter  # measured up to 1.18
             assert np.abs(crop - whole).mean() < to_whole
         # at strength below 1 the style vector mixes in the crop's own content, so crops keep their own statistics
         own, _ = look(person.box, region="crops", strength=0.999)
@@ -489,7 +489,9 @@ def test_a_stabilised_frame_is_the_same_rendered_after_its_predecessor_or_alone(
     assert np.abs(moved.stylized - moved_alone.stylized)[people].mean() < 1 / 255  # measured 0.53 levels
 
 
-def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
+def test_optimise_reports_steps_and_a_cancel_lands_before_the_next_step(tmp_path):
+    """A cancel asked (from another thread, as the server's is) while step 3 is reported ends the frame before step
+    4 is reported: between iterations, not after the frame's 400."""
     service = Service(torch.device("cpu"))
     steps, cancel = [], threading.Event()
     header = {"id": 1, "source": {"kind": "file", "path": str(MESSI)},
@@ -498,15 +500,14 @@ def test_optimise_reports_steps_and_cancels_within_a_second(tmp_path):
                   "temporal": 0.0}}]}
 
     def on_step(stage, step, total):
-        steps.append((stage, step, total, time.monotonic()))
+        steps.append((stage, step, total))
         if step == 3:
-            threading.Timer(0.0, cancel.set).start()
+            asked = threading.Thread(target=cancel.set)
+            asked.start()
+            asked.join()
     with pytest.raises(Cancelled):
         service.run(parse_run(header), [], cancel.is_set, on_step)
-    assert [s[:3] for s in steps[:3]] == [("neural_style", i, 400) for i in (1, 2, 3)]
-    assert len(steps) < 400
-    step_time = steps[2][3] - steps[1][3]
-    assert steps[-1][3] - steps[2][3] < max(1.0, 2 * step_time)
+    assert steps == [("neural_style", i, 400) for i in (1, 2, 3)]
 
 
 def test_gpu_batches_and_cpu_onnx_runs_of_the_fast_network_agree():

@@ -44,13 +44,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from ..added_people import AddedPerson, Carried, drawn_mask, parse_added
 from ..frame_state import FrameState, Instance, ShotState
-from ..media import footage_identity
+from ..media import footage_identity, is_sequence, shot_identity
 from ..ops import masks as mask_ops
 from ..ops.id_overlay import id_overlay
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
@@ -527,15 +528,25 @@ def _session(params: dict, ctx, people: tuple[AddedPerson, ...]) -> Session:
     path = Path(ctx.write_dir) / STORE_NAME if ctx.write_dir and ctx.footage else None
     session = ctx.shot.tracking
     if session is None or session.key != key or session.store.path != path:
-        session = ctx.shot.tracking = Session(key, TrackStore(path, key), make_tracker(params), params["shot_start"])
+        session = ctx.shot.tracking = Session(key, TrackStore(path, key, _frame_identity(ctx)), make_tracker(params),
+                                              params["shot_start"])
     session.added = {person: carried for person, carried in session.added.items() if person in people}
     return session
 
 
+def _frame_identity(ctx) -> Callable[[int], list] | None:
+    """For an image sequence, each frame's file as it is now (`media.footage_identity`), which the track store holds
+    its records to; None for a video, whose every change is new footage (`_key`)."""
+    footage = ctx.footage
+    if footage is None or not is_sequence(footage):
+        return None
+    return lambda frame: list(footage_identity(footage, frame))
+
+
 def _key(params: dict, ctx) -> str:
-    """What a shot's tracks depend on: the footage (`media.footage_identity`), the mask stage's parameters and
+    """What a shot's tracks depend on: the footage (`media.shot_identity`), the mask stage's parameters and
     the tracking parameters (not the corrections applied after tracking)."""
-    footage = footage_identity(ctx.footage) if ctx.footage else None
+    footage = shot_identity(ctx.footage) if ctx.footage else None
     used = ("max_distance",) if params["method"] == "centre" else ("confirm_frames", "max_lost", "hold")
     tracking = {k: params[k] for k in ("method", "shot_start", *used)}
     text = json.dumps([footage, ctx.pipeline.get("instance_mask"), tracking], sort_keys=True, default=list)

@@ -221,7 +221,7 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     memory = ctx.shot.style_memory
     previous = ctx.previous_frame() if params["temporal"] > 0 else None
     prev_rgb = None if previous is None else previous.astype(np.float32) / 255.0
-    kept = [None if previous is None else _kept(memory.get((state.index - 1, key), []), region,
+    kept = [None if previous is None else _kept(memory.get((_read(ctx, state.index - 1), key), []), region,
                                                 _inner(region) if _agrees(piece, params) else region)
             for key, (piece, region) in zip(keys, pieces)]
     missing = [] if previous is None else [k for k, prior in enumerate(kept) if prior is None]
@@ -232,7 +232,7 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     rendered = everything[:len(pieces)]
     fresh: dict = {}
     for key, image, (_, region) in zip(keys, rendered, pieces):
-        fresh.setdefault((state.index, key), []).append((region, image))
+        fresh.setdefault((_read(ctx, state.index), key), []).append((region, image))
     if previous is not None:
         to_prev, from_prev = temporal.flow(ctx.frame_uint8, previous), temporal.flow(previous, ctx.frame_uint8)
         trust = temporal.reliable(to_prev, from_prev)
@@ -255,6 +255,13 @@ def _render(pieces: list[tuple[Piece, tuple[int, int, int, int]]], state: FrameS
     memory.clear()
     memory.update(fresh)
     return rendered
+
+
+def _read(ctx, index: int) -> tuple:
+    """What footage frame `index` is remembered by: its index, and the identity of its file as it was read
+    (`StageContext.footage_identity`: renderings of a file since rewritten are not the frame's), None for pixels
+    sent by the client."""
+    return index, None if ctx.footage is None else ctx.footage_identity(index)
 
 
 def _agrees(piece: Piece, params: dict) -> bool:

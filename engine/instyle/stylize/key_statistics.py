@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..media import SourceError, footage_identity
+from ..media import SourceError
 from ..models.fast_style import Statistics
 from ..ops import cuts
 from .methods import resized
@@ -70,7 +70,7 @@ def layer_statistics(net, image: np.ndarray, style) -> list[Statistics]:
 
 
 def _key_statistics(net, ctx, index: int, style, factor: float) -> list[Statistics]:
-    key = ("key_statistics", type(net).__name__, *footage_identity(ctx.footage), index, tuple(style.tolist()), factor)
+    key = ("key_statistics", type(net).__name__, *ctx.footage_identity(index), index, tuple(style.tolist()), factor)
     return ctx.models.memo(key, lambda: (
         layer_statistics(net, resized(_frame(ctx, index).astype(np.float32) / 255.0, factor), style)))
 
@@ -78,7 +78,7 @@ def _key_statistics(net, ctx, index: int, style, factor: float) -> list[Statisti
 def _signature(ctx, index: int) -> np.ndarray:
     if index == ctx.index:
         return cuts.colour_signature(ctx.frame_uint8)
-    key = ("key_signature", *footage_identity(ctx.footage), index)
+    key = ("key_signature", *ctx.footage_identity(index), index)
     return ctx.models.memo(key, lambda: cuts.colour_signature(_frame(ctx, index)))
 
 
@@ -90,7 +90,7 @@ def _frame(ctx, index: int) -> np.ndarray:
     previous = ctx.previous_frame() if index == ctx.index - 1 else None
     if previous is not None:
         return previous
-    footage = footage_identity(ctx.footage)
+    footage = ctx.footage_identity(index)
     if ctx.shot.key_frame is None or ctx.shot.key_frame[:2] != (footage, index):
         ctx.shot.key_frame = footage, index, ctx.frames.frame(ctx.footage, index, stream="keys")
     return ctx.shot.key_frame[2]
