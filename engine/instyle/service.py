@@ -92,7 +92,7 @@ class Service:
             shot = self._shot(shot_key)
             state = FrameState(rgb=frame.astype(np.float32) / 255.0, index=index)
             ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, request.source, self.frames,
-                               {c.name: c.params for c in calls}, on_step)
+                               {c.name: c.params for c in calls}, on_step, STAGES)
             ctx.reads.update(read)
             out, writing = Outputs(segment, request.shm, request.source), []
             try:
@@ -149,7 +149,8 @@ class Service:
             shot = self._shot(request.shot)
             for item in request.items:
                 frame, index = self._decode(item.source, [])
-                ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, item.source, self.frames, pipeline)
+                ctx = StageContext(self.zoo, shot, frame, index, is_cancelled, item.source, self.frames, pipeline,
+                                   stages=STAGES)
                 ctx.write_dir, ctx.stage = tracker.write, tracker.name
                 ctx.check_cancelled()
                 applied.append(instance_tracker.corrections_digest(tracker.params, ctx))

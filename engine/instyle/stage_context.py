@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .frame_state import ShotState
+from .frame_state import FrameState, ShotState
 from .media import FrameSource, SourceError, footage_identity, is_still
 from .models.zoo import ModelZoo
 from .scheduler import Cancelled
@@ -16,7 +16,9 @@ from .wire.requests import FileSource, Source
 
 class StageContext:
     """What a stage may use besides the frame: models, the shot's state, the frame as uint8; the request's
-    source, every stage's parameters (`pipeline`) and the folder the running stage writes to (`write_dir`).
+    source, every stage's parameters (`pipeline`), the folder the running stage writes to (`write_dir`), and the
+    stages by name (`stages`, `stages.STAGES` as the service gives it), through which a stage runs another one on
+    other frames (`replay`) without importing it.
 
     `reads` maps each footage frame the request's result is made from (its own, the previous one for temporal
     stabilisation, key frames for crop statistics) to its `media.footage_identity` as it was read; the frames
@@ -24,11 +26,11 @@ class StageContext:
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
                  is_cancelled=lambda: False, source: Source | None = None, frames: FrameSource | None = None,
-                 pipeline: dict | None = None, on_step=lambda stage, step, steps: None):
+                 pipeline: dict | None = None, on_step=lambda stage, step, steps: None, stages: dict | None = None):
         self.models, self.shot, self.frame_uint8, self.index = zoo, shot, frame_uint8, index
         self.is_cancelled, self.on_step = is_cancelled, on_step
         self.stage = ""
-        self.source, self.frames, self.pipeline = source, frames, pipeline or {}
+        self.source, self.frames, self.pipeline, self.stages = source, frames, pipeline or {}, stages or {}
         self.reads: dict[int, tuple] = {}
         self.write_dir: Path | None = None
 
@@ -50,7 +52,15 @@ class StageContext:
         """A context for frame `index` of the same footage (see `footage`) in `shot`, a shot state of the caller's."""
         frame = self.frames.frame(self.footage, index)
         return StageContext(self.models, shot, frame, index, self.is_cancelled, self.source, self.frames,
-                            self.pipeline)
+                            self.pipeline, stages=self.stages)
+
+    def replay(self, stage: str, index: int, shot: ShotState) -> tuple[np.ndarray, FrameState]:
+        """Run `stage` with this request's parameters for it on footage frame `index` in `shot` (a shot state of the
+        caller's): the frame (uint8 HxWx3 RGB) and its state after the stage."""
+        other = self.for_frame(index, shot)
+        state = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=index)
+        self.stages[stage].run(state, self.pipeline[stage], other)
+        return other.frame_uint8, state
 
     def footage_frame(self, index: int) -> np.ndarray | None:
         """Frame `index` of the footage (uint8 HxWx3 RGB): this request's own pixels for its frame, else decoded;

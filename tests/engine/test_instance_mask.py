@@ -20,6 +20,7 @@ from instyle.models.person_matte import SIDE, CropMatte, layout
 from instyle.models.zoo import ModelZoo
 from instyle.ops import cuts
 from instyle.ops import masks as mask_ops
+from instyle.ops import person_mattes
 from instyle.stage_context import StageContext
 from instyle.stages import instance_mask
 
@@ -82,22 +83,30 @@ def test_ownership_matches_the_dense_formula_and_is_disjoint(seed):
     assert np.array_equal(owned.max(axis=0) > 0, evidence.max(axis=0) > 0)
 
 
-def test_tall_people_take_the_larger_of_the_crop_and_frame_mattes_within_their_window():
-    h, w = 300, 400
-    tall, short = (50.0, 40.0, 110.0, 40.0 + instance_mask.FRAME_MATTE_HEIGHT), (250.0, 100.0, 280.0, 160.0)
-    boxes = np.array([tall, short], np.float32)
-    crop = np.zeros((2, h, w), np.float32)
-    crop[0, 60:120, 60:100] = 0.3
+def test_tall_people_seen_by_the_frame_matte_take_it_with_the_crop_matte_near_it():
+    h, w = 400, 500
+    height = person_mattes.FRAME_MATTE_HEIGHT + 100
+    tall, short, unseen = (50.0, 40.0, 110.0, 40.0 + height), (250.0, 100.0, 280.0, 160.0), (350., 40., 420., 240.)
+    boxes = np.array([tall, short, unseen], np.float32)
+    crop = np.zeros((3, h, w), np.float32)
+    crop[0, 40:40 + height, 45:115] = 0.8  # the person, and a wall behind them it takes for them
+    crop[0, 40:40 + height, 100:115] = 0.9
     crop[1, 110:150, 255:275] = 0.9
-    alpha = np.full((h, w), 0.6, np.float32)
-    out = instance_mask.with_frame_matte(crop, boxes, alpha)
-    x0, y0, x1, y1 = mask_ops.box_region(tall, (h, w), instance_mask.WINDOW)
-    inside = np.zeros((h, w), bool)
-    inside[y0:y1, x0:x1] = True
-    assert np.all(out[0][inside] == 0.6) and np.all(out[0][~inside] == 0.0)  # the frame matte, only in the window
+    crop[2, 60:200, 360:410] = 0.7
+    alpha = np.zeros((h, w), np.float32)
+    alpha[40:40 + height, 50:100] = 0.95  # RVM sees the tall person, and a little of the third
+    alpha[60:70, 360:370] = 0.95
+    out = person_mattes.with_frame_matte(crop, boxes, alpha)
+    person = out[0, 40:40 + height]
+    assert np.all(person[:, 50:100] == np.float32(0.95))  # RVM's matte where larger
+    side = max(3, int(person_mattes.NEAR_FRAME_MATTE * height)) | 1
+    near = side // 2
+    assert np.all(person[:, 50 - near:50] == np.float32(0.8)) and np.all(person[:, 100:100 + near] == np.float32(0.9))
+    assert not person[:, 100 + near + 1:].any() and not person[:, :50 - near - 1].any()  # the wall is cut away
     assert np.array_equal(out[1], crop[1])  # a short person keeps the crop matte alone
-    assert crop[0].max() == np.float32(0.3)  # the inputs are left as they were
-    assert list(instance_mask.tall(boxes)) == [True, False]
+    assert np.array_equal(out[2], crop[2])  # so does one RVM hardly sees
+    assert crop[0].max() == np.float32(0.9)  # the inputs are left as they were
+    assert list(person_mattes.tall(boxes)) == [True, False, True]
 
 
 def test_refine_on_supports_equals_whole_frame_grow_and_feather():

@@ -3,12 +3,14 @@
 Two models:
 
 - "centernet+rvm" (offline, from the npm registry): CenterNet boxes; people are matted by the selfie network
-  on crops around each person and, where they are at least `FRAME_MATTE_HEIGHT` pixels tall, also by Robust
-  Video Matting on the whole frame (the larger of the two counts; its recurrent state lives in the shot). On
-  the labelled hard-case clips the selfie network alone loses people cut by the frame's edge, in low light and
-  in front of busy walls, where RVM holds them; RVM at 384 px loses small people, where the crops hold them.
-  Other classes are cut out of their box by GrabCut. Faster runs the detector on every second frame of a shot and moves the boxes on
-  at their speed in between; Better runs it on every frame, plus overlapping tiles that find small people.
+  on crops around each person and, where they are at least `ops.person_mattes.FRAME_MATTE_HEIGHT` pixels tall, also by Robust
+  Video Matting on the whole frame, whose recurrent state lives in the shot (`ops.person_mattes.with_frame_matte`
+  combines them).
+  On the labelled hard-case clips the selfie network alone loses people cut by the frame's edge, in low light
+  and in front of busy walls, where RVM holds them; RVM at 384 px loses small people, where the crops hold
+  them. Other classes are cut out of their box by GrabCut. Faster runs the detector on every second frame of a
+  shot and moves the boxes on at their speed in between; Better runs it on every frame, plus overlapping tiles
+  that find small people.
   A person box whose mattes are weak there (under 0.5) is scaled up to full strength where they still see
   someone (`ops.masks.seen_person`: low light, cartoon figures), and dropped where they see no one.
 - "maskrcnn" (a separate download): torchvision Mask R-CNN v2, one mask per instance from the network.
@@ -44,18 +46,12 @@ from ..frame_state import FrameState, Instance
 from ..models.person_matte import frame_matte
 from ..modelstore import WeightsError
 from ..ops import box_motion, cuts
+from ..ops.person_mattes import WINDOW, tall, with_frame_matte
 from ..ops import masks as mask_ops
 from ..wire.coco import COCO_CLASSES, PERSON
 from ..wire import stage_specs
 
 SPEC = stage_specs.INSTANCE_MASK  # the stage's name, parameters and outputs, shipped to clients
-
-WINDOW = 0.1  # a person's mattes count within their box grown by this share of its size on each side
-FRAME_MATTE_HEIGHT = 100
-"""People at least this tall (box, frame pixels) are also matted by RVM on the whole frame: on the hard-case
-clips' detected people, the larger of the two mattes had mean IoU 0.787 against the selfie crops' 0.744 (RVM
-alone 0.656; the larger of the two for everyone 0.775, as RVM blurs small people into their surroundings)."""
-
 
 @dataclass(frozen=True)
 class Recipe:
@@ -188,22 +184,6 @@ def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemor
     for k in np.flatnonzero(class_ids != PERSON):
         evidence[k] = mask_ops.grabcut_in_box(frame, boxes[k], recipe.grabcut_iterations, recipe.grabcut_side)
     return boxes, class_ids, scores, evidence
-
-
-def tall(boxes: np.ndarray) -> np.ndarray:
-    """bool N: which of Nx4 person boxes (x1, y1, x2, y2 pixels) are matted by RVM too (`FRAME_MATTE_HEIGHT`)."""
-    return boxes[:, 3] - boxes[:, 1] >= FRAME_MATTE_HEIGHT
-
-
-def with_frame_matte(crop_alpha: np.ndarray, boxes: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The people's mattes NxHxW in [0, 1]: `crop_alpha` (NxHxW, the selfie network's on crops of Nx4 `boxes`),
-    and for `tall` boxes the larger of that and the whole-frame matte `alpha` (HxW in [0, 1]) within the box
-    grown by WINDOW."""
-    out = crop_alpha.copy()
-    for k in np.flatnonzero(tall(boxes)):
-        x0, y0, x1, y1 = mask_ops.box_region(boxes[k], alpha.shape, WINDOW)
-        np.maximum(out[k, y0:y1, x0:x1], alpha[y0:y1, x0:x1], out=out[k, y0:y1, x0:x1])
-    return out
 
 
 def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):

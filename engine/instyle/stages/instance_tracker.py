@@ -53,13 +53,13 @@ from ..added_people import AddedPerson, Carried, drawn_mask, parse_added
 from ..frame_state import FrameState, Instance, ShotState
 from ..media import footage_identity, is_sequence, shot_identity
 from ..ops import masks as mask_ops
+from ..ops.person_mattes import WINDOW, with_frame_matte
 from ..ops.id_overlay import id_overlay
 from ..ops.tracking import CentreTracker, KalmanTracker, assign, box_iou, describe_detections, held_tracks
 from ..track_store import TrackStore
 from ..wire.corrections import CORRECTIONS
 from ..wire.params import ParamError
 from ..wire import stage_specs
-from . import instance_mask
 
 SPEC = stage_specs.INSTANCE_TRACKER  # the stage's name, parameters and outputs, shipped to clients
 
@@ -207,7 +207,7 @@ def _carried(session: Session, person: AddedPerson, size: tuple[int, int]) -> Ca
 def _matte(ctx):
     """The person matte of a frame (uint8 HxWx3) in one box (4,): float32 HxW in [0, 1] (`added_people.Matte`)."""
     def matte(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-        return ctx.models.crop_matte()(frame, box[None], instance_mask.WINDOW)[0]
+        return ctx.models.crop_matte()(frame, box[None], WINDOW)[0]
     return matte
 
 
@@ -319,13 +319,13 @@ def held_instances(ctx, boxes: np.ndarray, ids: np.ndarray, taken: np.ndarray,
     person matte in its box less `taken` (float32 HxW in [0, 1], what detected people own), where it sees them
     (`ops.masks.seen_person`), refined as the Instance Mask stage refines; a box where it sees no one is left
     out. The person matte is the selfie network's on crops, combined with `frame_alpha` (float32 HxW, the Instance
-    Mask stage's whole-frame matte) where given, as that stage combines them (`instance_mask.with_frame_matte`)."""
+    Mask stage's whole-frame matte) where given, as that stage combines them (`ops.person_mattes`)."""
     if len(boxes) == 0:
         return []
     params = ctx.pipeline.get("instance_mask", {})
-    evidence = ctx.models.crop_matte()(ctx.frame_uint8, boxes, instance_mask.WINDOW)
+    evidence = ctx.models.crop_matte()(ctx.frame_uint8, boxes, WINDOW)
     if frame_alpha is not None:
-        evidence = instance_mask.with_frame_matte(evidence, boxes, frame_alpha)
+        evidence = with_frame_matte(evidence, boxes, frame_alpha)
     evidence = mask_ops.assign_ownership(evidence * (1.0 - taken), boxes)
     seen = [(k, mask_ops.seen_person(evidence[k], box)) for k, box in enumerate(boxes)]
     keep = [k for k, mask in seen if mask is not None]
@@ -474,14 +474,12 @@ def _analyse_to(session: Session, ctx, frame: int, hold: int) -> int:
 
 
 def _analyse(session: Session, ctx) -> tuple[np.ndarray, Found]:
-    """Run the Instance Mask stage on frame `session.masks_next`, in the session's own shot state: the frame
-    (uint8 HxWx3) and what it found."""
+    """Run the Instance Mask stage (through the context) on frame `session.masks_next`, in the session's own shot
+    state: the frame (uint8 HxWx3) and what it found."""
     ctx.check_cancelled()
-    other = ctx.for_frame(session.masks_next, session.masks)
-    frame_state = FrameState(rgb=other.frame_uint8.astype(np.float32) / 255.0, index=other.index)
-    instance_mask.run(frame_state, ctx.pipeline["instance_mask"], other)
+    frame, frame_state = ctx.replay("instance_mask", session.masks_next, session.masks)
     session.masks_next += 1
-    return other.frame_uint8, _found(frame_state)
+    return frame, _found(frame_state)
 
 
 def _track(session: Session, frame: np.ndarray, found: Found, hold: int, record: bool = True) -> np.ndarray:
