@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from .wire import footage_tags
-from .wire.atomic_files import sweep_temporary, write_atomic
+from .wire.atomic_files import link_atomic, sweep_temporary, write_atomic
 from .wire.cache_files import frame_file
 from .wire.corrections import tag_file
 
@@ -45,20 +45,14 @@ def forget_rewritten(folders: list[tuple[Path, tuple[str, ...]]], frames: list[i
 
 def publish(src: Path, dst: Path) -> None:
     """Make `dst` hold the frame `src` holds, in one step for its readers: a hard link (a copy where the file
-    system has none), written beside `dst` as `.<name>.<pid>.publish.tmp.exr` and renamed over it."""
+    system has none) made at a temporary name no one can predict and renamed over it (`wire.atomic_files`)."""
     try:
         if dst.samefile(src):
             return
     except OSError:
         pass
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.publish.tmp.exr")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    link_atomic(src, dst)
 
 
 def signature(description: object) -> str:

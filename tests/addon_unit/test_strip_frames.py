@@ -49,3 +49,22 @@ def test_publish_links_a_cached_frame_where_it_is_read(tmp_path):
     assert read.read_bytes() == b"b" and strip_a.read_bytes() == b"a"
     assert sorted(p.name for p in read.parent.iterdir()) == ["000015.exr"]
     assert os.stat(strip_b).st_nlink == 2
+
+
+def test_publish_never_writes_through_a_planted_symlink_and_copies_where_links_fail(tmp_path, monkeypatch):
+    src, read = tmp_path / "cache" / "000005.exr", tmp_path / "alpha" / "000015.exr"
+    src.parent.mkdir()
+    read.parent.mkdir()
+    src.write_bytes(b"frame")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"someone else's")
+    planted = read.with_name(f".{read.stem}.{os.getpid()}.publish.tmp.exr")  # the name publish once used
+    planted.symlink_to(victim)
+
+    def no_links(src, dst):
+        raise OSError("links are not supported here")
+    monkeypatch.setattr(os, "link", no_links)
+    cache.publish(src, read)
+    assert read.read_bytes() == b"frame" and not read.samefile(src)  # a copy
+    assert victim.read_bytes() == b"someone else's" and planted.is_symlink()
+    assert sorted(p.name for p in read.parent.iterdir()) == sorted(["000015.exr", planted.name])

@@ -20,15 +20,43 @@ TEMPORARY = re.compile(r"\.(?P<stem>.+)\.(?P<pid>\d+)\.[^.]+\.tmp(\.\w+)?")
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
+def temporary_name(path: Path) -> Path:
+    """A fresh temporary name beside `path` (see the module's docstring)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(8)}.tmp{path.suffix}")
+
+
 def write_atomic(path: Path, data, mode: int = 0o666) -> None:
     """Make `path` hold `data` (bytes-like), created with permission bits `mode` (less the umask)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(8)}.tmp{path.suffix}")
+    tmp = temporary_name(path)
     fd = os.open(tmp, CREATE_FLAGS, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def link_atomic(src: Path, dst: Path) -> None:
+    """Make `dst` hold the file `src` holds: a hard link to it (a copy where the file system has none) made at a
+    temporary name and renamed over `dst`."""
+    tmp = temporary_name(dst)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        fd = os.open(tmp, CREATE_FLAGS, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    out.write(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    try:
+        os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
