@@ -55,8 +55,11 @@ def settle(folders: list[Folder], frames: list[int], key: str, digests: Callable
 
 
 def forget(folder: Folder, frame: int) -> None:
-    """Remove a frame's cached outputs from `folder`, then its tag."""
+    """Remove a frame's cached outputs from `folder`, then its tag: every output's, those not read now too (the
+    engine writes only the outputs read, so an output linked later must not find a frame made with other
+    corrections)."""
     node_dir, outputs = folder
-    for output in outputs:
+    present = [p.name for p in Path(node_dir).iterdir() if p.is_dir()] if Path(node_dir).is_dir() else []
+    for output in dict.fromkeys([*outputs, *present]):
         cache.frame_file(node_dir, output, frame).unlink(missing_ok=True)
     tag_file(node_dir, frame).unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ..conftest import ENGINE_PYTHON, VTEST
-from .conftest import read_exr, read_png, render_saved_file
+from .conftest import read_exr, read_png, render_saved_file, view
 
 FRAMES = 3
 
@@ -27,6 +27,7 @@ def rendered(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)
     tree = scene.compositing_node_group
+    view(graph["instance_mask"].outputs["Mask"])  # read by the test below: cached only when something reads it
     frames = render(scene, tmp_path / "styled")
     assert not fresh.render_hooks.failures, fresh.render_hooks.failures
     tree.links.new(graph["source"].outputs["Image"], graph["output"].inputs[0])
@@ -220,3 +221,35 @@ def test_a_bake_over_a_sequence_with_a_missing_file_bakes_what_it_can_and_names_
     assert bpy.ops.instyle.bake() == {"FINISHED"}
     assert fresh.engine_link.engine_pid() == pid, "the missing frame was taken for a dead engine"
     assert sorted(p.name for p in alpha_dir.iterdir()) == [f"{f:06d}.exr" for f in (1, 2)]
+
+
+def test_only_outputs_that_something_reads_are_cached_and_a_new_link_computes_the_frames_lacking_it(fresh, tmp_path):
+    """The default chain reads only MRF Blend's Image (its alpha and stylized layer): nothing else is written. Linking
+    Neural Style's Stylized output to a Viewer makes the cached frames lack it, so the next render computes them
+    again, with it; unlinking it leaves the frames cached."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 2)
+    names = ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")
+
+    def cached() -> set[tuple[str, str, str]]:
+        return {(name, p.parent.name, p.name) for name in names
+                for p in fresh.paths.node_dir(graph[name].cache_id).glob("*/*.exr")}
+
+    def computed(folder: str) -> list[int]:
+        fresh.render_hooks.last_replies.clear()
+        render(scene, tmp_path / folder)
+        assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+        return [f for f in (1, 2) if fresh.render_hooks.last_replies[f]]
+
+    assert computed("default") == [1, 2]
+    assert cached() == {("mrf_blend", o, f"{f:06d}.exr") for o in ("alpha", "stylized_for_mix") for f in (1, 2)}
+    assert computed("again") == []
+    viewer = view(graph["neural_style"].outputs["Stylized"])
+    assert computed("linked") == [1, 2]
+    stylized = {(n, o, f) for n, o, f in cached() if n == "neural_style"}
+    assert stylized == {("neural_style", "image", f"{f:06d}.exr") for f in (1, 2)}
+    for f in (1, 2):
+        image = read_exr(fresh.paths.node_dir(graph["neural_style"].cache_id) / "image" / f"{f:06d}.exr")
+        assert image.shape == (576, 768) and image.std() > 0.05
+    scene.compositing_node_group.nodes.remove(viewer)
+    assert computed("unlinked") == []
