@@ -7,15 +7,18 @@ path is taken (key frames, crops), through the default chain (every stage at its
 instyle Chain makes it) in the real `Service`, which returns every output of every stage as float32. Each frame's
 outputs are then stored three ways, each encoded and written atomically into a temporary folder as the engine does:
 
-- float32: every output of every stage as uncompressed 32-bit float RGBA;
-- before: what the engine wrote before issue 19's cache work: every output of every stage (none was left out),
-  half-float RGBA, colour uncompressed, masks, ids and the id overlay RLE;
+- float32: what the default chain wrote before (`BEFORE_CHAIN_WRITES`: every output a socket of its nodes shows,
+  linked or not) as uncompressed 32-bit float RGBA;
+- before: the same outputs as the engine stored them before issue 19's cache work: half-float RGBA, colour
+  uncompressed, masks, ids and the id overlay RLE;
 - now: the outputs the default chain reads (`DEFAULT_CHAIN_WRITES`: MRF Blend's alpha and stylized layer) as
   `cache_format` stores them.
 
-Per frame: MB, milliseconds to write them (one thread; the engine writes on two while later stages run), and the
-largest difference, in 8-bit levels, of the frame Blender composites from them (footage, layer and alpha mixed in
-linear light, as MRF Blend's inner tree does, shown as sRGB) from the one composited from the float32 outputs.
+Per frame: MB, milliseconds to write them (one thread; the engine writes on two while later stages run), the same
+as the engine itself wrote them in the run (bytes on disk, and its wait for the writes once the last stage is
+done), and the largest difference, in 8-bit levels, of the frame Blender composites from them (footage, layer and
+alpha mixed in linear light, as MRF Blend's inner tree does, shown as sRGB) from the one composited from the
+float32 outputs.
 
 The codec table stores three frames of the clip's last frame with every codec of `media.EXR_CODECS`, in half floats:
 a mask (MRF Blend's alpha, one channel), the mix layer as now stored (zero where alpha is 0) and natural colour
@@ -46,12 +49,16 @@ VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 SIZE = (1920, 1080)
 FRAMES, QUICK_FRAMES = 4, 2
 REPEATS, QUICK_REPEATS = 3, 1
+CODEC_REPEATS = 5
 SHARE_MB_PER_S = 110.0  # one gigabit link to a shared cache
 STAGE_ORDER = ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")
 DEFAULT_CHAIN_WRITES = {"instance_mask": (), "instance_tracker": (), "neural_style": (),
                         "mrf_blend": ("alpha", "stylized_for_mix")}
 """What the add-on's default chain (footage -> the four nodes -> MRF Blend's Image to the output) writes: no other
 socket is linked, and MRF Blend's Image mixes its stylized layer over the footage by its alpha."""
+BEFORE_CHAIN_WRITES = {"instance_mask": ("mask", "index"), "instance_tracker": ("mask", "tracks", "selection", "ids"),
+                       "neural_style": ("image", "mask"), "mrf_blend": ("alpha", "stylized_for_mix")}
+"""What it wrote before: every output any socket of its nodes shows, linked or not."""
 
 
 def hd_clip(folder: Path, frames: int) -> Path:
@@ -91,17 +98,24 @@ def run_frames(service: Service, clip: Path, frames: int, cache: Path | None = N
         yield index, reply, arrays
 
 
+def _before(arrays: dict[str, np.ndarray]) -> list[str]:
+    """The keys of `arrays` the default chain wrote before (all of them when only some outputs were returned)."""
+    keys = [f"{s}.{o}" for s, outputs in BEFORE_CHAIN_WRITES.items() for o in outputs]
+    return keys if all(k in arrays for k in keys) else list(arrays)
+
+
 def float32_files(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
-    """Every output as uncompressed float32 RGBA (colour linear)."""
+    """The outputs the default chain wrote before, as uncompressed float32 RGBA (colour linear)."""
     return {key: _rgba(key, arrays[key], cv2.IMWRITE_EXR_TYPE_FLOAT, cv2.IMWRITE_EXR_COMPRESSION_NO)
-            for key in arrays}
+            for key in _before(arrays)}
 
 
 def before_files(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
-    """Every output as the engine stored it before: half-float RGBA, colour uncompressed, the rest RLE."""
+    """The outputs the default chain wrote before, as the engine stored them: half-float RGBA, colour uncompressed,
+    the rest RLE."""
     return {key: _rgba(key, arrays[key], cv2.IMWRITE_EXR_TYPE_HALF,
                        cv2.IMWRITE_EXR_COMPRESSION_NO if _colour(key) else cv2.IMWRITE_EXR_COMPRESSION_RLE)
-            for key in arrays}
+            for key in _before(arrays)}
 
 
 def now_files(arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
@@ -174,16 +188,18 @@ def run(ctx) -> None:
     repeats = QUICK_REPEATS if ctx.quick else REPEATS
     service = Service(torch.device(ctx.device))
     decoder = FrameSource()
-    ways = {"float32 RGBA, every output, uncompressed": float32_files,
-            "before: every output, half-float RGBA, colour uncompressed, the rest RLE": before_files,
+    ways = {"float32 RGBA, the outputs written before, uncompressed": float32_files,
+            "before: every socket's output, half-float RGBA, colour uncompressed, the rest RLE": before_files,
             "now: the outputs read, as cache_format stores them": now_files}
     measured = {name: ([], []) for name in ways}
     worst = {"now": 0.0, "background": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = hd_clip(tmp, frames)
-        last = None
-        for index, _, arrays in run_frames(service, clip, frames):
+        last, engine_cache, engine_ms, engine_bytes = None, tmp / "engine", [], []
+        for index, reply, arrays in run_frames(service, clip, frames, engine_cache):
+            engine_ms.append(reply["timings_ms"]["writes"])
+            engine_bytes.append(sum(p.stat().st_size for p in engine_cache.rglob(f"{index + 1:06d}.exr")))
             footage = decoder.frame(str(clip), index).astype(np.float32) / 255
             for k, (name, encode) in enumerate(ways.items()):
                 folder = tmp / f"way{k}"
@@ -205,11 +221,14 @@ def run(ctx) -> None:
             ctx.value(f"{name}: MB", statistics.mean(sizes) / 1e6, "MB", group=group)
             ctx.value(f"{name}: write ms", statistics.median(ms), "ms", group=group,
                       note="encode and write, one thread")
+        ctx.value("now, as the engine wrote them: MB on disk", statistics.mean(engine_bytes) / 1e6, "MB", group=group)
+        ctx.value("now, the engine's wait for its writes after the last stage", statistics.median(engine_ms), "ms",
+                  group=group, note="reply timings_ms.writes: two threads, started as each stage ends")
         ctx.value("now: largest composite difference from float32", worst["now"], "levels", group=group,
                   note="8-bit; issue target: at most 1")
         ctx.value("now: composite outside alpha > 0, off the footage", worst["background"], "", group=group,
                   note="0: the footage's own pixels")
-        _codecs(ctx, last, tmp / "codecs", repeats)
+        _codecs(ctx, last, tmp / "codecs", QUICK_REPEATS if ctx.quick else CODEC_REPEATS)
 
 
 def _codecs(ctx, arrays: dict[str, np.ndarray], folder: Path, repeats: int) -> None:
@@ -226,7 +245,7 @@ def _codecs(ctx, arrays: dict[str, np.ndarray], folder: Path, repeats: int) -> N
         group = f"EXR codecs, half floats: {content}"
         costs = {}
         for codec in EXR_CODECS:
-            ms, size = write_ms(lambda: {"frame": encode_exr(image, codec)}, folder, max(repeats, 3))
+            ms, size = write_ms(lambda: {"frame": encode_exr(image, codec)}, folder, repeats)
             costs[codec] = ms + size / 1e6 / SHARE_MB_PER_S * 1000
             ctx.value(f"{codec}: MB", size / 1e6, "MB", group=group)
             ctx.value(f"{codec}: write ms", ms, "ms", group=group)
