@@ -198,8 +198,7 @@ def reaches_output(node) -> bool:
 def socket_reaches_output(socket) -> bool:
     """Whether an output socket is linked (unmuted) to a node whose outputs arrive at an output (`reaches_output`),
     or to an output node itself."""
-    return any(reaches_output(link.to_node) for link in socket.links if not link.is_muted) if socket.is_linked \
-        else False
+    return socket.is_linked and any(reaches_output(link.to_node) for link in socket.links if not link.is_muted)
 
 
 def read_outputs(node) -> tuple[str, ...]:
