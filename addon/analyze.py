@@ -7,7 +7,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import StringProperty
 
-from . import bake, cache, paths
+from . import bake, cache, corrections, paths
 from .chain import Chain, ChainError, chain_to
 from .nodes import InstanceTrackerNode, NeuralStyleNode
 from .track_styles import add_rows, node_named
@@ -61,9 +61,8 @@ def forget_unrecorded(tracker, chain: Chain, scene) -> None:
     say), so that the analysis computes them again and the engine records them."""
     stored = read_store(paths.node_dir(tracker.cache_id) / STORE_NAME)
     for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
-        if chain.source_for(frame)["frame"] not in stored:
-            for output in tracker.cached_outputs():
-                cache.frame_file(paths.node_dir(tracker.cache_id), output, frame).unlink(missing_ok=True)
+        if chain.source_for(frame)["frame"] not in stored:  # its tag too: with no output read, it marks the frame
+            corrections.forget((paths.node_dir(tracker.cache_id), tracker.cached_outputs()), frame)
 
 
 def record(tracker, chain: Chain, scene, frames: list[int]) -> tuple[list, list[int], dict[str, list[int]]]:

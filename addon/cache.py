@@ -23,8 +23,11 @@ def has_frame(node_dir: Path, outputs: tuple[str, ...], frame: int) -> bool:
 
 
 def forget(node_dir: Path, outputs: tuple[str, ...], frame: int) -> None:
-    """Remove a frame's cached outputs from `node_dir`, then its tags."""
-    for output in outputs:
+    """Remove a frame's cached outputs from `node_dir`, then its tags: every output's, those not read now too (the
+    engine writes only the outputs read, so an output linked later must not find a frame made from other footage
+    or with other corrections)."""
+    present = [p.name for p in Path(node_dir).iterdir() if p.is_dir()] if Path(node_dir).is_dir() else []
+    for output in dict.fromkeys([*outputs, *present]):
         frame_file(node_dir, output, frame).unlink(missing_ok=True)
     tag_file(node_dir, frame).unlink(missing_ok=True)
     footage_tags.tag_file(node_dir, frame).unlink(missing_ok=True)

@@ -131,9 +131,19 @@ class Chain:
         tracker = next((n for n in self.nodes if n.STAGE == TRACKER), None)
         return corrections_key(tracker.stage_params()) if tracker else ""
 
+    @cached_property
+    def _read(self) -> dict[str, tuple[str, ...]]:
+        return {node.name: read_outputs(node) for node in self.nodes}
+
+    def outputs(self, node) -> tuple[str, ...]:
+        """The node's cached outputs that something reads (`read_outputs`, as the graph was when this chain was
+        made): the ones the engine writes and a cached frame must have."""
+        return self._read[node.name]
+
     def tagged(self) -> list[corrections.Folder]:
-        """The cache folders, with their outputs, of the nodes whose frames are tagged with corrections."""
-        return [(self.node_dir(n), n.cached_outputs())
+        """The cache folders, with the outputs read from them, of the nodes whose frames are tagged with
+        corrections."""
+        return [(self.node_dir(n), self.outputs(n))
                 for n, on in zip(self.nodes, tagged([n.STAGE for n in self.nodes])) if on]
 
     def corrections_request(self, frames: list[int]) -> dict:
@@ -145,7 +155,7 @@ class Chain:
 
     def pipeline(self) -> list[dict]:
         return [{"stage": n.STAGE, "params": self._params(n), "write": str(self.node_dir(n)),
-                 "write_outputs": list(n.cached_outputs())} for n in self.nodes]
+                 "write_outputs": list(self.outputs(n))} for n in self.nodes]
 
     def _params(self, node) -> dict:
         """The node's stage parameters, with a tracker's automatic shot start resolved against the scene."""
@@ -156,9 +166,10 @@ class Chain:
         return params
 
     def cached(self, frame: int) -> bool:
-        """Whether every node has `frame`, tagged (where tagged) with the present corrections."""
+        """Whether every node has `frame` of each output read from it (a frame lacking one that a new link reads
+        is computed again, as a whole), tagged (where tagged) with the present corrections."""
         number = self.number(frame)
-        return (all(cache.has_frame(self.node_dir(n), n.cached_outputs(), number) for n in self.nodes)
+        return (all(cache.has_frame(self.node_dir(n), self.outputs(n), number) for n in self.nodes)
                 and all(corrections.current(folder, number, self.corrections_key) for folder in self.tagged()))
 
 
@@ -194,6 +205,24 @@ def reaches_output(node) -> bool:
         seen.add(current.name)
         todo += [link.to_node for out in current.outputs for link in out.links if not link.is_muted]
     return False
+
+
+def socket_reaches_output(socket) -> bool:
+    """Whether an output socket is linked (unmuted) to a node whose outputs arrive at an output (`reaches_output`),
+    or to an output node itself."""
+    return socket.is_linked and any(reaches_output(link.to_node) for link in socket.links if not link.is_muted)
+
+
+def read_outputs(node) -> tuple[str, ...]:
+    """The cached outputs of instyle `node` that something reads: those of its sockets linked on to the tree's
+    output, a Viewer or a File Output (MRF Blend's Image, the mix, reads `alpha` and `stylized_for_mix`). No
+    instyle node reads another's cache (the engine hands stages their inputs itself), so the engine writes only
+    these; a socket linked later makes the frames lacking its output not cached, and so computed again."""
+    wanted = set()
+    for s in node.OUTPUTS:
+        if s.source != "pass" and socket_reaches_output(node.outputs[s.name]):
+            wanted.update(("alpha", "stylized_for_mix") if s.source == "mix" else (s.source,))
+    return tuple(o for o in node.cached_outputs() if o in wanted)
 
 
 def chain_to(node, group_footage=None) -> Chain:

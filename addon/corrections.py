@@ -55,5 +55,5 @@ def settle(folders: list[Folder], frames: list[int], key: str, digests: Callable
 
 
 def forget(folder: Folder, frame: int) -> None:
-    """Remove a frame's cached outputs from `folder`, then its tags."""
+    """Remove a frame's cached outputs from `folder`, then its tags (`cache.forget`)."""
     cache.forget(*folder, frame)

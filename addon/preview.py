@@ -135,7 +135,7 @@ def _mark(scene, chain, frame: int, state: str, reply: dict | None = None) -> No
     """Status: the frame's state (with the engine's time) and how much of the scene's range is cached."""
     frames = range(scene.frame_start, scene.frame_end + 1)
     last = chain.nodes[-1]
-    done = sum(cache.has_frame(paths.node_dir(last.cache_id), last.cached_outputs(), f) for f in frames)
+    done = sum(cache.has_frame(paths.node_dir(last.cache_id), chain.outputs(last), f) for f in frames)
     took = f" in {sum(v for k, v in reply['timings_ms'].items() if '.' not in k):.0f} ms" if reply else ""
     compute.mark(chain, f"Frame {frame}: {state}{took}; {done} of {len(frames)} frames cached")
 

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
         *) SUITES+=("$1"); shift ;;
     esac
 done
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(transport mask style blend track pipeline)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(transport cache mask style blend track pipeline)
 build/setup.sh
 mkdir -p "$RESULTS"
 rm -rf "$RESULTS"/*.json "$RESULTS/demo"  # the last run's results, so a failed suite cannot leave an old file

@@ -177,26 +177,32 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def write_exr(path: Path, image: np.ndarray, compress: bool | None = None) -> None:
-    """Write HxW (grey) or HxWx3 RGB float32 as a half-float RGBA EXR, atomically and safely in a shared folder
-    (`wire.atomic_files`; OpenCV encodes in memory, through a private temporary file of its own).
+EXR_CODECS = {"none": cv2.IMWRITE_EXR_COMPRESSION_NO, "rle": cv2.IMWRITE_EXR_COMPRESSION_RLE,
+              "zips": cv2.IMWRITE_EXR_COMPRESSION_ZIPS, "zip": cv2.IMWRITE_EXR_COMPRESSION_ZIP,
+              "piz": cv2.IMWRITE_EXR_COMPRESSION_PIZ}
+"""The lossless EXR codecs (Blender reads them all); `bench cache` measures them."""
 
-    Grey is written as R = G = B, and alpha is 1. Half floats keep 0 and 1 exact, integers to 2048 exact, and
-    8-bit sRGB levels distinguishable after the linear conversion. `compress` (by default: grey frames) writes
-    RLE-compressed: grey frames (masks, ids) and flat colour frames (the id overlay) shrink about 50x at little
-    cost; natural colour frames are stored uncompressed, as RLE takes twice as long to write them and saves only
-    about 15%.
+
+def encode_exr(image: np.ndarray, codec: str = "rle", half: bool = True) -> np.ndarray:
+    """HxW (grey) or HxWx3 RGB float32 as the bytes of an EXR file with no alpha channel (readers take alpha as 1):
+    grey as one channel, Y, which Blender reads as R = G = B; colour as R, G and B.
+
+    `half` stores 16-bit floats: they keep 0 and 1 exact, integers to 2048 exact, and 8-bit sRGB levels
+    distinguishable after the linear conversion; otherwise 32-bit floats. `codec` is one of `EXR_CODECS`.
     """
     image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 2:
-        bgra = cv2.merge([image, image, image, np.ones_like(image)])
-    else:
-        bgra = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA)
-    compress = image.ndim == 2 if compress is None else compress
-    compression = cv2.IMWRITE_EXR_COMPRESSION_RLE if compress else cv2.IMWRITE_EXR_COMPRESSION_NO
-    ok, data = cv2.imencode(".exr", bgra, [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_HALF,
-                                           cv2.IMWRITE_EXR_COMPRESSION, compression])
+    data = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".exr", data, [
+        cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_HALF if half else cv2.IMWRITE_EXR_TYPE_FLOAT,
+        cv2.IMWRITE_EXR_COMPRESSION, EXR_CODECS[codec]])
     if not ok:
-        raise RuntimeError(f"OpenCV could not encode {path}")
+        raise RuntimeError("OpenCV could not encode an EXR image")
+    return encoded
+
+
+def write_exr(path: Path, image: np.ndarray, codec: str = "rle", half: bool = True) -> None:
+    """Write `image` as `encode_exr` encodes it, atomically and safely in a shared folder (`wire.atomic_files`;
+    OpenCV encodes in memory, through a private temporary file of its own)."""
+    data = encode_exr(image, codec, half)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, cache_format
 from .cache_errors import cache_error
 from .frame_state import FrameState, ShotState
 from .memory import default_budget, resident_bytes, return_freed_memory
-from .media import FrameSource, footage_identity, is_sequence, is_still, srgb_to_linear, write_exr
+from .media import FrameSource, footage_identity, is_sequence, is_still
 from .modelstore import ModelStore
 from .models.zoo import ModelZoo
 from .pixel_transport import Outputs, attached, source_frame, source_pixels
@@ -26,7 +26,7 @@ from .shot_cache import ShotCache
 from .stage_context import StageContext
 from .stages import STAGES, instance_tracker
 from .wire import PROTOCOL_VERSION, InstyleError
-from .wire.atomic_files import sweep_temporary
+from .wire.atomic_files import sweep_temporary, write_atomic
 from .wire.cache_files import frame_file
 from .wire.corrections import TRACKER, corrections_key, tagged, write_tag
 from .wire.footage_tags import write_tag as write_footage_tag
@@ -35,7 +35,6 @@ from .wire.runtime import process_alive
 
 SWEEP_INTERVAL_S = 60.0  # how often a cache folder being written is swept of temporary files killed writers left
 WRITERS = 2  # threads writing cache frames while the next stages run
-IMAGE_OUTPUTS = {"image", "stylized_for_mix"}  # colour outputs, written as linear EXR like Blender expects
 
 
 
@@ -204,7 +203,8 @@ class Service:
                 self.swept[folder] = now
         self.swept = {f: t for f, t in self.swept.items() if now - t < SWEEP_INTERVAL_S}
         return [self.writers.submit(_write_frame, call, name, frame_number,
-                                    np.array(outputs[name], dtype=np.float32)) for name in call.write_outputs]
+                                    {n: np.array(outputs[n], dtype=np.float32) for n in cache_format.needs(name)})
+                for name in call.write_outputs]
 
 
 def _tag_footage(calls: list[StageCall], ctx: StageContext, frame_number: int) -> list[str]:
@@ -224,13 +224,14 @@ def _footage_read(source: Source) -> dict[int, tuple]:
     return {source.frame: footage_identity(source.path, source.frame)}
 
 
-def _write_frame(call: StageCall, output: str, frame_number: int, array: np.ndarray) -> str:
-    """Write one output of a stage's frame into its cache folder (see `cache_errors` for a failure); footage-like
-    colour outputs go linear and uncompressed, data (masks, passes, the id overlay) as it is, RLE."""
+def _write_frame(call: StageCall, output: str, frame_number: int, arrays: dict[str, np.ndarray]) -> str:
+    """Write one output of a stage's frame into its cache folder, as `cache_format` stores it (see `cache_errors`
+    for a failure)."""
     path = frame_file(call.write, output, frame_number)
-    colour = output in IMAGE_OUTPUTS
+    data = cache_format.encode(output, arrays)
     try:
-        write_exr(path, srgb_to_linear(array) if colour else array, compress=not colour)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
     except OSError as exc:
         raise cache_error(exc, call.write, call.name) from None
     return str(path)

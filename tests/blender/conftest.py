@@ -53,6 +53,16 @@ def fresh(addon, tmp_path):
     return addon
 
 
+def view(socket):
+    """Link an instyle node's output `socket` to a new Viewer, so that the engine writes that output into the
+    cache (it writes only the outputs something reads); returns the Viewer."""
+    tree = socket.node.id_data
+    viewer = tree.nodes.new("CompositorNodeViewer")
+    viewer.location = (socket.node.location.x, socket.node.location.y - 300)
+    tree.links.new(socket, viewer.inputs[0])
+    return viewer
+
+
 def read_png(path: Path):
     """uint8 HxWx3, top row first."""
     import numpy as np

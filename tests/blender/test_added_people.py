@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ..conftest import VTEST
-from .conftest import read_png
+from .conftest import read_png, view
 from .test_neural_style_node import drawn
 from .test_track_analysis import core, ids_in, render_in_order, tracks_pass
 
@@ -49,6 +49,7 @@ def test_a_person_added_with_a_mask_is_styled_in_every_frame_in_one_style_in_any
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)
     tracker, mask_node = graph["instance_tracker"], graph["instance_mask"]
+    view(tracker.outputs["Tracks"])  # `tracks_pass` reads it
     size = tuple(graph["source"].clip.size)
     scene.render.filepath = str(tmp_path / "seen" / "######")
     seen_styles = render_in_order(fresh, scene, range(1, FRAMES + 1))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ..conftest import ENGINE_PYTHON, VTEST
-from .conftest import read_exr, read_png, render_saved_file
+from .conftest import read_exr, read_png, render_saved_file, view
 
 FRAMES = 3
 STAGES = ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")
@@ -28,6 +28,7 @@ def rendered(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)
     tree = scene.compositing_node_group
+    view(graph["instance_mask"].outputs["Mask"])  # read by the test below: cached only when something reads it
     frames = render(scene, tmp_path / "styled")
     assert not fresh.render_hooks.failures, fresh.render_hooks.failures
     tree.links.new(graph["source"].outputs["Image"], graph["output"].inputs[0])
@@ -320,3 +321,106 @@ def test_a_bake_over_a_sequence_with_a_missing_file_bakes_what_it_can_and_names_
     assert bpy.ops.instyle.bake() == {"FINISHED"}
     assert fresh.engine_link.engine_pid() == pid, "the missing frame was taken for a dead engine"
     assert sorted(p.name for p in alpha_dir.iterdir()) == [f"{f:06d}.exr" for f in (1, 2)]
+
+
+def test_only_outputs_that_something_reads_are_cached_and_a_new_link_computes_the_frames_lacking_it(fresh, tmp_path):
+    """The default chain reads only MRF Blend's Image (its alpha and stylized layer): nothing else is written. Linking
+    Neural Style's Stylized output to a Viewer makes the cached frames lack it, so the next render computes them
+    again, with it; unlinking it leaves the frames cached."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 2)
+    names = ("instance_mask", "instance_tracker", "neural_style", "mrf_blend")
+
+    def cached() -> set[tuple[str, str, str]]:
+        return {(name, p.parent.name, p.name) for name in names
+                for p in fresh.paths.node_dir(graph[name].cache_id).glob("*/*.exr")}
+
+    def computed(folder: str) -> list[int]:
+        fresh.render_hooks.last_replies.clear()
+        render(scene, tmp_path / folder)
+        assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+        return [f for f in (1, 2) if fresh.render_hooks.last_replies[f]]
+
+    assert computed("default") == [1, 2]
+    assert cached() == {("mrf_blend", o, f"{f:06d}.exr") for o in ("alpha", "stylized_for_mix") for f in (1, 2)}
+    assert computed("again") == []
+    viewer = view(graph["neural_style"].outputs["Stylized"])
+    assert computed("linked") == [1, 2]
+    stylized = {(n, o, f) for n, o, f in cached() if n == "neural_style"}
+    assert stylized == {("neural_style", "image", f"{f:06d}.exr") for f in (1, 2)}
+    for f in (1, 2):
+        image = read_exr(fresh.paths.node_dir(graph["neural_style"].cache_id) / "image" / f"{f:06d}.exr")
+        assert image.shape == (576, 768) and image.std() > 0.05
+    scene.compositing_node_group.nodes.remove(viewer)
+    assert computed("unlinked") == []
+
+
+FLOAT32_FILES = """
+import sys
+from pathlib import Path
+import cv2, numpy as np
+from instyle.media import srgb_to_linear
+folder = Path(sys.argv[1])
+for line in sys.argv[2:]:
+    array_file, colour, target = line.split("|")
+    array = np.load(array_file)
+    if array.ndim == 2:
+        bgra = cv2.merge([array, array, array, np.ones_like(array)])
+    else:
+        bgra = cv2.cvtColor(srgb_to_linear(array) if colour == "1" else array, cv2.COLOR_RGB2BGRA)
+    assert cv2.imwrite(target, bgra, [cv2.IMWRITE_EXR_TYPE, cv2.IMWRITE_EXR_TYPE_FLOAT,
+                                      cv2.IMWRITE_EXR_COMPRESSION, cv2.IMWRITE_EXR_COMPRESSION_NO])
+"""
+
+
+def test_cached_frames_render_within_a_level_of_float32_ones(fresh, tmp_path):
+    """The cache's half-float, compressed frames (MRF Blend's alpha and stylized layer, zero where alpha is 0, and
+    Neural Style's Stylized output) render within one 8-bit level of the same outputs stored as uncompressed 32-bit
+    float RGBA, and the same, bit for bit, where alpha is 0."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 2)
+    tree, style, blend = scene.compositing_node_group, graph["neural_style"], graph["mrf_blend"]
+    view(style.outputs["Stylized"])
+    chain = fresh.compute.chains_of(scene)[0]
+    fresh.compute.prepare([chain])
+    returns = {"neural_style": ["image"], "mrf_blend": ["alpha", "stylized_for_mix"]}
+    lines = []
+    for f in (1, 2):  # what a render computes, with the float32 outputs returned too
+        request = fresh.compute.frame_request(chain, f)
+        for stage in request["pipeline"]:
+            stage["return"] = returns.get(stage["stage"], [])
+        reply, payloads = fresh.engine_link.client().request({"type": "run", **request})
+        for key, spec in reply["arrays"].items():
+            stage, output = key.split(".")
+            array_file = tmp_path / f"{f}.{key}.npy"
+            np.save(array_file, np.frombuffer(payloads[spec["payload"]], spec["dtype"]).reshape(spec["shape"]))
+            node = style if stage == "neural_style" else blend
+            target = fresh.paths.node_dir(node.cache_id) / output / f"{f:06d}.exr"
+            assert target.is_file()
+            lines.append(f"{array_file}|{int(output != 'alpha')}|{target}")
+
+    def renders(folder: str) -> dict[str, list[np.ndarray]]:
+        """The chain's result and Neural Style's Stylized output, each rendered from the cache."""
+        for node in (style, blend):
+            for reader in fresh.inner_tree.cache_readers(node.node_tree).values():
+                reader.image.reload()
+        out = {}
+        for name, node, socket in (("result", blend, "Image"), ("stylized", style, "Stylized")):
+            tree.links.new(node.outputs[socket], graph["output"].inputs[0])
+            fresh.render_hooks.last_replies.clear()
+            out[name] = render(scene, tmp_path / folder / name)
+            assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+            assert not any(fresh.render_hooks.last_replies.values()), "rendered from the cache, nothing computed"
+        tree.links.new(blend.outputs["Image"], graph["output"].inputs[0])
+        return out
+
+    cached = renders("cached")
+    subprocess.run([str(ENGINE_PYTHON), "-c", FLOAT32_FILES, str(tmp_path), *lines], check=True, timeout=120)
+    floats = renders("float32")
+    for k, f in enumerate((1, 2)):
+        for name in ("result", "stylized"):
+            levels = np.abs(cached[name][k].astype(int) - floats[name][k].astype(int))
+            assert levels.max() <= 1, (f, name, levels.max())
+        untouched = np.load(tmp_path / f"{f}.mrf_blend.alpha.npy") == 0
+        assert untouched.mean() > 0.5 and np.array_equal(cached["result"][k][untouched], floats["result"][k][untouched])
+        assert (cached["result"][k] != cached["stylized"][k]).any()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ..conftest import ENGINE_PYTHON, OPENCV_DATA, VTEST
-from .conftest import ADDON, read_exr, read_png
+from .conftest import ADDON, read_exr, read_png, view
 from .test_neural_style_node import drawn
 
 FRAMES = 4
@@ -78,6 +78,7 @@ def render_in_order(addon, scene, frames: range) -> dict[int, dict[int, str]]:
 def test_shot_rendered_out_of_order_in_two_processes_matches_the_render_in_order(fresh, tmp_path):
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(VTEST), FRAMES)
+    view(graph["instance_tracker"].outputs["Tracks"])  # `tracks_pass` reads it
     graph["neural_style"].palette = "style03, style13, style19, style24, style07, style11"
     scene.render.filepath = "//frames/######"
     bpy.context.preferences.addons[ADDON].preferences.cache_dir = "//instyle_cache"
@@ -139,6 +140,7 @@ def test_analyze_lists_the_tracks_and_fills_the_table_whose_rows_restyle_one_per
     scene = bpy.context.scene
     graph = fresh.graph_setup.footage_graph(scene, str(footage), len(frames))
     tracker, style, blend = graph["instance_tracker"], graph["neural_style"], graph["mrf_blend"]
+    view(tracker.outputs["Tracks"])  # `tracks_pass` reads it
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
 
     assert bpy.ops.instyle.analyze(node=tracker.name) == {"FINISHED"}

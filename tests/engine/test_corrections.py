@@ -40,7 +40,7 @@ def item(clip: str, f: int) -> dict:
 
 
 def cached(cache: Path, f: int) -> dict:
-    """Every cached output of footage frame `f`: {(stage, output): float32 array}."""
+    """Every cached output of footage frame `f`: {(stage, output): float32 array} (HxW for one channel)."""
     return {(s, o): cv2.imread(str(cache / s / o / f"{f + 1:06d}.exr"), cv2.IMREAD_UNCHANGED)
             for s in STAGES for o in OUTPUTS[s]}
 
@@ -64,7 +64,7 @@ def test_a_correction_changes_only_the_frames_it_reaches_and_they_match_a_render
         assert all(t[s] == untouched for t in tags.values() for s in STAGES[1:]), "no correction reaches any frame"
 
         # the artist adds the drawn frame's largest person (as if the detector had missed them)
-        tracks = cached(cache, DRAWN_ON)[("instance_tracker", "tracks")][..., 0]
+        tracks = cached(cache, DRAWN_ON)[("instance_tracker", "tracks")]
         target = max({i["track_id"] for i in plain[DRAWN_ON]["instances"]}, key=lambda t: (tracks == t).sum())
         added = json.dumps([{"id": 1001, "frame": DRAWN_ON, "polygons": [outline_of(tracks == target)]}])
         corrected = pipeline(cache, {"added": added})
@@ -82,7 +82,7 @@ def test_a_correction_changes_only_the_frames_it_reaches_and_they_match_a_render
                                                       "applied": digests[f]} for s in STAGES[1:])
 
         # other corrections reach other frames: a cut out of, or a hold range on, a person after the cut
-        after = cached(cache, FIRST_SHOT)[("instance_tracker", "tracks")][..., 0]
+        after = cached(cache, FIRST_SHOT)[("instance_tracker", "tracks")]
         other = max(set(np.unique(after).astype(int).tolist()) - {0}, key=lambda t: (after == t).sum())
         y0, x0 = (int(v) for v in np.argwhere(after == other).min(axis=0))
         cut = json.dumps([{"id": other, "frame": FIRST_SHOT, "polygons": [[[x0, y0], [x0 + 40, y0], [x0, y0 + 40]]]}])

@@ -249,7 +249,7 @@ def test_symlinks_at_temporary_names_are_never_followed(tmp_path, monkeypatch):
     TrackStore(tmp_path / "tracks" / "tracks.jsonl", "key").put(3, np.zeros((1, 4)), np.ones(1))
     write_runtime(tmp_path / "run" / "engine.json", RuntimeInfo(pid, "secret-token", "127.0.0.1", 1))
     assert victim.read_text() == "someone else's file"
-    assert cv2.imread(str(tmp_path / "cache" / "000001.exr"), cv2.IMREAD_UNCHANGED).shape == (4, 4, 4)
+    assert cv2.imread(str(tmp_path / "cache" / "000001.exr"), cv2.IMREAD_UNCHANGED).shape == (4, 4)
     assert TrackStore(tmp_path / "tracks" / "tracks.jsonl", "key").get(3) is not None
     assert read_runtime(tmp_path / "run" / "engine.json").token == "secret-token"
     assert stat.S_IMODE(os.stat(tmp_path / "run" / "engine.json").st_mode) == 0o600
