@@ -7,6 +7,7 @@ reason; a variant that always runs stays beside each.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -325,6 +326,11 @@ def test_a_full_cache_disk_is_a_named_error(engine, tmp_path):
     if reason:
         pytest.skip(reason)
     try:
+        with open(folder / "filler", "wb", buffering=0) as filler:  # a full disk (a frame is under 1 MB now)
+            with pytest.raises(OSError) as full:
+                for _ in range(64):
+                    filler.write(b"\0" * 65536)
+        assert full.value.errno == errno.ENOSPC
         err = write_error(engine, folder / "cache")
         assert (err.code, err.stage) == ("cache_full", "mrf_blend") and "free space" in err.hint, err
         assert not [p for p in (folder / "cache").rglob(".*")], "a temporary file was left"
