@@ -199,8 +199,8 @@ def test_a_parameter_change_clears_only_its_chains_stale_frames(fresh, tmp_path)
     kept_dirs = node_dirs(fresh, other.values())
     stale_dirs = node_dirs(fresh, [graph["neural_style"], graph["mrf_blend"]])
     kept, stale = cached_files(kept_dirs), cached_files(stale_dirs)
-    for files, folders in ((kept, kept_dirs), (stale, stale_dirs)):  # every node's outputs, for both frames
-        assert len(files) >= 2 * len(folders) and {f[-10:] for f in files} == {"000001.exr", "000002.exr"}
+    for files in (kept, stale):  # what is read (MRF Blend's alpha and stylized layer), for both frames
+        assert len(files) >= 4 and {f[-10:] for f in files} == {"000001.exr", "000002.exr"}
     graph["neural_style"].temporal = 0.0
     assert bpy.ops.instyle.bake() == {"FINISHED"}
     assert cached_files(kept_dirs) == kept
@@ -265,7 +265,7 @@ def test_a_killed_engine_is_restarted_and_the_bake_resumes(fresh, tmp_path):
     watcher.join()
     assert killed.is_set()
     assert fresh.engine_link.engine_pid() not in (None, first_pid)
-    assert len(at_kill) >= 4 * 2, "no frame was complete at the kill"
+    assert len(at_kill) >= 2, "no frame was complete at the kill"  # MRF Blend's alpha and stylized layer
     after = cached_files(folders)
     assert {f: after[f] for f in at_kill} == at_kill, "frames cached before the kill were computed again"
     assert sorted(p.name for p in alpha_dir.iterdir()) == [f"{f:06d}.exr" for f in range(1, 9)]
