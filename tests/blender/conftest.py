@@ -74,8 +74,8 @@ def read_png(path: Path):
     return np.round(data.reshape(h, w, 4)[::-1, :, :3] * 255).astype(np.uint8)
 
 
-def read_exr(path: Path):
-    """float32 HxW (red channel), top row first."""
+def pixels(path: Path):
+    """float32 HxWx4 of an image file as Blender loads it (Non-Color), top row first."""
     import numpy as np
     image = bpy.data.images.load(str(path), check_existing=False)
     image.colorspace_settings.name = "Non-Color"
@@ -83,7 +83,12 @@ def read_exr(path: Path):
     data = np.empty(w * h * 4, np.float32)
     image.pixels.foreach_get(data)
     bpy.data.images.remove(image)
-    return data.reshape(h, w, 4)[::-1, :, 0].copy()
+    return data.reshape(h, w, 4)[::-1]
+
+
+def read_exr(path: Path):
+    """float32 HxW (red channel), top row first."""
+    return pixels(path)[:, :, 0].copy()
 
 
 def render_saved_file(fresh, tmp_path: Path, frames: int, before_render: str = ""):

@@ -13,19 +13,9 @@ import bpy
 import numpy as np
 
 from ..conftest import ENGINE_PYTHON
+from .conftest import pixels
 
 W, H = 64, 48
-
-
-def pixels(path: Path) -> np.ndarray:
-    """float32 HxWx4 of an image file as Blender loads it (Non-Color), top row first."""
-    image = bpy.data.images.load(str(path), check_existing=False)
-    image.colorspace_settings.name = "Non-Color"
-    w, h = image.size
-    data = np.empty(w * h * 4, np.float32)
-    image.pixels.foreach_get(data)
-    bpy.data.images.remove(image)
-    return data.reshape(h, w, 4)[::-1]
 
 
 def test_one_channel_masks_and_ids_and_colour_without_alpha_read_as_the_engine_wrote_them(fresh, tmp_path):
