@@ -33,16 +33,23 @@ def parse_size(text: str) -> int:
     return int(float(match[1]) * UNITS[match[2]])
 
 
+SHARED = "held_by_the_zoo"
+"""A class with this attribute true holds network weights that the model zoo shares between shots (a tfjs graph):
+`held_bytes` neither counts nor walks it, as a shot's matte state refers to it but does not own it."""
+
+
 def held_bytes(root: object) -> int:
     """Bytes of the numpy arrays and torch tensors reachable from `root` through containers and object attributes,
-    each buffer counted once (views of one array, tensors sharing a storage)."""
+    each buffer counted once (views of one array, tensors sharing a storage); shared networks (`SHARED`, torch
+    modules) are left out."""
     seen_objects: set[int] = set()
     buffers: dict[int, int] = {}
     stack = [root]
     while stack:
         obj = stack.pop()
         if id(obj) in seen_objects or isinstance(obj, (str, bytes, int, float, bool, type(None), type,
-                                                       types.ModuleType, types.FunctionType, types.MethodType)):
+                                                       types.ModuleType, types.FunctionType, types.MethodType,
+                                                       torch.nn.Module)) or getattr(type(obj), SHARED, False):
             continue
         seen_objects.add(id(obj))
         if isinstance(obj, np.ndarray):

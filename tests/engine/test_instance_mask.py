@@ -125,6 +125,35 @@ def test_carry_forward_moves_a_mask_with_its_box():
     assert abs((moved > 0.5).sum() / (mask > 0.5).sum() - 4) < 0.3
 
 
+def carry_memory(boxes, scores, carried, masks):
+    return instance_mask.ShotMemory(boxes=np.array(boxes, np.float32), class_ids=np.zeros(len(boxes), np.int64),
+                                    scores=np.array(scores, np.float32), masks=np.stack(masks).astype(np.float32),
+                                    carried=np.array(carried, np.int64))
+
+
+def test_a_collapsed_matte_is_carried_for_a_few_frames_and_weak_junk_is_not():
+    h, w = 120, 160
+    person = np.zeros((h, w), np.float32)
+    person[20:100, 30:60] = 1.0
+    junk = np.zeros((h, w), np.float32)
+    junk[10:110, 90:150] = 1.0
+    box, junk_box = (32, 20, 62, 100), (92, 10, 152, 110)  # both moved 2 px to the right since the last frame
+    now = np.zeros((2, h, w), np.float32)
+    now[:, 90:100, 32:62] = 1.0  # the person's matte kept only the feet
+    now[1, 90:100, 32:62], now[1, 100:110, 92:152] = 0.0, 1.0  # and the junk's its bottom
+    boxes = np.array([box, junk_box], np.float32)
+    for before, expect in [(0, 1), (instance_mask.CARRY_FRAMES - 1, instance_mask.CARRY_FRAMES),
+                           (instance_mask.CARRY_FRAMES, 0)]:
+        memory = carry_memory([(30, 20, 60, 100), (90, 10, 150, 110)], [0.6, 0.2], [before, 0], [person, junk])
+        owned, carried = instance_mask._carry(boxes, np.zeros(2, np.int64), now, np.array([False, True]), memory,
+                                              0.35)
+        assert carried.tolist() == [expect, 0], "a weak box that was never confident is not carried"
+        kept = (owned[0] >= 0.5).sum() / person.sum()
+        assert (kept > 0.95) if expect else (kept < 0.15)
+        assert abs(np.nonzero(owned[0] >= 0.5)[1].mean() - 46.5) < 1.0, "moved with the box"
+        assert (owned[1] >= 0.5).sum() == 60 * 10 and (owned.sum(axis=0) <= 1.0 + 1e-6).all()
+
+
 def test_grabcut_cuts_an_object_out_of_its_box():
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
@@ -331,7 +360,7 @@ def test_a_seek_restarts_the_shot(zoo):
     shot = ShotState()
     run_stage(zoo, frames[0], 10, shot, quality="faster")
     assert run_stage(zoo, frames[1], 11, shot, quality="faster")[0].report["instance_mask"] == {
-        "new_shot": False, "continued": True, "detected": False, "boxes": 7, "weak": 0, "unseen": 0}
+        "new_shot": False, "continued": True, "detected": False, "boxes": 7, "weak": 0, "unseen": 0, "carried": 0}
     report = run_stage(zoo, frames[0], 30, shot, quality="faster")[0].report["instance_mask"]
     assert report["new_shot"] and report["detected"] and not report["continued"]
 

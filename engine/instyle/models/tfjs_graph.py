@@ -125,6 +125,8 @@ class TfjsGraph:
     numbers or CPU tensors; other tensors are moved to ``device``.
     """
 
+    held_by_the_zoo = True  # shots' states refer to a graph, the zoo owns it (`memory.SHARED`)
+
     def __init__(self, model_json_path: str | Path, device: torch.device | str = "cpu"):
         path = Path(model_json_path)
         model = json.loads(path.read_text())

@@ -176,6 +176,15 @@ def carry_forward(mask: np.ndarray, old_box, new_box) -> np.ndarray:
     return cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def collapsed(mask: np.ndarray, previous: np.ndarray, share: float) -> bool:
+    """Whether a person's mask (float32 HxW in [0, 1]) covers less than `share` (0..1) of `previous` (float32 HxW in
+    [0, 1], their mask in the previous frame moved onto this one), each taken at 0.5; False where `previous` is
+    empty."""
+    before = previous >= 0.5
+    area = int(np.count_nonzero(before))
+    return area > 0 and np.count_nonzero(before & (mask >= 0.5)) < share * area
+
+
 def index_pass(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """float32 HxW holding k + 1 where instance k (of NxHxW masks) is the strongest above `threshold`, else 0
     (the first of equally strong instances wins)."""

@@ -73,6 +73,12 @@ RECIPES = {
 }
 
 
+CARRY_FRAMES = 3
+"""A person the matte or the detector loses is carried on (`_carry`) for at most this many frames in a row."""
+COLLAPSED = 0.5
+"""A person's matte has collapsed where it covers less than this share of their previous mask (`ops.masks.collapsed`)."""
+
+
 @dataclass
 class ShotMemory:
     """What the stage keeps between the frames of one shot (in `ShotState.mask_memory`): `index` is the footage
@@ -88,6 +94,7 @@ class ShotMemory:
     class_ids: np.ndarray | None = None
     scores: np.ndarray | None = None
     masks: np.ndarray | None = None
+    carried: np.ndarray | None = None  # int64 N: for how many frames in a row each was carried (`_carry`)
 
     def fork(self) -> "ShotMemory":
         """A copy that goes on on its own: the stage replaces these arrays rather than writing into them, and the
@@ -95,7 +102,7 @@ class ShotMemory:
         return replace(self, rvm=self.rvm.fork() if self.rvm is not None else None)
 
     def forget(self) -> None:
-        self.detect_key = self.boxes = self.class_ids = self.scores = self.masks = None
+        self.detect_key = self.boxes = self.class_ids = self.scores = self.masks = self.carried = None
         if self.rvm is not None:
             self.rvm.reset()
 
@@ -110,22 +117,28 @@ def run_recipe(state: FrameState, params: dict, ctx, recipe: Recipe) -> dict[str
     h, w = state.size
     memory, new_shot, continued = _shot_memory(ctx)
     report = state.report["instance_mask"] = {"new_shot": new_shot, "continued": continued, "detected": True}
+    grey = cv2.cvtColor(ctx.frame_uint8, cv2.COLOR_RGB2GRAY)
+    previous_grey, memory.grey = memory.grey, grey
     find = _maskrcnn_instances if params["model"] == "maskrcnn" else _centernet_instances
-    boxes, class_ids, scores, evidence = find(state, params, ctx, memory, recipe)
+    boxes, class_ids, scores, evidence = find(state, params, ctx, memory, recipe, previous_grey)
     weak = scores < params["score_threshold"]
     owned = _owned(evidence, boxes, weak)
     for k in np.flatnonzero((class_ids == PERSON) & (owned.max(axis=(1, 2), initial=0.0) < 0.5)):
         rescued = mask_ops.seen_person(owned[k], boxes[k])  # a weak matte (low light, a cartoon) scaled up
         if rescued is not None:
             owned[k] = rescued
+    carried = np.zeros(len(boxes), np.int64)
+    if memory.masks is not None and memory.carried is not None:
+        owned, carried = _carry(boxes, class_ids, owned, weak, memory, params["score_threshold"])
     seen = (class_ids != PERSON) | (owned.max(axis=(1, 2), initial=0.0) >= 0.5)
-    report.update(boxes=int((~weak).sum()), weak=int(weak.sum()), unseen=int((~seen).sum()))
+    report.update(boxes=int((~weak).sum()), weak=int(weak.sum()), unseen=int((~seen).sum()),
+                  carried=int((carried > 0).sum()))
     boxes, class_ids, scores, owned = boxes[seen], class_ids[seen], scores[seen], owned[seen]  # matte saw no one
-    weak = weak[seen]
+    weak, carried = weak[seen], carried[seen]
     if params["smoothing"] > 0 and memory.masks is not None and len(boxes):
         owned = _owned(_smoothed(owned, boxes, class_ids, memory, params["smoothing"]), boxes, weak)
     memory.boxes, memory.class_ids, memory.scores, memory.index = boxes, class_ids, scores, ctx.index
-    memory.masks = owned if params["smoothing"] > 0 or recipe.detect_every > 1 else None  # only kept if used
+    memory.masks, memory.carried = owned, carried
     if len(boxes) == 0:
         state.instances, state.mask = [], np.zeros((h, w), np.float32)
         return {"mask": state.mask, "index": state.mask}
@@ -166,10 +179,11 @@ def _shot_memory(ctx) -> tuple[ShotMemory, bool, bool]:
     return memory, new_shot, continued
 
 
-def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
+def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe,
+                         previous_grey: np.ndarray | None):
     """Boxes Nx4, class ids N, scores N and evidence NxHxW from CenterNet plus mattes or GrabCut."""
     frame = ctx.frame_uint8
-    boxes, class_ids, scores = _boxes(state, params, ctx, memory, recipe)
+    boxes, class_ids, scores = _boxes(state, params, ctx, memory, recipe, previous_grey)
     evidence = np.zeros((len(boxes), *state.size), np.float32)
     people = np.flatnonzero(class_ids == PERSON)
     weak = scores < params["score_threshold"]
@@ -186,17 +200,17 @@ def _centernet_instances(state: FrameState, params: dict, ctx, memory: ShotMemor
     return boxes, class_ids, scores, evidence
 
 
-def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
+def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe,
+           previous_grey: np.ndarray | None):
     """Boxes Nx4, class ids N and scores N: CenterNet's, or between detections the last frame's instances moved
-    on with the motion of their pixels."""
+    on with the motion of their pixels from `previous_grey` (the previous frame, uint8 HxW) to `memory.grey`."""
     low = lowest_score(params, ctx)
     key = (params["classes"], params["score_threshold"], low, params["max_instances"], recipe.tile_size)
-    grey, previous = cv2.cvtColor(ctx.frame_uint8, cv2.COLOR_RGB2GRAY), memory.grey
-    memory.grey = grey
-    if memory.detect_key == key and memory.since_detection + 1 < recipe.detect_every and memory.masks is not None:
+    if (memory.detect_key == key and memory.since_detection + 1 < recipe.detect_every and memory.masks is not None
+            and previous_grey is not None):
         memory.since_detection += 1
         state.report["instance_mask"]["detected"] = False
-        boxes = box_motion.follow_boxes(previous, grey, memory.boxes, memory.masks)
+        boxes = box_motion.follow_boxes(previous_grey, memory.grey, memory.boxes, memory.masks)
         return boxes, memory.class_ids, memory.scores
     memory.detect_key, memory.since_detection = key, 0
     wanted = {COCO_CLASSES.index(c) for c in params["classes"]}
@@ -237,7 +251,8 @@ def _matches(boxes: np.ndarray, class_ids: np.ndarray, old_boxes: np.ndarray, ol
     return [(int(k), int(j)) for k, j in zip(rows, cols) if iou[k, j] >= min_iou]
 
 
-def _maskrcnn_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe):
+def _maskrcnn_instances(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Recipe,
+                        previous_grey: np.ndarray | None):
     """Boxes Nx4, class ids N, scores N and soft masks NxHxW from Mask R-CNN."""
     from ..models.maskrcnn import MODEL, segment
 
@@ -257,6 +272,33 @@ def _maskrcnn_instances(state: FrameState, params: dict, ctx, memory: ShotMemory
     keep = np.flatnonzero(wanted)[: params["max_instances"]]
     return (found.boxes[keep].astype(np.float32).reshape(-1, 4), found.class_ids[keep].astype(np.int64),
             found.scores[keep].astype(np.float32), found.masks[keep].astype(np.float32))
+
+
+def _carry(boxes: np.ndarray, class_ids: np.ndarray, owned: np.ndarray, weak: np.ndarray, memory: ShotMemory,
+           threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Detected people kept whole through a frame in which their matte collapses, for at most CARRY_FRAMES frames in
+    a row (a person is not lost because one frame's matte is weak): a person matched to one of the previous frame's
+    (`_matches`) whose mask has collapsed (COLLAPSED) against their previous mask moved with the box gets the larger
+    of the two. Only people who were confident (score at least `threshold`) in the previous frame, or carried from
+    such a frame, are carried, so weak detections that continue nothing the tracker follows are not kept alive by
+    each other. (People the detector misses are the Instance Tracker's to hold, for its `hold` frames.)
+    Takes boxes Nx4, class ids N, disjoint masks NxHxW in [0, 1] and weak flags N; returns the masks, disjoint, and
+    `carried`, int64 N: frames carried in a row (0: the frame's own mask)."""
+    carried = np.zeros(len(boxes), np.int64)
+    eligible = ((memory.class_ids == PERSON) & (memory.carried < CARRY_FRAMES)
+                & ((memory.scores >= threshold) | (memory.carried > 0)))
+    out = owned
+    for k, j in _matches(boxes, class_ids, memory.boxes, memory.class_ids):
+        if not eligible[j]:
+            continue
+        moved = mask_ops.carry_forward(memory.masks[j], memory.boxes[j], boxes[k])
+        if mask_ops.collapsed(owned[k], moved, COLLAPSED):
+            out = out.copy() if out is owned else out
+            out[k] = np.maximum(owned[k], moved)
+            carried[k] = memory.carried[j] + 1
+    if carried.any():  # the people carried share pixels as confident ones do: weak boxes get what they leave
+        out = _owned(out, boxes, weak & (carried == 0))
+    return out, carried
 
 
 def _smoothed(masks: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, memory: ShotMemory,
