@@ -32,6 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--max-clients", type=int, default=32, help="clients served at once (default 32)")
     serve.add_argument("--memory-budget", metavar="SIZE", help="resident memory the engine keeps itself under by "
                        "dropping per-shot state, least recently used first, e.g. 6G (default: half the machine's RAM)")
+    serve.add_argument("--cluster", metavar="ADDRESS", help="bake jobs on a Ray cluster of engines: the head's "
+                       "HOST:PORT, ray://HOST:PORT, or auto (a cluster of this machine's own); needs "
+                       "`pip install instyle[cluster]`, see docs/cluster.md")
+    serve.add_argument("--cluster-workers", type=int, default=0, metavar="N", help="engine workers on the cluster "
+                       "(default: one per GPU, else one per --cluster-cpus CPUs)")
+    serve.add_argument("--cluster-cpus", type=int, default=1, metavar="N", help="CPUs per worker on a cluster "
+                       "without GPUs (default 1)")
+    serve.add_argument("--chunk-frames", type=int, default=0, metavar="N", help="frames a worker bakes in order "
+                       "(default: the job's frames split evenly over the workers)")
     serve.set_defaults(func=_serve)
 
     status = sub.add_parser("status", help="find the running engine and print its handshake")
@@ -127,6 +136,11 @@ def _serve(args) -> int:
     if args.max_clients < 1:
         print("instyle-engine: --max-clients must be at least 1", file=sys.stderr)
         return 2
+    for option, value, least in (("--cluster-workers", args.cluster_workers, 0), ("--cluster-cpus", args.cluster_cpus, 1),
+                                 ("--chunk-frames", args.chunk_frames, 0)):
+        if value < least:
+            print(f"instyle-engine: {option} must be at least {least}", file=sys.stderr)
+            return 2
     if args.parent_pid:
         _watch_parent(args.parent_pid)
     runtime_file = args.runtime_file or default_runtime_path()
@@ -142,10 +156,13 @@ def _serve(args) -> int:
         print(f"instyle-engine: cannot read the weights manifest ({exc}); point INSTYLE_MANIFEST at the "
               "repository's weights/manifest.json, or unset it to use the installed one", file=sys.stderr)
         return 2
+    bakes = _cluster_bakes(args) if args.cluster else None
     try:
         server = EngineServer(service, secrets.token_urlsafe(32), args.host, args.port, args.unix,
-                              max_clients=args.max_clients)
+                              max_clients=args.max_clients, bakes=bakes)
     except OSError as exc:
+        if bakes is not None:
+            bakes.close()
         return _cannot_listen(args, exc)
     info = RuntimeInfo(os.getpid(), server.token, server.host, server.port, server.unix_path, __version__,
                        PROTOCOL_VERSION)
@@ -155,13 +172,29 @@ def _serve(args) -> int:
         server.stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"instyle-engine {__version__} ready on {server.address} device={device} runtime_file={runtime_file}",
-          flush=True)
+    print(f"instyle-engine {__version__} ready on {server.address} device={device} runtime_file={runtime_file} "
+          f"bakes={bakes.describe() if bakes else 'local'}", flush=True)
     try:
         server.serve_forever()
     finally:
         remove_runtime(runtime_file, os.getpid())
+        if bakes is not None:
+            bakes.close()
     return 0
+
+
+def _cluster_bakes(args):
+    """The cluster `--cluster` names, ready to bake (`cluster.ClusterBakes`); None, the reason printed, when it
+    cannot be used: the engine then bakes locally."""
+    from .cluster import ClusterBakes
+    from .wire import InstyleError
+
+    try:
+        return ClusterBakes.start(args.cluster, args.cluster_workers, args.cluster_cpus, args.chunk_frames)
+    except InstyleError as exc:
+        print(f"instyle-engine: {exc.code}: {exc.message}; {exc.hint}. Bakes run on this engine instead",
+              file=sys.stderr, flush=True)
+        return None
 
 
 def _cannot_listen(args, exc: OSError) -> int:

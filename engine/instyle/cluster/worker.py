@@ -1,0 +1,56 @@
+"""`EngineWorker`: an engine `Service` in a Ray actor (the pool makes it remote, so this module needs no Ray).
+
+Its models load on first use and stay loaded, and a shot's state stays between calls, so the frames of a chunk,
+sent one after another, run as in a local bake. A frame's failure comes back as its error reply, never as an
+exception: Ray retries a call only when the actor's process was lost (and restarted), never a frame that failed
+on its data. `cancel` runs beside `run` (the actor takes two calls at once) and stops it between stages and
+inside iterative ones, as a local cancel does."""
+
+from __future__ import annotations
+
+import os
+
+
+class EngineWorker:
+    """One engine on a cluster node: `run(request, ticket)` computes a frame; `cancel(ticket)` stops the frames of
+    that bake, running or to come."""
+
+    def __init__(self):
+        import torch
+
+        from ..service import Service
+
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray hides GPUs not given it
+        self.service = Service(self.device)
+        self.cancelled: set[str] = set()
+        self.running: str | None = None
+
+    def ready(self) -> dict:
+        """Where the worker runs: {"pid", "device"}."""
+        return {"pid": os.getpid(), "device": str(self.device)}
+
+    def run(self, request, ticket: str) -> dict:
+        """The `run` reply for `request` (a `RunRequest` of bake `ticket`), its error reply if it failed, or
+        {"type": "cancelled"} if the bake was cancelled."""
+        from ..failures import failure_reply
+        from ..scheduler import Cancelled
+
+        if ticket in self.cancelled:
+            return {"type": "cancelled", "id": request.id}
+        self.running = ticket
+        try:
+            reply, _ = self.service.run(request, [], lambda: ticket in self.cancelled)
+        except Cancelled:
+            return {"type": "cancelled", "id": request.id}
+        except Exception as exc:
+            return failure_reply(exc, request.id)
+        finally:
+            self.running = None
+        return reply
+
+    def cancel(self, ticket: str) -> None:
+        self.cancelled.add(ticket)
+
+    def status(self) -> dict:
+        """{"pid", "running": the ticket of the bake whose frame is being computed, or None}."""
+        return {"pid": os.getpid(), "running": self.running}
