@@ -17,6 +17,8 @@ from . import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .bench import SUITES
+
     parser = argparse.ArgumentParser(prog="instyle-engine", description=__doc__)
     parser.add_argument("--version", action="version", version=f"instyle-engine {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     styles.set_defaults(func=_styles)
 
     bench = sub.add_parser("bench", help="run a benchmark suite side by side with its baselines")
-    bench.add_argument("suite", help="transport, cache, mask, style, blend, track or pipeline")
+    bench.add_argument("suite", help=f"one of: {', '.join(SUITES)}")
     bench.add_argument("--json", type=Path, help="also write the results here")
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     bench.add_argument("--quick", action="store_true", help="a small smoke run (what CI runs)")
