@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
-from instyle.cluster.connect import LOOPBACK_ONLY
+from instyle.cluster.connect import AUTH_MODE, AUTH_TOKEN, LOOPBACK_ONLY
 from instyle.wire.atomic_files import TEMPORARY
 
 from ..conftest import VTEST
@@ -105,32 +106,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists and is no zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Head:
-    """A Ray head on loopback with 2 CPUs, in its own temporary folder; `processes()` are its processes and theirs."""
+    """A Ray head on loopback with 2 CPUs, in its own temporary folder, with a token of its own (`env`: what a
+    process joining it needs); `processes()` are its processes and theirs."""
 
     def __init__(self):
         self.temp = tempfile.mkdtemp(prefix="instyle-ray-")  # short: Ray's socket paths must fit in 107 bytes
         self.address = f"127.0.0.1:{free_port()}"
+        self.env = {LOOPBACK_ONLY: "0", AUTH_MODE: "token", AUTH_TOKEN: secrets.token_hex(32)}
         subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
                         f"--port={self.address.split(':')[1]}", "--num-cpus=2", "--include-dashboard=false",
                         f"--temp-dir={self.temp}", "--disable-usage-stats"],
-                       check=True, timeout=120, capture_output=True, env=dict(os.environ, **{LOOPBACK_ONLY: "0"}))
+                       check=True, timeout=120, capture_output=True, env=dict(os.environ, **self.env))
         self.own = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if self.temp in command_line(pid)]
 
     def processes(self) -> list[int]:
-        return sorted({p for pid in self.own for p in [pid, *children(pid)]})
+        return sorted(p for p in {p for pid in self.own for p in [pid, *children(pid)]} if alive(p))
 
     def workers(self) -> list[int]:
         return [pid for pid in self.processes() if command_line(pid).startswith(WORKER)]
 
     def stop(self) -> None:
+        """End the head's processes (by pid: SIGTERM, then SIGKILL for those left after 5 s) and its folder."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in self.processes():
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
-            time.sleep(2)
+            deadline = time.monotonic() + 5
+            while self.processes() and time.monotonic() < deadline:
+                time.sleep(0.1)
         subprocess.run(["rm", "-rf", self.temp], check=False)
 
 
@@ -149,7 +163,19 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory, clip):
+def head():
+    """The head, its token in this process's environment, which the engines started here inherit."""
+    head = Head()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in head.env.items():
+            patch.setenv(name, value)
+        yield head
+    head.stop()
+    assert not head.processes(), "processes of the test's cluster are left"
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory, clip, head):
     """An engine told of a cluster where none answers, and the frames it baked (locally): (engine log, ready line,
     the bake's last event, its frames)."""
     tmp = tmp_path_factory.mktemp("local")
@@ -163,19 +189,12 @@ def local(tmp_path_factory, clip):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, head):
     """(the head, an engine baking on it with two workers)."""
-    head = Head()
-    try:
-        engine = drained(start_engine(tmp_path_factory.mktemp("engine"), "--cluster", head.address,
-                                      "--cluster-workers", "2"))
-    except BaseException:
-        head.stop()
-        raise
+    engine = drained(start_engine(tmp_path_factory.mktemp("engine"), "--cluster", head.address,
+                                  "--cluster-workers", "2"))
     yield head, engine
     stop_engine(engine)
-    head.stop()
-    assert not head.processes(), "processes of the test's cluster are left"
 
 
 def test_an_unreachable_cluster_is_a_named_error_and_the_engine_bakes_locally(local):
@@ -247,5 +266,5 @@ def test_the_cluster_listens_on_loopback_only(cluster):
              if pid in ours]
     assert len({pid for _, pid in found}) >= 4, f"expected the head's, workers' and engine's ports, found {found}"
     beyond = [(address, pid, command_line(pid)[:60]) for address, pid in found
-              if not address.startswith(("127.0.0.1:", "[::1]:"))]
+              if not address.startswith(("127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:"))]
     assert not beyond, f"listening beyond loopback: {beyond}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 
 from ..wire import InstyleError
@@ -17,6 +18,9 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to 0 before Ray is imported, Ray takes 127.0.0.1 as this node's address and binds every port to it
 instead of this machine's network address (docs/cluster.md)."""
+AUTH_MODE, AUTH_TOKEN = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"
+"""Ray's token authentication: a cluster started here gets a token of this engine's own (passed to its processes
+in their environment, none written to ~/.ray); to join a head started with a token, set both as on the head."""
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
@@ -49,6 +53,9 @@ def join(address: str, namespace: str, cpus: int = 0):
     where = parse_address(address)
     if where is None or where[0] in LOOPBACK:
         os.environ.setdefault(LOOPBACK_ONLY, "0")
+    if where is None:
+        os.environ.setdefault(AUTH_MODE, "token")
+        os.environ.setdefault(AUTH_TOKEN, secrets.token_hex(32))
     ray = import_ray()
     options = {"namespace": namespace, "logging_level": logging.WARNING, "log_to_driver": False}
     if where is None:
@@ -64,5 +71,7 @@ def join(address: str, namespace: str, cpus: int = 0):
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise InstyleError("cluster_unreachable", f"could not join the Ray cluster at {address}: {exc}",
-                           "check that the head runs the same Ray version as the engine (`ray --version`)") from None
+                           f"check that the head runs the same Ray version as the engine (`ray --version`) and, for a "
+                           f"head with token authentication, set {AUTH_MODE}=token and {AUTH_TOKEN} as there "
+                           "(docs/cluster.md)") from None
     return ray
