@@ -84,11 +84,16 @@ def run(ctx) -> None:
         write_clip(clip, frames)
         service = Service(torch.device(ctx.device))
         bake_locally(service, bake_job(clip, range(WARMUP), Path(tmp) / "warm-local", "warm"))
-        t0 = time.perf_counter()
-        bake_locally(service, bake_job(clip, range(frames), Path(tmp) / "local", "local"))
-        local_s = time.perf_counter() - t0
-        ctx.value("local engine: frames per second", frames / local_s, "frames/s", GROUP,
-                  f"{frames} frames in {local_s:.1f} s, torch on {torch.get_num_threads()} threads")
+        threads = torch.get_num_threads()
+        local_s = {}
+        for count in sorted({threads, 1}, reverse=True):  # as the engine runs, then on one thread as a worker does
+            torch.set_num_threads(count)
+            t0 = time.perf_counter()
+            bake_locally(service, bake_job(clip, range(frames), Path(tmp) / f"local-{count}", f"local-{count}"))
+            local_s[count] = time.perf_counter() - t0
+            ctx.value(f"local engine, torch on {count} thread(s): frames per second", frames / local_s[count],
+                      "frames/s", GROUP, f"{frames} frames in {local_s[count]:.1f} s")
+        torch.set_num_threads(threads)
         ray = join("auto", "instyle-bench", cpus=CPUS)
         try:
             for workers in WORKERS:
@@ -97,7 +102,7 @@ def run(ctx) -> None:
                 try:
                     ctx.value(f"{workers} worker(s): start", time.perf_counter() - started, "s", GROUP,
                               "workers started and the engine loaded in each (once per engine, not per bake)")
-                    _bake_figures(ctx, pool, clip, frames, Path(tmp) / f"w{workers}", local_s)
+                    _bake_figures(ctx, pool, clip, frames, Path(tmp) / f"w{workers}", local_s[threads])
                 finally:
                     pool.close()
         finally:
@@ -117,11 +122,14 @@ def _bake_figures(ctx, pool: WorkerPool, clip: Path, frames: int, out: Path, loc
     ctx.value(f"{name}: Analyze pass", analyze_end - started, "s", GROUP, "on one worker, in order")
     ctx.value(f"{name}: frames after Analyze", events[-1][0] - analyze_end, "s", GROUP,
               f"chunks of {-(-frames // workers)} frames")
-    replays = [e["timings_ms"]["instance_tracker.prepare"] for _, e in events
+    replays = [(e["timings_ms"]["instance_tracker.prepare"], e["frame"] - 1) for _, e in events
                if e["type"] == "progress" and "instance_tracker.prepare" in e.get("timings_ms", {})]
-    if replays:
-        ctx.value(f"{name}: replay at a chunk's start", max(replays), "ms", GROUP,
-                  "the longest: the Instance Mask stage again on the shot's frames before the chunk")
+    longest, before = max(replays)
+    ctx.value(f"{name}: replay at a chunk's start", longest, "ms", GROUP,
+              f"the longest: the Instance Mask stage again on the {before} frames of the shot before the chunk")
+    if before:
+        ctx.value(f"{name}: replay per frame before the chunk", longest / before, "ms", GROUP,
+                  "what a chunk's start costs per frame of the shot before it")
     trips = []
     for _ in range(ROUND_TRIPS):
         t0 = time.perf_counter()
