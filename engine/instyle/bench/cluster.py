@@ -4,7 +4,8 @@ run (needs `pip install instyle[cluster]`).
 The clip is vtest.avi's first frames at 384x288 (FRAMES; QUICK_FRAMES for the smoke run), written as MJPG. The
 bake is the add-on's default chain with the shot tracked from frame 0 (so the cluster runs Analyze first), MRF
 Blend's image written to a temporary cache. The local engine bakes it as its scheduler does: one `Service`,
-frames in order. The cluster is started here (`auto`: this machine, loopback only, CPUS CPUs) and holds a pool of
+frames in order, with torch's default threads (as the engine runs) and then on one thread (as a worker of 1 CPU
+runs: on a loaded 2-core machine the difference is large). The cluster is started here (`auto`: this machine, loopback only, CPUS CPUs) and holds a pool of
 1, then 2, workers of 1 CPU each (`cluster.pool`), each bake a `cluster.bakes.ClusterBake`. Every engine bakes a
 WARMUP-frame shot first, so that models are loaded, as in a running engine, and the figures are of bakes alone.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import cv2
 import torch
 
+from ..cluster import plan
 from ..cluster.bakes import ClusterBake
 from ..cluster.connect import join
 from ..cluster.pool import WorkerPool
@@ -102,34 +104,37 @@ def run(ctx) -> None:
                 try:
                     ctx.value(f"{workers} worker(s): start", time.perf_counter() - started, "s", GROUP,
                               "workers started and the engine loaded in each (once per engine, not per bake)")
-                    _bake_figures(ctx, pool, clip, frames, Path(tmp) / f"w{workers}", local_s[threads])
+                    _bake_figures(ctx, pool, clip, frames, Path(tmp) / f"w{workers}", local_s)
                 finally:
                     pool.close()
         finally:
             ray.shutdown()
 
 
-def _bake_figures(ctx, pool: WorkerPool, clip: Path, frames: int, out: Path, local_s: float) -> None:
+def _bake_figures(ctx, pool: WorkerPool, clip: Path, frames: int, out: Path, local_s: dict[int, float]) -> None:
+    """Bake `frames` of `clip` on `pool` into `out` and record its figures; `local_s`: seconds the local engine took,
+    by torch threads."""
     workers = len(pool.actors)
     bake_on(pool, bake_job(clip, range(WARMUP), out / "warm", "warm"))  # a frame for each worker
+    job = bake_job(clip, range(frames), out / "bake", "bake")
     started = time.perf_counter()
-    events = bake_on(pool, bake_job(clip, range(frames), out / "bake", "bake"))
+    events = bake_on(pool, job)
     wall = events[-1][0] - started
     analyze_end = max((t for t, e in events if e["type"] == "progress" and "stage" in e), default=started)
     name = f"{workers} worker(s)"
     ctx.value(f"{name}: frames per second", frames / wall, "frames/s", GROUP,
-              f"{frames} frames in {wall:.1f} s; {local_s / wall:.2f}x the local engine")
+              f"{frames} frames in {wall:.1f} s; the local engine's time / this: "
+              + ", ".join(f"{s / wall:.2f} on {n} thread(s)" for n, s in sorted(local_s.items())))
     ctx.value(f"{name}: Analyze pass", analyze_end - started, "s", GROUP, "on one worker, in order")
     ctx.value(f"{name}: frames after Analyze", events[-1][0] - analyze_end, "s", GROUP,
               f"chunks of {-(-frames // workers)} frames")
-    replays = [(e["timings_ms"]["instance_tracker.prepare"], e["frame"] - 1) for _, e in events
-               if e["type"] == "progress" and "instance_tracker.prepare" in e.get("timings_ms", {})]
-    longest, before = max(replays)
-    ctx.value(f"{name}: replay at a chunk's start", longest, "ms", GROUP,
-              f"the longest: the Instance Mask stage again on the {before} frames of the shot before the chunk")
-    if before:
-        ctx.value(f"{name}: replay per frame before the chunk", longest / before, "ms", GROUP,
-                  "what a chunk's start costs per frame of the shot before it")
+    starts = {chunk[0].frame_number for chunk in plan.chunks(job.request.items, workers)[1:]}
+    for _, event in events:  # the chunks after the first replay the shot's frames before them
+        if event["type"] == "progress" and "stage" not in event and event["frame"] in starts:
+            replay, before = event["timings_ms"]["instance_tracker.prepare"], event["frame"] - 1
+            ctx.value(f"{name}: replay at the start of the chunk from frame {event['frame']}", replay, "ms", GROUP,
+                      f"the Instance Mask stage again on the {before} frames before it: "
+                      f"{replay / before:.0f} ms per frame")
     trips = []
     for _ in range(ROUND_TRIPS):
         t0 = time.perf_counter()
