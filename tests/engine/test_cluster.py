@@ -217,6 +217,8 @@ def test_a_cluster_bake_gives_the_frames_of_a_local_bake(cluster, local, clip, t
     assert [e["done"] for e in computed] == list(range(1, FRAMES + 1))
     assert sorted(e["frame"] for e in computed) == list(range(1, FRAMES + 1))
     assert len((tmp_path / "instance_tracker" / "tracks.jsonl").read_text().splitlines()) == FRAMES + 1
+    second = next(e for e in computed if e["frame"] == FRAMES // 2 + 1)  # the second chunk's first frame
+    assert second["timings_ms"]["instance_tracker.prepare"] < 200, "it went on from Analyze's checkpoint, no replay"
     assert_same_frames(frames(tmp_path), local[3])
 
 

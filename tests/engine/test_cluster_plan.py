@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from instyle.cluster.connect import import_ray, join, parse_address
-from instyle.cluster.plan import analyze_calls, chunks
+from instyle.cluster.plan import analyze_calls, chunks, handovers
 from instyle.wire import InstyleError
 from instyle.wire.requests import parse_job
 
@@ -46,6 +46,11 @@ def test_chunks_are_runs_of_neighbours_in_footage_order():
     assert len(chunks(job([0]).items, workers=8)) == 1
     with pytest.raises(ValueError):
         chunks(shuffled.items, workers=0)
+
+
+def test_each_chunk_goes_on_from_the_frame_before_it_where_that_is_the_footage_frame_before():
+    runs = chunks(job([0, 1, 2, 3, 5, 6]).items, workers=3)  # [0, 1] [2, 3] [5, 6]: 4 is not baked
+    assert {a.source.frame: b.source.frame for a, b in handovers(runs).items()} == {1: 2}
 
 
 @pytest.mark.parametrize("address, expected", [("auto", None), ("10.0.0.5:6379", ("10.0.0.5", 6379)),

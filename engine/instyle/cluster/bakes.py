@@ -2,8 +2,10 @@
 (each uses every worker), with the events a local bake sends (`scheduler.Job`).
 
 A job's bake (`ClusterBake`): the Analyze pass (`plan.analyze_calls`) runs every frame in footage order on the
-first worker, which records the shot's track store in the shared cache; then the frames fan out in chunks of
-neighbours (`plan.chunks`) that the workers take as they come free, one frame at a time and in order, each
+first worker, which records the shot's track store in the shared cache and, at the frame before each chunk,
+keeps the Instance Mask stage's memory for the chunk's worker (`plan.handovers`: no replay of the shot up to
+the chunk); then the frames fan out in chunks of neighbours (`plan.chunks`) that the workers take as they come
+free, one frame at a time and in order, each
 frame's outputs written by the worker into the shared cache under the same atomic names as locally. A frame
 whose footage is missing is listed in the result; any other failure of a frame is the job's error event (the
 frame fails once: a worker returns failures, so Ray retries only frames whose worker was lost); a cancel
@@ -78,7 +80,8 @@ class ClusterBake:
 
     def __init__(self, pool: WorkerPool, job: Job, send, chunk_frames: int = 0):
         self.ray, self.actors, self.job, self.send = pool.ray, pool.actors, job, send
-        self.chunk_frames = chunk_frames
+        self.chunks = plan.chunks(job.request.items, len(self.actors), chunk_frames)
+        self.starts: dict = {}  # a chunk's first item -> Ray reference to the Instance Mask checkpoint to start from
         self.ticket = secrets.token_hex(8)  # names this bake to the workers (request ids are per client)
         self.lock = threading.RLock()
         self.failure: dict | None = None
@@ -103,6 +106,7 @@ class ClusterBake:
         stops (a failure, a cancel)."""
         calls = plan.analyze_calls(self.job.request.pipeline)
         items = plan.in_footage_order(self.job.request.items) if calls else []
+        handovers = plan.handovers(self.chunks)
         for step, item in enumerate(items, 1):
             if self._stopping():
                 return False
@@ -111,11 +115,13 @@ class ClusterBake:
                 self._fail(reply, item)
             elif reply["type"] == "result":
                 self.send(self.job.step(item, TRACKER, step, len(items)))
+                if item in handovers:
+                    self.starts[handovers[item]] = self.actors[0].checkpoint.remote(self.job.request.shot)
         return not self._stopping()
 
     def _fan_out(self) -> None:
         chunks: queue.SimpleQueue = queue.SimpleQueue()
-        for chunk in plan.chunks(self.job.request.items, len(self.actors), self.chunk_frames):
+        for chunk in self.chunks:
             chunks.put(chunk)
         threads = [threading.Thread(target=self._work, args=(actor, chunks), name=f"instyle-cluster-{k}", daemon=True)
                    for k, actor in enumerate(self.actors)]
@@ -134,7 +140,8 @@ class ClusterBake:
             for item in chunk:
                 if self._stopping():
                     break
-                reply = self._call(actor, self.job.request.run(item))
+                start = self.starts.get(item) if item is chunk[0] else None
+                reply = self._call(actor, self.job.request.run(item), start)
                 with self.lock:
                     if reply["type"] == "result":
                         self.send(self.job.computed(item, reply))
@@ -144,10 +151,10 @@ class ClusterBake:
                         self._fail(reply, item)
         self._tell_cancel_if_stopping()
 
-    def _call(self, actor, request) -> dict:
-        """`actor.run(request)`'s reply, telling every worker to cancel once the job stops meanwhile; a worker lost
-        for good (Ray gave up restarting it) answers as error "cluster_worker_lost"."""
-        ref = actor.run.remote(request, self.ticket)
+    def _call(self, actor, request, start=None) -> dict:
+        """`actor.run(request, start)`'s reply, telling every worker to cancel once the job stops meanwhile; a worker
+        lost for good (Ray gave up restarting it) answers as error "cluster_worker_lost"."""
+        ref = actor.run.remote(request, self.ticket, start)
         while not self.ray.wait([ref], timeout=POLL_S)[0]:
             self._tell_cancel_if_stopping()
         try:

@@ -41,3 +41,13 @@ def chunks(items: tuple[JobItem, ...], workers: int, chunk_frames: int = 0) -> l
     ordered = in_footage_order(items)
     size = chunk_frames or max(1, math.ceil(len(ordered) / workers))
     return [tuple(ordered[k:k + size]) for k in range(0, len(ordered), size)]
+
+
+def handovers(chunks: list[tuple[JobItem, ...]]) -> dict[JobItem, JobItem]:
+    """{the last item of a chunk: the first item of the next} wherever the latter's footage frame directly
+    follows the former's in the same footage. Once Analyze has computed the former, the Instance Mask stage's
+    memory of the shot is what the latter's worker needs to go on from, instead of replaying the shot from its
+    start (`instance_mask.checkpoint`)."""
+    return {before[-1]: after[0] for before, after in zip(chunks, chunks[1:])
+            if getattr(before[-1].source, "path", None) == getattr(after[0].source, "path", None)
+            and before[-1].source.frame + 1 == after[0].source.frame}

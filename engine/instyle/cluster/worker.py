@@ -4,7 +4,8 @@ Its models load on first use and stay loaded, and a shot's state stays between c
 sent one after another, run as in a local bake. A frame's failure comes back as its error reply, never as an
 exception: Ray retries a call only when the actor's process was lost (and restarted), never a frame that failed
 on its data. `cancel` runs beside `run` (the actor takes two calls at once) and stops it between stages and
-inside iterative ones, as a local cancel does."""
+inside iterative ones, as a local cancel does. `checkpoint` hands the Instance Mask stage's memory of a shot to
+the worker that bakes the next frame (`run`'s `start`), so that it need not replay the shot up to there."""
 
 from __future__ import annotations
 
@@ -29,14 +30,19 @@ class EngineWorker:
         """Where the worker runs: {"pid", "device"}."""
         return {"pid": os.getpid(), "device": str(self.device)}
 
-    def run(self, request, ticket: str) -> dict:
+    def run(self, request, ticket: str, start=None) -> dict:
         """The `run` reply for `request` (a `RunRequest` of bake `ticket`), its error reply if it failed, or
-        {"type": "cancelled"} if the bake was cancelled."""
+        {"type": "cancelled"} if the bake was cancelled. `start`: the Instance Mask stage's `Checkpoint` of the
+        shot after the footage frame before this one, to go on from."""
         from ..failures import failure_reply
         from ..scheduler import Cancelled
+        from ..stages.instance_mask import resume
 
         if ticket in self.cancelled:
             return {"type": "cancelled", "id": request.id}
+        if start is not None:
+            with self.service.lock:
+                self.service.shots.get(request.shot).mask_memory = resume(start, self.service.zoo)
         self.running = ticket
         try:
             reply, _ = self.service.run(request, [], lambda: ticket in self.cancelled)
@@ -47,6 +53,14 @@ class EngineWorker:
         finally:
             self.running = None
         return reply
+
+    def checkpoint(self, shot: str):
+        """The Instance Mask stage's memory of `shot` as an `instance_mask.Checkpoint`; None when it has none."""
+        from ..stages.instance_mask import ShotMemory, checkpoint
+
+        with self.service.lock:
+            memory = self.service.shots.get(shot).mask_memory
+        return checkpoint(memory) if isinstance(memory, ShotMemory) else None
 
     def cancel(self, ticket: str) -> None:
         self.cancelled.add(ticket)
