@@ -241,12 +241,16 @@ def test_a_worker_killed_mid_bake_is_restarted_and_every_frame_is_whole(cluster,
     assert_same_frames(frames(tmp_path), local[3])
 
 
-def test_a_cancel_stops_every_worker_within_two_seconds(cluster, clip, tmp_path):
+def test_a_preview_stays_local_and_a_cancel_stops_every_worker_within_two_seconds(cluster, clip, tmp_path):
     head, engine = cluster
     with engine.client() as client:
         job = client.submit_job(pipeline(tmp_path), items(clip), shot="cancelled")
         while (event := job.wait_event(120))["type"] != "progress" or "stage" in event:
             pass  # Analyze runs on one worker: wait for both to bake
+        reply, _ = client.run({"kind": "file", "path": str(clip), "frame": 3}, pipeline(tmp_path / "preview")[:1],
+                              timeout=60, shot="preview")  # the engine's own worker serves it meanwhile
+        job.poll()
+        assert reply["instances"] and job.finished is None, "the preview came while the bake ran"
         asked = time.monotonic()
         job.cancel()
         last = finish(job, 30)[-1]
