@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from instyle.cluster.connect import import_ray, join, parse_address
+from instyle.cluster.connect import AUTH_MODE, AUTH_TOKEN, LOOPBACK_ONLY, join, parse_address
 from instyle.cluster.plan import analyze_calls, chunks, handovers
 from instyle.wire import InstyleError
 from instyle.wire.requests import parse_job
@@ -67,8 +67,11 @@ def test_a_bad_cluster_address_is_a_named_error(address):
     assert err.value.code == "bad_cluster_address" and "HOST:PORT" in err.value.hint
 
 
-def test_without_ray_the_error_names_the_extra_to_install(monkeypatch):
+@pytest.mark.parametrize("address", ["auto", "127.0.0.1:6379"])
+def test_without_ray_the_error_names_the_extra_to_install(monkeypatch, address):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails, as where it is not installed
+    for name in (LOOPBACK_ONLY, AUTH_MODE, AUTH_TOKEN):  # what `join` sets for Ray, undone after the test
+        monkeypatch.setenv(name, "")
     with pytest.raises(InstyleError) as err:
-        import_ray()
+        join(address, "test")
     assert err.value.code == "cluster_unavailable" and "pip install instyle[cluster]" in err.value.hint
