@@ -10,9 +10,10 @@ runs: on a loaded 2-core machine the difference is large). The cluster is starte
 WARMUP-frame shot first, so that models are loaded, as in a running engine, and the figures are of bakes alone.
 
 Figures: frames per second of each bake and its wall time; for the cluster, the Analyze pass's seconds (it runs on
-one worker, in order), the fan-out's, the replay at a chunk's start (`instance_tracker.prepare`: the Instance
-Mask stage run again on the shot's frames before it, so that its masks are those of a bake in order), and the
-round trip of a call to a worker (Ray's overhead per frame).
+one worker, in order), the fan-out's, what a chunk's first frame spends making its masks those of a bake in order
+(`instance_tracker.prepare`: near nothing when it goes on from Analyze's checkpoint, a replay of the Instance Mask
+stage on the shot's frames before it otherwise), and the round trip of a call to a worker (Ray's overhead per
+frame).
 """
 
 from __future__ import annotations
@@ -129,12 +130,12 @@ def _bake_figures(ctx, pool: WorkerPool, clip: Path, frames: int, out: Path, loc
     ctx.value(f"{name}: frames after Analyze", events[-1][0] - analyze_end, "s", GROUP,
               f"chunks of {-(-frames // workers)} frames")
     starts = {chunk[0].frame_number for chunk in plan.chunks(job.request.items, workers)[1:]}
-    for _, event in events:  # the chunks after the first replay the shot's frames before them
+    for _, event in events:  # a chunk after the first goes on from Analyze's checkpoint (`plan.handovers`)
         if event["type"] == "progress" and "stage" not in event and event["frame"] in starts:
-            replay, before = event["timings_ms"]["instance_tracker.prepare"], event["frame"] - 1
-            ctx.value(f"{name}: replay at the start of the chunk from frame {event['frame']}", replay, "ms", GROUP,
-                      f"the Instance Mask stage again on the {before} frames before it: "
-                      f"{replay / before:.0f} ms per frame")
+            ctx.value(f"{name}: Instance Tracker prepare, first frame of the chunk from frame {event['frame']}",
+                      event["timings_ms"]["instance_tracker.prepare"], "ms", GROUP,
+                      f"without the checkpoint it replays the Instance Mask stage on the {event['frame'] - 1} "
+                      "frames before it")
     trips = []
     for _ in range(ROUND_TRIPS):
         t0 = time.perf_counter()
