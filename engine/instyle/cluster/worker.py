@@ -24,7 +24,6 @@ class EngineWorker:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray hides GPUs not given it
         self.service = Service(self.device)
         self.cancelled: set[str] = set()
-        self.running: str | None = None
 
     def ready(self) -> dict:
         """Where the worker runs: {"pid", "device"}."""
@@ -43,15 +42,12 @@ class EngineWorker:
         if start is not None:
             with self.service.lock:
                 self.service.shots.get(request.shot).mask_memory = resume(start, self.service.zoo)
-        self.running = ticket
         try:
             reply, _ = self.service.run(request, [], lambda: ticket in self.cancelled)
         except Cancelled:
             return {"type": "cancelled", "id": request.id}
         except Exception as exc:
             return failure_reply(exc, request.id)
-        finally:
-            self.running = None
         return reply
 
     def checkpoint(self, shot: str):
@@ -64,7 +60,3 @@ class EngineWorker:
 
     def cancel(self, ticket: str) -> None:
         self.cancelled.add(ticket)
-
-    def status(self) -> dict:
-        """{"pid", "running": the ticket of the bake whose frame is being computed, or None}."""
-        return {"pid": os.getpid(), "running": self.running}
