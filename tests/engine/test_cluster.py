@@ -25,7 +25,7 @@ import pytest
 from instyle.cluster.connect import AUTH_MODE, AUTH_TOKEN, LOOPBACK_ONLY
 from instyle.wire.atomic_files import TEMPORARY
 
-from ..conftest import VTEST
+from ..conftest import OPENCV_DATA, VTEST
 from .conftest import start_engine, stop_engine
 from .test_jobs import finish
 
@@ -262,6 +262,25 @@ def test_a_preview_stays_local_and_a_cancel_stops_every_worker_within_two_second
     time.sleep(1.0)
     busy = [cpu_seconds(pid) - u for pid, u in zip(workers, used)]
     assert len(workers) == 2 and max(busy) < 0.25, f"CPU seconds used by the workers in the second after: {busy}"
+
+
+def test_an_optimising_frame_on_the_cluster_reports_its_steps_and_cancels_inside_the_frame(cluster, clip):
+    head, engine = cluster
+    style = {"method": "optimise", "style_image": str(OPENCV_DATA / "starry_night.jpg"), "iterations": 200,
+             "resolution": 96, "temporal": 0.0}
+    with engine.client() as client:
+        job = client.submit_job([{"stage": "neural_style", "params": style}], items(clip)[:2], shot="optimise")
+        steps = []
+        while len(steps) < 2:
+            event = job.wait_event(120)
+            assert event["type"] == "progress" and event["done"] == 0, event
+            steps.append(event)
+        assert [(e["stage"], e["steps"], e["total"]) for e in steps] == [("neural_style", 200, 2)] * 2
+        assert 0 < steps[0]["step"] < steps[1]["step"] < 200
+        asked = time.monotonic()
+        job.cancel()
+        last = finish(job, 30)[-1]
+    assert last == {"type": "cancelled", "id": job.id, "done": 0} and time.monotonic() - asked < 2.0
 
 
 def test_the_cluster_listens_on_loopback_only(cluster):

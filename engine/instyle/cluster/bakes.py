@@ -18,6 +18,7 @@ import os
 import queue
 import secrets
 import threading
+import time
 from dataclasses import replace
 
 from ..scheduler import MISSING_FRAME, Job
@@ -28,6 +29,7 @@ from .connect import join
 from .pool import WorkerPool
 
 POLL_S = 0.1  # how often a wait for a frame looks for a cancel
+STEPS_S = 0.5  # how often it asks the worker how far an iterative stage is
 LOST_HINT = "check the cluster's nodes (`ray status`), then bake again: the frames written are kept"
 
 
@@ -110,7 +112,7 @@ class ClusterBake:
         for step, item in enumerate(items, 1):
             if self._stopping():
                 return False
-            reply = self._call(self.actors[0], replace(self.job.request.run(item), pipeline=calls))
+            reply = self._call(self.actors[0], item, replace(self.job.request.run(item), pipeline=calls))
             if reply["type"] == "error" and reply["code"] != MISSING_FRAME:
                 self._fail(reply, item)
             elif reply["type"] == "result":
@@ -141,7 +143,7 @@ class ClusterBake:
                 if self._stopping():
                     break
                 start = self.starts.get(item) if item is chunk[0] else None
-                reply = self._call(actor, self.job.request.run(item), start)
+                reply = self._call(actor, item, self.job.request.run(item), start)
                 with self.lock:
                     if reply["type"] == "result":
                         self.send(self.job.computed(item, reply))
@@ -151,12 +153,26 @@ class ClusterBake:
                         self._fail(reply, item)
         self._tell_cancel_if_stopping()
 
-    def _call(self, actor, request, start=None) -> dict:
-        """`actor.run(request, start)`'s reply, telling every worker to cancel once the job stops meanwhile; a worker
-        lost for good (Ray gave up restarting it) answers as error "cluster_worker_lost"."""
+    def _call(self, actor, item, request, start=None) -> dict:
+        """`actor.run(request, start)`'s reply (`request` computes `item`), telling every worker to cancel once the
+        job stops meanwhile and sending the steps of iterative stages as the job's progress; a worker lost for good
+        (Ray gave up restarting it) answers as error "cluster_worker_lost"."""
         ref = actor.run.remote(request, self.ticket, start)
+        asked, asked_at, last = None, time.monotonic(), None
         while not self.ray.wait([ref], timeout=POLL_S)[0]:
             self._tell_cancel_if_stopping()
+            if asked is not None and self.ray.wait([asked], timeout=0)[0]:
+                try:
+                    step = self.ray.get(asked)
+                except self.ray.exceptions.RayError:  # the worker was lost: what `ref` gives says what follows
+                    step = None
+                asked = None
+                if step is not None and step != last:
+                    last = step
+                    with self.lock:
+                        self.send(self.job.step(item, *step))
+            if asked is None and time.monotonic() - asked_at >= STEPS_S:
+                asked, asked_at = actor.progress.remote(self.ticket), time.monotonic()
         try:
             return self.ray.get(ref)
         except self.ray.exceptions.RayError as exc:

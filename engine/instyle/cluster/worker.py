@@ -4,7 +4,7 @@ Its models load on first use and stay loaded, and a shot's state stays between c
 sent one after another, run as in a local bake. A frame's failure comes back as its error reply, never as an
 exception: Ray retries a call only when the actor's process was lost (and restarted), never a frame that failed
 on its data. `cancel` runs beside `run` (the actor takes two calls at once) and stops it between stages and
-inside iterative ones, as a local cancel does. `checkpoint` hands the Instance Mask stage's memory of a shot to
+inside iterative ones, as a local cancel does, and `progress` tells how far such a stage is. `checkpoint` hands the Instance Mask stage's memory of a shot to
 the worker that bakes the next frame (`run`'s `start`), so that it need not replay the shot up to there."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class EngineWorker:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray hides GPUs not given it
         self.service = Service(self.device)
         self.cancelled: set[str] = set()
+        self.steps: dict[str, tuple[str, int, int]] = {}  # bake ticket -> (stage, step, steps) of its frame running
 
     def ready(self) -> dict:
         """Where the worker runs: {"pid", "device"}."""
@@ -43,12 +44,20 @@ class EngineWorker:
             with self.service.lock:
                 self.service.shots.get(request.shot).mask_memory = resume(start, self.service.zoo)
         try:
-            reply, _ = self.service.run(request, [], lambda: ticket in self.cancelled)
+            reply, _ = self.service.run(request, [], lambda: ticket in self.cancelled,
+                                        lambda *step: self.steps.__setitem__(ticket, step))
         except Cancelled:
             return {"type": "cancelled", "id": request.id}
         except Exception as exc:
             return failure_reply(exc, request.id)
+        finally:
+            self.steps.pop(ticket, None)
         return reply
+
+    def progress(self, ticket: str) -> tuple[str, int, int] | None:
+        """(stage, step, steps) that an iterative stage last reported in the frame of bake `ticket` being computed;
+        None when none did."""
+        return self.steps.get(ticket)
 
     def checkpoint(self, shot: str):
         """The Instance Mask stage's memory of `shot` as an `instance_mask.Checkpoint`; None when it has none."""
