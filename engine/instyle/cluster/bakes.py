@@ -117,8 +117,9 @@ class ClusterBake:
                 self._fail(reply, item)
             elif reply["type"] == "result":
                 self.send(self.job.step(item, TRACKER, step, len(items)))
-                if item in handovers:
+                if item in handovers:  # taken before the next frame runs (the worker takes two calls at once)
                     self.starts[handovers[item]] = self.actors[0].checkpoint.remote(self.job.request.shot)
+                    self.ray.wait([self.starts[handovers[item]]])
         return not self._stopping()
 
     def _fan_out(self) -> None:
