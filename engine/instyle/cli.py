@@ -138,8 +138,8 @@ def _serve(args) -> int:
     if args.max_clients < 1:
         print("instyle-engine: --max-clients must be at least 1", file=sys.stderr)
         return 2
-    for option, value, least in (("--cluster-workers", args.cluster_workers, 0), ("--cluster-cpus", args.cluster_cpus, 1),
-                                 ("--chunk-frames", args.chunk_frames, 0)):
+    for option, value, least in (("--cluster-workers", args.cluster_workers, 0),
+                                 ("--cluster-cpus", args.cluster_cpus, 1), ("--chunk-frames", args.chunk_frames, 0)):
         if value < least:
             print(f"instyle-engine: {option} must be at least {least}", file=sys.stderr)
             return 2

@@ -5,8 +5,9 @@ The clip is vtest.avi's first frames at 384x288 (FRAMES; QUICK_FRAMES for the sm
 bake is the add-on's default chain with the shot tracked from frame 0 (so the cluster runs Analyze first), MRF
 Blend's image written to a temporary cache. The local engine bakes it as its scheduler does: one `Service`,
 frames in order, with torch's default threads (as the engine runs) and then on one thread (as a worker of 1 CPU
-runs: on a loaded 2-core machine the difference is large). The cluster is started here (`auto`: this machine, loopback only, CPUS CPUs) and holds a pool of
-1, then 2, workers of 1 CPU each (`cluster.pool`), each bake a `cluster.bakes.ClusterBake`. Every engine bakes a
+runs: on a loaded 2-core machine the difference is large). The cluster is started here (`auto`: this machine,
+loopback only, CPUS CPUs) and holds a pool of 1, then 2, workers of 1 CPU each (`cluster.pool`), each bake a
+`cluster.bakes.ClusterBake`. Every engine bakes a
 WARMUP-frame shot first, so that models are loaded, as in a running engine, and the figures are of bakes alone.
 
 Figures: frames per second of each bake and its wall time; for the cluster, the Analyze pass's seconds (it runs on

@@ -4,8 +4,9 @@ Its models load on first use and stay loaded, and a shot's state stays between c
 sent one after another, run as in a local bake. A frame's failure comes back as its error reply, never as an
 exception: Ray retries a call only when the actor's process was lost (and restarted), never a frame that failed
 on its data. `cancel` runs beside `run` (the actor takes two calls at once) and stops it between stages and
-inside iterative ones, as a local cancel does, and `progress` tells how far such a stage is. `checkpoint` hands the Instance Mask stage's memory of a shot to
-the worker that bakes the next frame (`run`'s `start`), so that it need not replay the shot up to there."""
+inside iterative ones, as a local cancel does, and `progress` tells how far such a stage is. `checkpoint` hands
+the Instance Mask stage's memory of a shot to the worker that bakes the next frame (`run`'s `start`), so that it
+need not replay the shot up to there."""
 
 from __future__ import annotations
 
