@@ -7,8 +7,8 @@ Blend's image written to a temporary cache. The local engine bakes it as its sch
 frames in order, with torch's default threads (as the engine runs) and then on one thread (as a worker of 1 CPU
 runs: on a loaded 2-core machine the difference is large). The cluster is started here (`auto`: this machine,
 loopback only, CPUS CPUs) and holds a pool of 1, then 2, workers of 1 CPU each (`cluster.pool`), each bake a
-`cluster.bakes.ClusterBake`. Every engine bakes a
-WARMUP-frame shot first, so that models are loaded, as in a running engine, and the figures are of bakes alone.
+`cluster.bakes.ClusterBake`. Every engine bakes a WARMUP-frame shot first, so that models are loaded, as in a
+running engine, and the figures are of bakes alone.
 
 Figures: frames per second of each bake and its wall time; for the cluster, the Analyze pass's seconds (it runs on
 one worker, in order), the fan-out's, what a chunk's first frame spends making its masks those of a bake in order
