@@ -222,6 +222,21 @@ def test_a_cluster_bake_gives_the_frames_of_a_local_bake(cluster, local, clip, t
     assert_same_frames(frames(tmp_path), local[3])
 
 
+def test_frames_past_the_footage_are_listed_and_a_frame_that_fails_on_its_data_ends_the_job_once(cluster, clip):
+    head, engine = cluster
+    mask_only = [{"stage": "instance_mask", "params": {}}]
+    with engine.client() as client:
+        past_the_end = items(clip)[:3] + [{"source": {"kind": "file", "path": str(clip), "frame": 500},
+                                           "frame_number": 501}]
+        last = finish(client.submit_job(mask_only, past_the_end, shot="missing"))[-1]
+        assert last == {"type": "result", "id": last["id"], "done": 3, "total": 4, "missing": [501]}
+        unreadable = [{"source": {"kind": "file", "path": "/missing.avi", "frame": 0}, "frame_number": 7}]
+        events = finish(client.submit_job(mask_only, items(clip)[:3] + unreadable, shot="unreadable"))
+    errors = [e for e in events if e["type"] == "error"]
+    assert len(errors) == 1 and events[-1] is errors[0], "one error, the job's last event"
+    assert errors[0]["code"] == "source_missing" and errors[0]["frame"] == 7 and errors[0]["hint"]
+
+
 def test_a_worker_killed_mid_bake_is_restarted_and_every_frame_is_whole(cluster, local, clip, tmp_path):
     head, engine = cluster
     before = head.workers()
