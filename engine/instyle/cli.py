@@ -118,7 +118,8 @@ def _serve(args) -> int:
             return _cannot_listen(args, exc)
 
     from .memory import default_budget, parse_size
-    from .server import LOOPBACK, EngineServer
+    from .peers import LOOPBACK
+    from .server import EngineServer
     from .service import Service
     from .wire import PROTOCOL_VERSION, RuntimeInfo, default_runtime_path, read_runtime, remove_runtime, write_runtime
 

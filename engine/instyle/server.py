@@ -20,7 +20,6 @@ from .wire.requests import (CancelRequest, CorrectionsRequest, EchoRequest, Free
 
 HELLO = frozenset({"hello"})
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_HANDSHAKES_PER_PEER = 8  # unfinished handshakes one user (or remote address) may hold at once
 MAX_UNREAD_BYTES = 256 << 20  # replies a client may leave unread before it is disconnected
 HEADER_ALLOWANCE = 4096  # bytes a reply's header is counted as

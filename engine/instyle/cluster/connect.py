@@ -9,12 +9,12 @@ import os
 import secrets
 import socket
 
+from ..peers import LOOPBACK
 from ..wire import InstyleError
 
 INSTALL_HINT = "install the cluster extra into the engine's environment: pip install instyle[cluster]"
 ADDRESS_HINT = "give the head's address as HOST:PORT (what `ray start --head` printed), ray://HOST:PORT, or auto"
 REACH_TIMEOUT_S = 3.0
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Set to 0 before Ray is imported, Ray takes 127.0.0.1 as this node's address and binds every port to it
 instead of this machine's network address (docs/cluster.md)."""
