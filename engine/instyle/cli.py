@@ -17,6 +17,8 @@ from . import __version__
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .bench import SUITES
+
     parser = argparse.ArgumentParser(prog="instyle-engine", description=__doc__)
     parser.add_argument("--version", action="version", version=f"instyle-engine {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--max-clients", type=int, default=32, help="clients served at once (default 32)")
     serve.add_argument("--memory-budget", metavar="SIZE", help="resident memory the engine keeps itself under by "
                        "dropping per-shot state, least recently used first, e.g. 6G (default: half the machine's RAM)")
+    serve.add_argument("--cluster", metavar="ADDRESS", help="bake jobs on a Ray cluster of engines: the head's "
+                       "HOST:PORT, ray://HOST:PORT, or auto (a cluster of this machine's own); needs "
+                       "`pip install instyle[cluster]`, see docs/cluster.md")
+    serve.add_argument("--cluster-workers", type=int, default=0, metavar="N", help="engine workers on the cluster "
+                       "(default: one per GPU, else one per --cluster-cpus CPUs)")
+    serve.add_argument("--cluster-cpus", type=int, default=1, metavar="N", help="CPUs per worker on a cluster "
+                       "without GPUs (default 1)")
+    serve.add_argument("--chunk-frames", type=int, default=0, metavar="N", help="frames a worker bakes in order "
+                       "(default: the job's frames split evenly over the workers)")
     serve.set_defaults(func=_serve)
 
     status = sub.add_parser("status", help="find the running engine and print its handshake")
@@ -59,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     styles.set_defaults(func=_styles)
 
     bench = sub.add_parser("bench", help="run a benchmark suite side by side with its baselines")
-    bench.add_argument("suite", help="transport, cache, mask, style, blend, track or pipeline")
+    bench.add_argument("suite", help=f"one of: {', '.join(SUITES)}")
     bench.add_argument("--json", type=Path, help="also write the results here")
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     bench.add_argument("--quick", action="store_true", help="a small smoke run (what CI runs)")
@@ -107,7 +118,8 @@ def _serve(args) -> int:
             return _cannot_listen(args, exc)
 
     from .memory import default_budget, parse_size
-    from .server import LOOPBACK, EngineServer
+    from .peers import LOOPBACK
+    from .server import EngineServer
     from .service import Service
     from .wire import PROTOCOL_VERSION, RuntimeInfo, default_runtime_path, read_runtime, remove_runtime, write_runtime
 
@@ -127,6 +139,11 @@ def _serve(args) -> int:
     if args.max_clients < 1:
         print("instyle-engine: --max-clients must be at least 1", file=sys.stderr)
         return 2
+    for option, value, least in (("--cluster-workers", args.cluster_workers, 0),
+                                 ("--cluster-cpus", args.cluster_cpus, 1), ("--chunk-frames", args.chunk_frames, 0)):
+        if value < least:
+            print(f"instyle-engine: {option} must be at least {least}", file=sys.stderr)
+            return 2
     if args.parent_pid:
         _watch_parent(args.parent_pid)
     runtime_file = args.runtime_file or default_runtime_path()
@@ -142,10 +159,13 @@ def _serve(args) -> int:
         print(f"instyle-engine: cannot read the weights manifest ({exc}); point INSTYLE_MANIFEST at the "
               "repository's weights/manifest.json, or unset it to use the installed one", file=sys.stderr)
         return 2
+    bakes = _cluster_bakes(args) if args.cluster else None
     try:
         server = EngineServer(service, secrets.token_urlsafe(32), args.host, args.port, args.unix,
-                              max_clients=args.max_clients)
+                              max_clients=args.max_clients, bakes=bakes)
     except OSError as exc:
+        if bakes is not None:
+            bakes.close()
         return _cannot_listen(args, exc)
     info = RuntimeInfo(os.getpid(), server.token, server.host, server.port, server.unix_path, __version__,
                        PROTOCOL_VERSION)
@@ -155,13 +175,29 @@ def _serve(args) -> int:
         server.stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"instyle-engine {__version__} ready on {server.address} device={device} runtime_file={runtime_file}",
-          flush=True)
+    print(f"instyle-engine {__version__} ready on {server.address} device={device} runtime_file={runtime_file} "
+          f"bakes={bakes.describe() if bakes else 'local'}", flush=True)
     try:
         server.serve_forever()
     finally:
         remove_runtime(runtime_file, os.getpid())
+        if bakes is not None:
+            bakes.close()
     return 0
+
+
+def _cluster_bakes(args):
+    """The cluster `--cluster` names, ready to bake (`cluster.ClusterBakes`); None, the reason printed, when it
+    cannot be used: the engine then bakes locally."""
+    from .cluster import ClusterBakes
+    from .wire import InstyleError
+
+    try:
+        return ClusterBakes.start(args.cluster, args.cluster_workers, args.cluster_cpus, args.chunk_frames)
+    except InstyleError as exc:
+        print(f"instyle-engine: {exc.code}: {exc.message}; {exc.hint}. Bakes run on this engine instead",
+              file=sys.stderr, flush=True)
+        return None
 
 
 def _cannot_listen(args, exc: OSError) -> int:

@@ -8,6 +8,7 @@ import ipaddress
 import socket
 import struct
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})  # the names of this machine's loopback address
 UCRED = struct.Struct("3i")  # pid, uid, gid (Linux SO_PEERCRED)
 PROC_TCP = {socket.AF_INET: "/proc/net/tcp", socket.AF_INET6: "/proc/net/tcp6"}
 

@@ -20,7 +20,6 @@ from .wire.requests import (CancelRequest, CorrectionsRequest, EchoRequest, Free
 
 HELLO = frozenset({"hello"})
 HELLO_LIMITS = Limits(max_header_bytes=16 << 10, max_payloads=0, max_payload_bytes=0, max_message_bytes=16 << 10)
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_HANDSHAKES_PER_PEER = 8  # unfinished handshakes one user (or remote address) may hold at once
 MAX_UNREAD_BYTES = 256 << 20  # replies a client may leave unread before it is disconnected
 HEADER_ALLOWANCE = 4096  # bytes a reply's header is counted as
@@ -112,11 +111,12 @@ class EngineServer:
     MAX_HANDSHAKES_PER_PEER unfinished handshakes: a newer connection closes its oldest, so that a peer trickling
     bytes holds a bounded number of threads and never stops another peer, or its own next client, from getting in.
     Only clients that presented the token take one of the `max_clients` places. Once in, each message must arrive
-    within `message_timeout` seconds of its first byte."""
+    within `message_timeout` seconds of its first byte. Bake jobs go to `bakes` when given (a
+    `cluster.ClusterBakes`), else to the local worker (see `Scheduler`)."""
 
     def __init__(self, service: Service, token: str, host: str = "127.0.0.1", port: int = 0,
                  unix_path: str | None = None, limits: Limits = Limits(), hello_timeout: float = 10.0,
-                 max_clients: int = 32, message_timeout: float = 120.0):
+                 max_clients: int = 32, message_timeout: float = 120.0, bakes=None):
         self.service, self.token, self.limits = service, token, limits
         self.hello_timeout, self.max_clients, self.message_timeout = hello_timeout, max_clients, message_timeout
         self.clients = threading.BoundedSemaphore(max_clients)
@@ -139,7 +139,8 @@ class EngineServer:
             self.unix_path, self.host, self.port = "", host, self.sock.getsockname()[1]
         self.sock.listen(16)
         self._stopping = threading.Event()
-        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads))
+        self.scheduler = Scheduler(service.execute, lambda client, header, payloads=(): client.send(header, payloads),
+                                   bakes)
 
     @property
     def address(self) -> str:

@@ -15,8 +15,10 @@ from instyle.wire import PROTOCOL_VERSION, connect, read_runtime, recv_message, 
 
 
 class EngineProcess:
-    def __init__(self, runtime_file: Path, process: subprocess.Popen, ready_line: str):
-        self.runtime_file, self.process, self.ready_line = runtime_file, process, ready_line
+    """A running engine; `log` holds what it printed before its ready line."""
+
+    def __init__(self, runtime_file: Path, process: subprocess.Popen, ready_line: str, log: str = ""):
+        self.runtime_file, self.process, self.ready_line, self.log = runtime_file, process, ready_line, log
 
     @property
     def info(self):
@@ -40,13 +42,13 @@ def start_engine(tmp: Path, *extra: str) -> EngineProcess:
                                 "--device", "cpu", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     deadline = time.monotonic() + 120
-    line = process.stdout.readline()
+    log, line = "", process.stdout.readline()
     while "ready on" not in line:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"engine did not start: {line}{process.stdout.read()}")
-        line = process.stdout.readline()
-    return EngineProcess(runtime_file, process, line.strip())
+            raise RuntimeError(f"engine did not start: {log}{line}{process.stdout.read()}")
+        log, line = log + line, process.stdout.readline()
+    return EngineProcess(runtime_file, process, line.strip(), log)
 
 
 def stop_engine(engine: EngineProcess) -> None:

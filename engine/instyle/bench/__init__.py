@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-SUITES = ("transport", "cache", "mask", "style", "blend", "track", "pipeline")
+SUITES = ("transport", "cache", "mask", "style", "blend", "track", "pipeline", "cluster")
 
 
 @dataclass

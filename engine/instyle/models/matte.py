@@ -42,6 +42,16 @@ class RobustVideoMatte:
         other._states, other._key = list(self._states), self._key  # each call replaces the state tensors
         return other
 
+    def state(self) -> tuple[list[torch.Tensor], tuple[int, int, float] | None]:
+        """The recurrent state, copied to the CPU, and the (H, W, downsample_ratio) it was made for: what `restore`
+        takes, in this engine or another."""
+        return [s.cpu() for s in self._states], self._key
+
+    def restore(self, state: tuple[list[torch.Tensor], tuple[int, int, float] | None]) -> None:
+        """Go on from `state` (see `state`)."""
+        states, self._key = state
+        self._states = [s.to(self.device) for s in states]
+
     def __call__(self, frame: torch.Tensor, downsample_ratio: float = 0.25) -> torch.Tensor:
         """Alpha (1, 1, H, W) 0..1 on the model's device for ``frame`` (1, 3, H, W) float RGB 0..1."""
         if frame.dim() != 4 or frame.shape[:2] != (1, 3) or not frame.is_floating_point():

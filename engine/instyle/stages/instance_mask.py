@@ -107,6 +107,31 @@ class ShotMemory:
             self.rvm.reset()
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """The stage's memory of a shot after frame `memory.index`, without models, to go on from in another engine
+    (a cluster worker starting a chunk there, see `cluster.bakes`): `memory` without its matte, and the matte's
+    recurrent state (`RobustVideoMatte.state`; None when it has none)."""
+
+    memory: ShotMemory
+    matte: tuple | None
+
+
+def checkpoint(memory: ShotMemory) -> Checkpoint:
+    """`memory` as a `Checkpoint` (copies: the shot goes on unchanged)."""
+    return Checkpoint(replace(memory, rvm=None), memory.rvm.state() if memory.rvm is not None else None)
+
+
+def resume(point: Checkpoint, zoo) -> ShotMemory:
+    """A memory that goes on from `point` with `zoo`'s models: a frame after `point.memory.index` is masked as
+    in the engine the checkpoint came from."""
+    memory = replace(point.memory)
+    if point.matte is not None:
+        memory.rvm = zoo.new_matte()
+        memory.rvm.restore(point.matte)
+    return memory
+
+
 def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     """Fills `state.instances` and `state.mask`; outputs the combined mask and the instance-index pass."""
     return run_recipe(state, params, ctx, RECIPES[params["quality"]])
