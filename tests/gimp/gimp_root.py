@@ -1,9 +1,9 @@
 """Running GIMP 3 headless inside the Debian 13 root of `build/gimp_root.sh`.
 
 The root shares the host's network (an engine on the host's 127.0.0.1 is reachable from it) and process ids (a
-runtime file's pid can be checked there). `run_batch` mounts, in a private mount namespace that ends with the
-run, /proc and a fresh /tmp, and binds the test's work folder at the same path inside, so the paths the plug-in
-sends to the engine (style images) name the same files on both sides.
+runtime file's pid can be checked there). `run_batch` mounts /proc and binds the host's /tmp over the root's,
+in a private mount namespace that ends with the run, so the paths under /tmp that the plug-in sends to the engine
+(style images, GIMP's temporary files) name the same files on both sides.
 """
 
 from __future__ import annotations
@@ -40,17 +40,18 @@ def ensure_root() -> Path:
 def run_batch(root: Path, work: Path, script: Path, env: dict[str, str], timeout: float = 600
               ) -> subprocess.CompletedProcess:
     """`gimp-console-3.0 -i` in `root`, running the Python batch `script` (which must lie in `work`), with HOME =
-    work/home and only the variables `env` besides; stdout and stderr together in `.stdout`."""
+    work/home and only the variables `env` besides; stdout and stderr together in `.stdout`. `work` must lie
+    under /tmp."""
+    if Path("/tmp") not in work.parents:
+        raise ValueError(f"the GIMP work folder must be under /tmp (shared with the root), got {work}")
     home = work / "home"
     home.mkdir(exist_ok=True)
     variables = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}
     batch = f'exec(open({str(script)!r}).read())'
     gimp = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), "gimp-console-3.0", "-i", "--quit",
             "--batch-interpreter=python-fu-eval", "-b", batch]
-    inside = (f"mount -t proc proc {root}/proc && mount -t tmpfs tmpfs {root}/tmp && "
-              f"mount -t tmpfs tmpfs {root}/dev/shm && mkdir -p {root}{work} && "
-              f"mount --bind {work} {root}{work} && cd {root}{work} && "
-              f"exec chroot {root} sh -c {shlex.quote('cd ' + shlex.quote(str(work)) + ' && exec ' + shlex.join(gimp))}")
+    inside = (f"mount -t proc proc {root}/proc && mount --bind /tmp {root}/tmp && "
+              f"mount -t tmpfs tmpfs {root}/dev/shm && exec chroot {root} sh -c {shlex.quote('cd ' + shlex.quote(str(work)) + ' && exec ' + shlex.join(gimp))}")
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     return subprocess.run([*sudo, "unshare", "--mount", "--propagation", "private", "sh", "-c", inside],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)

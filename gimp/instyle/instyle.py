@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""instyle for GIMP 3: Filters > instyle > Instance Masks, Stylize People and Portrait Blur, on the active layer,
+computed by the instyle engine (see engine_link for how it is found)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, GimpUi, Gio, GLib, GObject  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shipped wire package and the modules beside
+from engine_link import connect_engine  # noqa: E402
+from pixels import floats, instance_channels  # noqa: E402
+from procedures import INSTANCE_MASKS, PROCEDURES, STYLIZE_PEOPLE, Argument, Procedure, nick  # noqa: E402
+from wire import InstyleError  # noqa: E402
+
+RW = GObject.ParamFlags.READWRITE
+RESULT_LAYERS = {STYLIZE_PEOPLE.name: "instyle: stylized", "instyle-portrait-blur": "instyle: portrait blur"}
+
+
+def add_argument(procedure: Gimp.Procedure, argument: Argument) -> None:
+    """The stage parameter as a GIMP argument of its kind, with the spec's label, tooltip, default and range."""
+    p, name, label, doc = argument.param, argument.name, argument.param.title, argument.param.doc
+    if p.kind == "float":
+        procedure.add_double_argument(name, label, doc, p.minimum, p.maximum, argument.initial, RW)
+    elif p.kind == "int":
+        procedure.add_int_argument(name, label, doc, int(p.minimum), int(p.maximum), argument.initial, RW)
+    elif p.kind == "bool":
+        procedure.add_boolean_argument(name, label, doc, argument.initial, RW)
+    elif p.kind == "enum":
+        choice = Gimp.Choice.new()
+        for k, c in enumerate(p.choices):
+            choice.add(nick(c.value), k, c.label, c.doc)
+        procedure.add_choice_argument(name, label, doc, choice, argument.initial, RW)
+    else:  # str, and enum_list as comma-separated names
+        hint = f" ({', '.join(p.values[:6])}, ...; separated by commas)" if p.kind == "enum_list" else ""
+        procedure.add_string_argument(name, label, doc + hint, argument.initial, RW)
+
+
+def run(procedure, run_mode, image, drawables, config, spec: Procedure):
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        GimpUi.init(spec.name)
+        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+        dialog.fill(None)
+        accepted = dialog.run()
+        dialog.destroy()
+        if not accepted:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
+        return _fail(procedure, "instyle works on one layer: select the photo's layer")
+    source = drawables[0]
+    values = {a.name: config.get_property(a.name) for a in spec.arguments}
+    try:
+        style_layer = config.get_property("style-layer") if spec is STYLIZE_PEOPLE else None
+        if style_layer is not None:
+            values["style-image"] = _export_style(style_layer)
+        reply, arrays = _compute(spec, source, spec.pipeline(values))
+    except InstyleError as error:
+        return _fail(procedure, f"{error.message}." + (f" To fix: {error.hint}." if error.hint else ""))
+    image.undo_group_start()
+    try:
+        if spec is INSTANCE_MASKS:
+            _add_channels(image, source, reply, arrays)
+        else:
+            _add_result_layer(image, source, RESULT_LAYERS[spec.name], arrays["mrf_blend.image"])
+    finally:
+        image.undo_group_end()
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _fail(procedure, message: str):
+    """The procedure's error return: GIMP shows the message (the error console, or the terminal in batch mode)."""
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error.new_literal(
+        GLib.quark_from_string("instyle"), f"instyle: {message}", 0))
+
+
+def _compute(spec: Procedure, source: Gimp.Layer, pipeline: list[dict]) -> tuple[dict, dict]:
+    """Run `source`'s pixels through `pipeline` in the engine, pulsing GIMP's progress bar meanwhile; returns the
+    reply and its arrays by name, as (spec, payload) pairs."""
+    buffer = source.get_buffer()
+    w, h = source.get_width(), source.get_height()
+    pixels = buffer.get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "R'G'B' u8", Gegl.AbyssPolicy.CLAMP)
+    header = {"type": "run", "shot": f"gimp-{uuid.uuid4().hex}", "pipeline": pipeline,
+              "source": {"kind": "pixels", "array": {"dtype": "uint8", "shape": [h, w, 3], "payload": 0}}}
+    outcome: dict = {}
+
+    def request():
+        try:
+            with connect_engine() as client:
+                outcome["reply"] = client.request(header, [pixels])
+        except InstyleError as error:
+            outcome["error"] = error
+
+    Gimp.progress_init(f"instyle: {spec.label.replace('_', '').rstrip('.')}")
+    worker = threading.Thread(target=request, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        Gimp.progress_pulse()
+        worker.join(0.1)
+    Gimp.progress_end()
+    if "error" in outcome:
+        raise outcome["error"]
+    reply, payloads = outcome["reply"]
+    return reply, {name: (s, payloads[s["payload"]]) for name, s in reply["arrays"].items()}
+
+
+def _export_style(layer: Gimp.Drawable) -> str:
+    """The style layer written to a PNG in GIMP's temporary folder (the engine reads style images from files)."""
+    copy = Gimp.Image.new(layer.get_width(), layer.get_height(), Gimp.ImageBaseType.RGB)
+    try:
+        copy.insert_layer(Gimp.Layer.new_from_drawable(layer, copy), None, 0)
+        target = Gimp.temp_file("png")
+        Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, copy, target, None)
+        return target.get_path()
+    finally:
+        copy.delete()
+
+
+def _add_result_layer(image, source, name: str, result: tuple[dict, bytes]) -> None:
+    spec, payload = result
+    h, w = spec["shape"][:2]
+    layer = Gimp.Layer.new(image, name, w, h, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+    _, x, y = source.get_offsets()
+    layer.set_offsets(x, y)
+    buffer = layer.get_buffer()
+    buffer.set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B' float", bytes(payload))
+    buffer.flush()
+    layer.update(0, 0, w, h)
+
+
+def _add_channels(image, source, reply: dict, arrays: dict) -> None:
+    (mask_spec, mask), (tracks_spec, tracks) = arrays["instance_tracker.mask"], arrays["instance_tracker.tracks"]
+    h, w = mask_spec["shape"][:2]
+    instances = [i for i in reply["instances"] if i["track_id"]]
+    channels = instance_channels(floats(mask, mask_spec), floats(tracks, tracks_spec),
+                                 [i["track_id"] for i in instances])
+    _, x, y = source.get_offsets()
+    for instance in reversed(instances):
+        channel = Gimp.Channel.new(image, f"{instance['class']} {instance['track_id']}", image.get_width(),
+                                   image.get_height(), 50.0, Gegl.Color.new("red"))
+        image.insert_channel(channel, None, 0)
+        buffer = channel.get_buffer()
+        buffer.set(Gegl.Rectangle.new(x, y, w, h), "Y u8", channels[instance["track_id"]])
+        buffer.flush()
+        channel.update(x, y, w, h)
+
+
+class Instyle(Gimp.PlugIn):
+    def do_query_procedures(self):
+        return list(PROCEDURES)
+
+    def do_set_i18n(self, name):
+        return False
+
+    def do_create_procedure(self, name):
+        spec = PROCEDURES[name]
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, spec)
+        procedure.set_image_types("RGB*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label(spec.label)
+        procedure.add_menu_path("<Image>/Filters/instyle")
+        procedure.set_documentation(spec.blurb, spec.doc, name)
+        procedure.set_attribution("instyle", "instyle", "2026")
+        for argument in spec.arguments:
+            add_argument(procedure, argument)
+        if spec is STYLIZE_PEOPLE:
+            procedure.add_drawable_argument("style-layer", "Style Layer", "A layer of any open image as the style "
+                                            "image (instead of Style Image)", True, RW)
+        return procedure
+
+
+Gimp.main(Instyle.__gtype__, sys.argv)
