@@ -21,6 +21,7 @@ from engine_link import connect_engine  # noqa: E402
 from pixels import floats, instance_channels  # noqa: E402
 from procedures import INSTANCE_MASKS, PROCEDURES, STYLIZE_PEOPLE, Argument, Procedure, nick  # noqa: E402
 from wire import InstyleError  # noqa: E402
+from wire.params import ParamError  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
 RESULT_LAYERS = {STYLIZE_PEOPLE.name: "instyle: stylized", "instyle-portrait-blur": "instyle: portrait blur"}
@@ -64,7 +65,7 @@ def run(procedure, run_mode, image, drawables, config, spec: Procedure):
             values["style-image"] = _export_style(style_layer)
         reply, arrays = _compute(spec, source, spec.pipeline(values))
     except InstyleError as error:
-        return _fail(procedure, f"{error.message}." + (f" To fix: {error.hint}." if error.hint else ""))
+        return _fail(procedure, _describe(error, spec))
     image.undo_group_start()
     try:
         if spec is INSTANCE_MASKS:
@@ -81,6 +82,16 @@ def _fail(procedure, message: str):
     """The procedure's error return: GIMP shows the message (the error console, or the terminal in batch mode)."""
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error.new_literal(
         GLib.quark_from_string("instyle"), f"instyle: {message}", 0))
+
+
+def _describe(error: InstyleError, spec: Procedure) -> str:
+    """The error's message and what to do, in the procedure's words: a parameter at fault is named by its
+    argument's label."""
+    hint = error.hint
+    argument = spec.argument_for(error.stage, error.param)
+    if argument is not None and hint == ParamError.HINT:
+        hint = f"correct {argument.param.title} ('{argument.name}')"
+    return f"{error.message}." + (f" To fix: {hint}." if hint else "")
 
 
 def _compute(spec: Procedure, source: Gimp.Layer, pipeline: list[dict]) -> tuple[dict, dict]:

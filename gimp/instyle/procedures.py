@@ -44,7 +44,9 @@ class Argument:
         if self.param.kind == "enum":
             return next((v for v in self.param.values if nick(v) == given), given)
         if self.param.kind == "enum_list":
-            return [v for v in (part.strip() for part in str(given).split(",")) if v]
+            return [v for v in (part.strip() for part in (given or "").split(",")) if v]
+        if self.param.kind == "str":
+            return given or ""  # GIMP gives None for an empty string
         return given
 
 
@@ -69,6 +71,10 @@ class Procedure:
     stages: tuple[str, ...]
     returns: dict[str, tuple[str, ...]]
     fixed: dict[str, dict] = field(default_factory=dict)
+
+    def argument_for(self, stage: str, param: str) -> Argument | None:
+        """The argument that sets `param` of `stage`, if the procedure has one."""
+        return next((a for a in self.arguments if a.stage == stage and a.param.name == param), None)
 
     def pipeline(self, values: dict[str, object]) -> list[dict]:
         """The engine pipeline for the arguments' `values` (by argument name; those left out keep their default)."""
