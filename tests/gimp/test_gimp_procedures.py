@@ -1,0 +1,171 @@
+"""The plug-in's procedures called non-interactively in real GIMP 3 (gimp-console-3.0 -i, batch mode) on real
+photos, computed by a real engine on the host: masks, stylized people, portrait blur, and the errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from ..conftest import MESSI, OPENCV_DATA, ROOT, VTEST
+
+BAND = 6.0
+BEFORE_AFTER = ROOT / "docs" / "gimp-stylize-people.jpg"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, str]:
+    """Paths GIMP in the root can open (under /tmp): a street with several people (frame 20 of vtest.avi, as a
+    PNG), a portrait of a footballer (messi5.jpg) and a painting (starry_night.jpg)."""
+    folder = tmp_path_factory.mktemp("photos")
+    capture = cv2.VideoCapture(str(VTEST))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 20)
+    cv2.imwrite(str(folder / "group.png"), capture.read()[1])
+    capture.release()
+    shutil.copy(MESSI, folder / "portrait.jpg")
+    shutil.copy(OPENCV_DATA / "starry_night.jpg", folder / "painting.jpg")
+    return {name: str(folder / f"{name}.{ext}") for name, ext in (("group", "png"), ("portrait", "jpg"),
+                                                                   ("painting", "jpg"))}
+
+
+def engine_env(host_engine) -> dict[str, str]:
+    return {"INSTYLE_RUNTIME_FILE": str(host_engine.runtime_file)}
+
+
+def distance_from(channels: list[np.ndarray]) -> np.ndarray:
+    """Each pixel's distance in pixels from the nearest pixel of any channel at 0.5 or more (0 on them)."""
+    union = np.any([c >= 128 for c in channels], axis=0)
+    return cv2.distanceTransform((~union).astype(np.uint8), cv2.DIST_L2, 5)
+
+
+def depth_into(channels: list[np.ndarray]) -> np.ndarray:
+    union = np.any([c >= 128 for c in channels], axis=0)
+    return cv2.distanceTransform(union.astype(np.uint8), cv2.DIST_L2, 5)
+
+
+MASKS_THEN = """
+image = load({photo!r})
+source = image.get_layers()[0]
+save(source, "before")
+masks = call("instyle-instance-masks", image, source)
+channels = image.get_channels()
+for k, channel in enumerate(channels):
+    save(channel, f"channel{{k}}")
+result = call({procedure!r}, image, source, **{arguments!r})
+layers = image.get_layers()
+save(layers[0], "result")
+save(source, "after")
+record(masks=masks, result=result, layers=[l.get_name() for l in layers],
+       channels=[c.get_name() for c in channels])
+"""
+
+
+def test_a_group_photo_gives_one_channel_per_person_and_a_layer_where_only_the_people_changed(
+        gimp, host_engine, photos):
+    run = gimp(MASKS_THEN.format(photo=photos["group"], procedure="instyle-stylize-people",
+                                 arguments={"band": BAND}), engine_env(host_engine))
+    r = run.results
+    assert r["masks"] == ["success", ""] and r["result"] == ["success", ""], run.output[-3000:]
+    names = r["channels"]
+    assert len(names) >= 3 and all(n.startswith("person ") for n in names) and len(set(names)) == len(names)
+    channels = [run.pixels(f"channel{k}") for k in range(len(names))]
+    assert all((c >= 128).sum() > 200 for c in channels)
+    assert not np.any(np.sum([c >= 128 for c in channels], axis=0) > 1)  # one owner per pixel
+    assert r["layers"] == ["instyle: stylized", "Background"]
+    before, after, result = run.pixels("before"), run.pixels("after"), run.pixels("result")
+    assert np.array_equal(before, after)  # the source layer untouched
+    outside = distance_from(channels) > BAND / 2 + 2
+    assert outside.mean() > 0.5
+    assert np.array_equal(result[outside], before[outside])
+    inside = depth_into(channels) > BAND / 2 + 2
+    assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10
+    BEFORE_AFTER.parent.mkdir(exist_ok=True)
+    cv2.imwrite(str(BEFORE_AFTER), cv2.cvtColor(np.hstack([before, result]), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
+def sharpness(image: np.ndarray, where: np.ndarray) -> float:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[where].mean())
+
+
+def test_a_portrait_with_portrait_blur_is_blurred_outside_the_person_and_unchanged_inside(gimp, host_engine,
+                                                                                          photos):
+    radius = 8.0
+    run = gimp(MASKS_THEN.format(photo=photos["portrait"], procedure="instyle-portrait-blur",
+                                 arguments={"background_blur": radius, "band": BAND}), engine_env(host_engine))
+    r = run.results
+    assert r["masks"] == ["success", ""] and r["result"] == ["success", ""], run.output[-3000:]
+    assert r["layers"] == ["instyle: portrait blur", "Background"] and r["channels"]
+    channels = [run.pixels(f"channel{k}") for k in range(len(r["channels"]))]
+    before, after, result = run.pixels("before"), run.pixels("after"), run.pixels("result")
+    assert np.array_equal(before, after)
+    inside = depth_into(channels) > BAND / 2 + 2
+    assert inside.sum() > 500
+    assert np.array_equal(result[inside], before[inside])
+    far = distance_from(channels) > BAND / 2 + 2
+    assert (np.abs(result[far].astype(int) - before[far]).max(axis=1) > 0).mean() > 0.8
+    assert sharpness(result, far) < 0.4 * sharpness(before, far)
+
+
+BAD_STYLE = """
+image = load({photo!r})
+source = image.get_layers()[0]
+save(source, "before")
+result = call("instyle-stylize-people", image, source, method="arbitrary", assign="single",
+              style_image={style!r})
+save(source, "after")
+record(result=result, layers=[l.get_name() for l in image.get_layers()],
+       channels=[c.get_name() for c in image.get_channels()], undo=image.undo_is_enabled())
+"""
+
+
+def test_a_bad_style_path_is_a_gimp_error_and_the_image_is_left_as_it_was(gimp, host_engine, photos, tmp_path):
+    missing = tmp_path / "no-such-painting.jpg"
+    run = gimp(BAD_STYLE.format(photo=photos["portrait"], style=str(missing)), engine_env(host_engine))
+    status, message = run.results["result"]
+    assert status == "execution-error"
+    assert str(missing) in message and "does not exist" in message and "Style Image ('style-image')" in message
+    assert "Calling error for procedure 'instyle-stylize-people'" in run.output and str(missing) in run.output
+    assert run.results["layers"] == ["Background"] and run.results["channels"] == []
+    assert np.array_equal(run.pixels("before"), run.pixels("after"))
+
+
+def test_with_no_engine_configured_the_plugin_says_how_to_configure_one(gimp, photos, tmp_path):
+    script = BAD_STYLE.format(photo=photos["portrait"], style=photos["painting"])
+    run = gimp(script, {"INSTYLE_RUNTIME_FILE": str(tmp_path / "no-engine.json")})
+    status, message = run.results["result"]
+    assert status == "execution-error"
+    assert "no instyle engine is configured" in message
+    assert "set INSTYLE_ENGINE_PYTHON" in message and "instyle-engine serve" in message
+    assert str(tmp_path / "no-engine.json") in message
+    assert "no instyle engine is configured" in run.output  # shown by GIMP
+    assert run.results["layers"] == ["Background"]
+
+
+STYLE_LAYER = """
+image = load({photo!r})
+source = image.get_layers()[0]
+painting = load({painting!r})
+save(source, "before")
+result = call("instyle-stylize-people", image, source, method="arbitrary", assign="single", band={band!r},
+              style_layer=painting.get_layers()[0])
+save(image.get_layers()[0], "result")
+masks = call("instyle-instance-masks", image, source)
+for k, channel in enumerate(image.get_channels()):
+    save(channel, f"channel{{k}}")
+record(result=result, channels=[c.get_name() for c in image.get_channels()])
+"""
+
+
+def test_a_layer_of_another_open_image_as_the_style(gimp, host_engine, photos):
+    run = gimp(STYLE_LAYER.format(photo=photos["portrait"], painting=photos["painting"], band=BAND),
+               engine_env(host_engine))
+    assert run.results["result"] == ["success", ""], run.output[-3000:]
+    channels = [run.pixels(f"channel{k}") for k in range(len(run.results["channels"]))]
+    before, result = run.pixels("before"), run.pixels("result")
+    outside, inside = distance_from(channels) > BAND / 2 + 2, depth_into(channels) > BAND / 2 + 2
+    assert np.array_equal(result[outside], before[outside])
+    assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10
