@@ -15,13 +15,13 @@ CONFIGURE = ("set INSTYLE_ENGINE_PYTHON to the instyle engine's Python (the pyth
              "`instyle-engine serve`, which records itself in {runtime}")
 
 
-def connect_engine(environ=os.environ, gimp_pid: int | None = None) -> Client:
+def connect_engine(gimp_pid: int | None = None) -> Client:
     """A handshaken connection. With INSTYLE_ENGINE_PYTHON set, to the engine started for this GIMP (process
     `gimp_pid`, the plug-in's parent), starting it where none runs; otherwise to the engine recorded in the
     runtime file (INSTYLE_RUNTIME_FILE, or the per-user default). Neither: EngineError "no_engine", saying how
     to configure one."""
     gimp_pid = os.getppid() if gimp_pid is None else gimp_pid
-    python = environ.get("INSTYLE_ENGINE_PYTHON", "")
+    python = os.environ.get("INSTYLE_ENGINE_PYTHON", "")
     if python:
         runtime_file = Path(tempfile.gettempdir()) / f"instyle-gimp-{gimp_pid}" / "engine.json"
         info = read_runtime(runtime_file)
