@@ -12,7 +12,7 @@ import pytest
 from ..conftest import MESSI, OPENCV_DATA, ROOT, VTEST
 
 BAND = 6.0
-BEFORE_AFTER = ROOT / "docs" / "gimp-stylize-people.jpg"
+DOCS = ROOT / "docs"
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,12 @@ def test_a_group_photo_gives_one_channel_per_person_and_a_layer_where_only_the_p
     assert np.array_equal(result[outside], before[outside])
     inside = depth_into(channels) > BAND / 2 + 2
     assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10
-    BEFORE_AFTER.parent.mkdir(exist_ok=True)
-    cv2.imwrite(str(BEFORE_AFTER), cv2.cvtColor(np.hstack([before, result]), cv2.COLOR_RGB2BGR),
+    before_and_after(before, result, "gimp-stylize-people.jpg")
+
+
+def before_and_after(before: np.ndarray, after: np.ndarray, name: str) -> None:
+    """The README's picture of a procedure: source and result side by side, in docs/."""
+    cv2.imwrite(str(DOCS / name), cv2.cvtColor(np.hstack([before, after]), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
@@ -108,6 +112,7 @@ def test_a_portrait_with_portrait_blur_is_blurred_outside_the_person_and_unchang
     far = distance_from(channels) > BAND / 2 + 2
     assert (np.abs(result[far].astype(int) - before[far]).max(axis=1) > 0).mean() > 0.8
     assert sharpness(result, far) < 0.4 * sharpness(before, far)
+    before_and_after(before, result, "gimp-portrait-blur.jpg")
 
 
 BAD_STYLE = """
