@@ -59,13 +59,16 @@ def run(procedure, run_mode, image, drawables, config, spec: Procedure):
         return _fail(procedure, "instyle works on one layer: select the photo's layer")
     source = drawables[0]
     values = {a.name: config.get_property(a.name) for a in spec.arguments}
+    style_layer = config.get_property("style-layer") if spec is STYLIZE_PEOPLE else None
+    if style_layer is not None:
+        values["style-image"] = _export_style(style_layer)
     try:
-        style_layer = config.get_property("style-layer") if spec is STYLIZE_PEOPLE else None
-        if style_layer is not None:
-            values["style-image"] = _export_style(style_layer)
         reply, arrays = _compute(spec, source, spec.pipeline(values))
     except InstyleError as error:
         return _fail(procedure, _describe(error, spec))
+    finally:
+        if style_layer is not None:
+            os.unlink(values["style-image"])
     image.undo_group_start()
     try:
         if spec is INSTANCE_MASKS:

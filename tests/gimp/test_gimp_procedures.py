@@ -161,7 +161,10 @@ save(image.get_layers()[0], "result")
 masks = call("instyle-instance-masks", image, source)
 for k, channel in enumerate(image.get_channels()):
     save(channel, f"channel{{k}}")
-record(result=result, channels=[c.get_name() for c in image.get_channels()])
+import os
+temp = Gimp.temp_file("png").get_parent().get_path()
+record(result=result, channels=[c.get_name() for c in image.get_channels()],
+       temp_pngs=[f for f in os.listdir(temp) if f.endswith(".png")] if os.path.isdir(temp) else [])
 """
 
 
@@ -174,3 +177,4 @@ def test_a_layer_of_another_open_image_as_the_style(gimp, host_engine, photos):
     outside, inside = distance_from(channels) > BAND / 2 + 2, depth_into(channels) > BAND / 2 + 2
     assert np.array_equal(result[outside], before[outside])
     assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10
+    assert run.results["temp_pngs"] == []  # the style layer's file is removed once the engine read it
