@@ -39,14 +39,15 @@ def ensure_root() -> Path:
 
 def run_batch(root: Path, work: Path, script: Path, env: dict[str, str], timeout: float = 600
               ) -> subprocess.CompletedProcess:
-    """`gimp-console-3.0 -i` in `root`, running the Python batch `script` (which must lie in `work`), with HOME =
-    work/home and only the variables `env` besides; stdout and stderr together in `.stdout`. `work` must lie
-    under /tmp."""
+    """`gimp-console-3.0 -i` in `root`, running the Python batch `script` (which must lie in `work`, under /tmp),
+    with HOME = work/home, TMPDIR = work/tmp (GIMP's temporary files) and only the variables `env` besides;
+    stdout and stderr together in `.stdout`."""
     if Path("/tmp") not in work.parents:
         raise ValueError(f"the GIMP work folder must be under /tmp (shared with the root), got {work}")
-    home = work / "home"
+    home, temp = work / "home", work / "tmp"
     home.mkdir(exist_ok=True)
-    variables = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}
+    temp.mkdir(exist_ok=True)
+    variables = {"HOME": str(home), "TMPDIR": str(temp), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}
     batch = f'exec(open({str(script)!r}).read())'
     gimp = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), "gimp-console-3.0", "-i", "--quit",
             "--batch-interpreter=python-fu-eval", "-b", batch]
