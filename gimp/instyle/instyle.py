@@ -98,8 +98,9 @@ def _describe(error: InstyleError, spec: Procedure) -> str:
 
 
 def _compute(spec: Procedure, source: Gimp.Layer, pipeline: list[dict]) -> tuple[dict, dict]:
-    """Run `source`'s pixels through `pipeline` in the engine, pulsing GIMP's progress bar meanwhile; returns the
-    reply and its arrays by name, as (spec, payload) pairs."""
+    """Run `source`'s pixels through `pipeline` in the engine, pulsing GIMP's progress bar meanwhile (its Cancel
+    closes this process; the engine drops the run of a client that disconnects); returns the reply and its arrays
+    by name, as (spec, payload) pairs."""
     buffer = source.get_buffer()
     w, h = source.get_width(), source.get_height()
     pixels = buffer.get(Gegl.Rectangle.new(0, 0, w, h), 1.0, "R'G'B' u8", Gegl.AbyssPolicy.CLAMP)
