@@ -18,7 +18,7 @@ from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shipped wire package and the modules beside
 from engine_link import connect_engine  # noqa: E402
-from pixels import floats, instance_channels  # noqa: E402
+from pixels import floats, instance_channels, with_alpha  # noqa: E402
 from procedures import INSTANCE_MASKS, PROCEDURES, STYLIZE_PEOPLE, Argument, Procedure, nick  # noqa: E402
 from wire import InstyleError  # noqa: E402
 from wire.params import ParamError  # noqa: E402
@@ -141,14 +141,23 @@ def _export_style(layer: Gimp.Drawable) -> str:
 
 
 def _add_result_layer(image, source, name: str, result: tuple[dict, bytes]) -> None:
+    """The engine's image as a new layer `name` just above `source`, where it lies, with its transparency."""
     spec, payload = result
     h, w = spec["shape"][:2]
-    layer = Gimp.Layer.new(image, name, w, h, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    rect = Gegl.Rectangle.new(0, 0, w, h)
+    kind = Gimp.ImageType.RGBA_IMAGE if source.has_alpha() else Gimp.ImageType.RGB_IMAGE
+    layer = Gimp.Layer.new(image, name, w, h, kind, 100.0, Gimp.LayerMode.NORMAL)
     image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
     _, x, y = source.get_offsets()
     layer.set_offsets(x, y)
+    if source.has_alpha():
+        rgba = floats(source.get_buffer().get(rect, 1.0, "R'G'B'A float", Gegl.AbyssPolicy.CLAMP), {"dtype": "float32"})
+        with_alpha(rgba, floats(payload, spec))
+        data, fmt = rgba.tobytes(), "R'G'B'A float"
+    else:
+        data, fmt = bytes(payload), "R'G'B' float"
     buffer = layer.get_buffer()
-    buffer.set(Gegl.Rectangle.new(0, 0, w, h), "R'G'B' float", bytes(payload))
+    buffer.set(rect, fmt, data)
     buffer.flush()
     layer.update(0, 0, w, h)
 

@@ -1,5 +1,5 @@
 """Engine arrays to GIMP buffers, without GIMP or numpy: the per-instance channels of the Instance Tracker's
-outputs."""
+outputs, and a result given the source's transparency."""
 
 from __future__ import annotations
 
@@ -25,3 +25,11 @@ def instance_channels(mask: array, tracks: array, track_ids: list[int]) -> dict[
             if channel is not None:
                 channel[k] = min(255, max(0, round(mask[k] * 255)))
     return {t: bytes(c) for t, c in out.items()}
+
+
+def with_alpha(rgba: array, rgb: array) -> None:
+    """Put the colours of `rgb` (flattened HxWx3) into `rgba` (flattened HxWx4, the source's), keeping its alpha."""
+    if len(rgba) // 4 != len(rgb) // 3:
+        raise ValueError(f"{len(rgb) // 3} pixels of colour for {len(rgba) // 4} pixels with alpha")
+    for c in range(3):
+        rgba[c::4] = rgb[c::3]

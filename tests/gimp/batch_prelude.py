@@ -2,7 +2,7 @@
 # procedures non-interactively and write what the test checks into the work folder (`WORK`, set by the test).
 import json
 
-from gi.repository import Gimp, Gio
+from gi.repository import Gegl, Gimp, Gio
 
 RESULTS = {}
 
@@ -32,6 +32,14 @@ def save(drawable, name):
     with open(f"{WORK}/{name}.raw", "wb") as f:
         f.write(buffer.get(buffer.get_extent(), 1.0, fmt, 0))
     RESULTS.setdefault("sizes", {})[name] = [drawable.get_height(), drawable.get_width()]
+
+
+def save_alpha(layer, name):
+    """The layer's alpha (A u8; 255 everywhere without an alpha channel) in WORK/name.raw."""
+    buffer = layer.get_buffer()
+    with open(f"{WORK}/{name}.raw", "wb") as f:
+        f.write(buffer.get(buffer.get_extent(), 1.0, "A u8", 0))
+    RESULTS.setdefault("sizes", {})[name] = [layer.get_height(), layer.get_width()]
 
 
 def record(**values):

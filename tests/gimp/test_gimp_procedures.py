@@ -153,11 +153,15 @@ def test_with_no_engine_configured_the_plugin_says_how_to_configure_one(gimp, ph
 STYLE_LAYER = """
 image = load({photo!r})
 source = image.get_layers()[0]
+source.add_alpha()
+source.get_buffer().set(Gegl.Rectangle.new(0, 0, 40, 30), "A u8", bytes(1200))  # a transparent corner
+source.update(0, 0, 40, 30)
 painting = load({painting!r})
 save(source, "before")
 result = call("instyle-stylize-people", image, source, method="arbitrary", assign="single", band={band!r},
               style_layer=painting.get_layers()[0])
 save(image.get_layers()[0], "result")
+save_alpha(image.get_layers()[0], "result_alpha")
 masks = call("instyle-instance-masks", image, source)
 for k, channel in enumerate(image.get_channels()):
     save(channel, f"channel{{k}}")
@@ -168,7 +172,7 @@ record(result=result, channels=[c.get_name() for c in image.get_channels()],
 """
 
 
-def test_a_layer_of_another_open_image_as_the_style(gimp, host_engine, photos):
+def test_a_layer_of_another_open_image_as_the_style_and_a_layer_with_transparency(gimp, host_engine, photos):
     run = gimp(STYLE_LAYER.format(photo=photos["portrait"], painting=photos["painting"], band=BAND),
                engine_env(host_engine))
     assert run.results["result"] == ["success", ""], run.output[-3000:]
@@ -178,3 +182,5 @@ def test_a_layer_of_another_open_image_as_the_style(gimp, host_engine, photos):
     assert np.array_equal(result[outside], before[outside])
     assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10
     assert run.results["temp_pngs"] == []  # the style layer's file is removed once the engine read it
+    alpha = run.pixels("result_alpha")  # the source's transparency, kept
+    assert (alpha[:30, :40] == 0).all() and (alpha[30:] == 255).all() and (alpha[:, 40:] == 255).all()

@@ -67,6 +67,16 @@ def test_instance_channels_follow_the_tracks_pass(plugin):
                                                        2: bytes([0, 0, 204, 0, 64, 0])}
 
 
+def test_a_result_takes_the_sources_alpha(plugin):
+    from pixels import with_alpha
+
+    rgba = array("f", [0, 0, 0, 0.25, 0, 0, 0, 1.0])
+    with_alpha(rgba, array("f", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+    assert rgba == array("f", [0.1, 0.2, 0.3, 0.25, 0.4, 0.5, 0.6, 1.0])
+    with pytest.raises(ValueError, match="3 pixels of colour for 2 pixels with alpha"):
+        with_alpha(rgba, array("f", [0.0] * 9))
+
+
 def test_with_nothing_configured_the_error_says_how_to_configure_an_engine(plugin, tmp_path, monkeypatch):
     from engine_link import connect_engine
     from wire import EngineError
