@@ -51,9 +51,9 @@ def run_batch(root: Path, work: Path, script: Path, env: dict[str, str], timeout
     batch = f'exec(open({str(script)!r}).read())'
     gimp = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), "gimp-console-3.0", "-i", "--quit",
             "--batch-interpreter=python-fu-eval", "-b", batch]
+    sudo, user = ([], "") if os.geteuid() == 0 else (["sudo", "-n"], f"--userspec={os.getuid()}:{os.getgid()}")
     in_root, r = f"cd {shlex.quote(str(work))} && exec {shlex.join(gimp)}", shlex.quote(str(root))
     inside = (f"mount -t proc proc {r}/proc && mount --bind /tmp {r}/tmp && "
-              f"mount -t tmpfs tmpfs {r}/dev/shm && exec chroot {r} sh -c {shlex.quote(in_root)}")
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+              f"mount -t tmpfs tmpfs {r}/dev/shm && exec chroot {user} {r} sh -c {shlex.quote(in_root)}")
     return subprocess.run([*sudo, "unshare", "--mount", "--propagation", "private", "sh", "-c", inside],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
