@@ -95,11 +95,12 @@ STYLIZE_PEOPLE = Procedure(
     "instyle-stylize-people", "_Stylize People...", "A style per person, per class, or foreground and background",
     "Stylizes the people (or chosen objects) of the active layer, each in its own style, and blends the seams; "
     "the result is a new layer above the source, whose pixels outside the masks' blend band are the source's. "
-    "A style image is a file (Style Image) or a layer of any open image (Style Layer).",
+    "A style image is a file (Style Image) or a layer of any open image (Style Layer); Background Blur adds a "
+    "portrait blur (Styfie).",
     MASK_ARGUMENTS + _arguments("neural_style", "assign style method style_image palette track_styles class_styles "
                                 "background_style mix_style mix strength colour style_scale resolution iterations "
                                 "style_weight features")
-    + _arguments("mrf_blend", "mode band unary"),
+    + _arguments("mrf_blend", "mode band unary background_blur"),
     ("instance_mask", "instance_tracker", "neural_style", "mrf_blend"), {"mrf_blend": ("image",)},
     {"neural_style": {"temporal": 0.0}})
 

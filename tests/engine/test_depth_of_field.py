@@ -92,6 +92,14 @@ class TestMrfBlendBackgroundBlur:
         assert np.array_equal(out["alpha"], np.ones_like(person))
         assert np.array_equal(composite(rgb, out["stylized_for_mix"], out["alpha"]), image)
 
+    def test_stylized_people_on_a_blurred_background(self):
+        rgb, person = person_on_stripes()
+        stylized = np.full_like(rgb, 0.25)
+        out = mrf_blend.run(FrameState(rgb=rgb, index=0, mask=person, stylized=stylized),
+                            mrf_blend.SPEC.resolve({"band": 6.0, "background_blur": 6.0}), None)
+        assert np.array_equal(out["image"][24:56, 49:71], stylized[24:56, 49:71])
+        assert out["image"][10:70, 8:30].std() < 0.02 and out["image"][10:70, 8:30].mean() > 0.1
+
     def test_nobody_found_blurs_the_whole_frame(self):
         rgb, _ = person_on_stripes()
         empty = np.zeros(rgb.shape[:2], np.float32)
