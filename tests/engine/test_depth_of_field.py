@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from instyle.frame_state import FrameState
+from instyle.frame_state import FrameState, Instance
 from instyle.ops.blend import composite
 from instyle.ops.depth_of_field import background_blur, lens_kernel, linear_to_srgb, srgb_to_linear
 from instyle.stages import mrf_blend
@@ -99,6 +99,19 @@ class TestMrfBlendBackgroundBlur:
                             mrf_blend.SPEC.resolve({"band": 6.0, "background_blur": 6.0}), None)
         assert np.array_equal(out["image"][24:56, 49:71], stylized[24:56, 49:71])
         assert out["image"][10:70, 8:30].std() < 0.02 and out["image"][10:70, 8:30].mean() > 0.1
+
+    def test_a_background_in_its_own_style_is_blurred_behind_the_people(self):
+        rgb, person = person_on_stripes()
+        h, w = person.shape
+        stylized = np.where(person[:, :, None] > 0, np.float32(0.25), 1.0 - rgb).astype(np.float32)
+        instances = [Instance((45.0, 20.0, 75.0, 60.0), "person", 0.9, person),
+                     Instance((0.0, 0.0, float(w), float(h)), "background", 1.0, 1.0 - person)]
+        state = FrameState(rgb=rgb, index=0, instances=instances, mask=np.ones_like(person), stylized=stylized)
+        out = mrf_blend.run(state, mrf_blend.SPEC.resolve({"band": 6.0, "background_blur": 6.0}), None)
+        assert np.array_equal(out["image"][24:56, 49:71], stylized[24:56, 49:71])
+        expected = background_blur(stylized, person, 6.0)  # the styled background, blurred
+        assert np.array_equal(out["image"][:, :30], expected[:, :30]) and out["image"][10:70, 8:30].std() < 0.02
+        assert np.abs(out["image"][:, :30] - background_blur(rgb, person, 6.0)[:, :30]).min() > 0.1  # not the footage
 
     def test_nobody_found_blurs_the_whole_frame(self):
         rgb, _ = person_on_stripes()

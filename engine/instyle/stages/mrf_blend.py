@@ -12,9 +12,10 @@ in every mode, which is what Blender's MRF Blend node computes from its own Imag
 stage before it (a muted Neural Style node) there is nothing to blend: alpha is 0 and the frame passes unchanged.
 
 Portrait blur (`background_blur` > 0, Styfie): the people, stylized or as they are, are blended in the same way
-into the background seen through a lens blur (`ops.depth_of_field`) instead of the footage; nothing is then left
-as it was, so alpha is 1 everywhere and `stylized_for_mix` is the image (Blender's node mixes to the same frame).
-It needs an instance_mask stage before it: the mask says who stays sharp.
+into the background seen through a lens blur (`ops.depth_of_field`) instead of the footage (into the background
+in its own style, blurred, where Neural Style gave it one); nothing is then left as it was, so alpha is 1
+everywhere and `stylized_for_mix` is the image (Blender's node mixes to the same frame). It needs an
+instance_mask stage before it: the mask says who stays sharp.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
     mode = params["mode"]
     half = 0.0 if mode == "naive" else params["band"] / 2.0
     layer = state.stylized if state.stylized is not None else state.rgb
-    base = background_blur(state.rgb, state.mask, radius) if radius > 0 else state.rgb
+    mask, base = _portrait(state, radius) if radius > 0 else (state.mask, state.rgb)
     alpha = np.zeros(state.size, np.float32)
-    inside = (state.mask if state.mask is not None else np.ones(state.size, np.float32)) >= 0.5
+    inside = (mask if mask is not None else np.ones(state.size, np.float32)) >= 0.5
     if inside.any():
         window = _work_window(inside, half)
         signed = signed_edge_distance(inside[window])
@@ -67,6 +68,16 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
         alpha, layer = np.ones(state.size, np.float32), image
     state.alpha, state.blended = alpha, image
     return {"image": image, "alpha": alpha, "stylized_for_mix": layer}
+
+
+def _portrait(state: FrameState, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """The people's mask (float32 HxW) and the blurred background behind them (float32 HxWx3): the footage's, or
+    the background's own style where Neural Style gave it one (an instance of class "background")."""
+    if not any(i.class_name == "background" for i in state.instances or []):
+        return state.mask, background_blur(state.rgb, state.mask, radius)
+    people = [i.mask for i in state.instances if i.class_name != "background"]
+    mask = np.max(people, axis=0) if people else np.zeros(state.size, np.float32)
+    return mask, background_blur(state.stylized, mask, radius)
 
 
 def _work_window(inside: np.ndarray, half: float) -> tuple[slice, slice]:
