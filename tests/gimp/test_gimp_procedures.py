@@ -115,6 +115,21 @@ def test_a_portrait_with_portrait_blur_is_blurred_outside_the_person_and_unchang
     before_and_after(before, result, "gimp-portrait-blur.jpg")
 
 
+def test_styfie_one_style_on_the_person_another_on_the_background_and_a_portrait_blur(gimp, host_engine, photos):
+    arguments = {"assign": "foreground", "style": "style03", "background_style": "style19", "background_blur": 8.0,
+                 "band": BAND}
+    run = gimp(MASKS_THEN.format(photo=photos["portrait"], procedure="instyle-stylize-people", arguments=arguments),
+               engine_env(host_engine))
+    r = run.results
+    assert r["result"] == ["success", ""], run.output[-3000:]
+    channels = [run.pixels(f"channel{k}") for k in range(len(r["channels"]))]
+    before, result = run.pixels("before"), run.pixels("result")
+    inside, far = depth_into(channels) > BAND / 2 + 2, distance_from(channels) > BAND / 2 + 10
+    assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10  # the person styled
+    assert np.abs(result[far].astype(int) - before[far]).mean() > 10  # the background styled...
+    assert sharpness(result, far) < 0.4 * sharpness(before, far)  # ...and blurred
+
+
 BAD_STYLE = """
 image = load({photo!r})
 source = image.get_layers()[0]
