@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """instyle for GIMP 3: Filters > instyle > Instance Masks, Stylize People and Portrait Blur, on the active layer,
-computed by the instyle engine (see engine_link for how it is found)."""
+computed by the instyle engine, and Engine Settings (see engine_link for how the engine is found)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import uuid
+from pathlib import Path
 
 import gi
 
@@ -17,6 +18,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shipped wire package and the modules beside
+import settings  # noqa: E402
 from engine_link import connect_engine  # noqa: E402
 from pixels import floats, instance_channels, with_alpha  # noqa: E402
 from procedures import INSTANCE_MASKS, PROCEDURES, STYLIZE_PEOPLE, Argument, Procedure, nick  # noqa: E402
@@ -25,6 +27,7 @@ from wire.params import ParamError  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
 RESULT_LAYERS = {STYLIZE_PEOPLE.name: "instyle: stylized", "instyle-portrait-blur": "instyle: portrait blur"}
+ENGINE_SETTINGS = "instyle-engine-settings"
 
 
 def add_argument(procedure: Gimp.Procedure, argument: Argument) -> None:
@@ -63,7 +66,7 @@ def run(procedure, run_mode, image, drawables, config, spec: Procedure):
     if style_layer is not None:
         values["style-image"] = _export_style(style_layer)
     try:
-        reply, arrays = _compute(spec, source, spec.pipeline(values))
+        reply, arrays = _compute(spec, source, spec.pipeline(values), settings.load(Path(Gimp.directory())))
     except InstyleError as error:
         return _fail(procedure, _describe(error, spec))
     finally:
@@ -87,6 +90,31 @@ def _fail(procedure, message: str):
         GLib.quark_from_string("instyle"), f"instyle: {message}", 0))
 
 
+def run_engine_settings(procedure, run_mode, image, drawables, config, data):
+    """Engine Settings: the engine Python, or a running engine's runtime file, saved in GIMP's profile folder."""
+    folder = Path(Gimp.directory())
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        try:
+            current = settings.load(folder)
+        except InstyleError:
+            current = settings.Settings()
+        config.set_property("engine-python", current.engine_python)
+        config.set_property("runtime-file", current.runtime_file)
+        GimpUi.init(ENGINE_SETTINGS)
+        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+        dialog.fill(None)
+        accepted = dialog.run()
+        dialog.destroy()
+        if not accepted:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    chosen = settings.Settings(config.get_property("engine-python") or "", config.get_property("runtime-file") or "")
+    if chosen.engine_python and not os.path.isfile(chosen.engine_python):
+        return _fail(procedure, f"engine Python not found: {chosen.engine_python}. To fix: choose the python of "
+                     "the instyle engine's venv (its bin/python).")
+    settings.save(folder, chosen)
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
 def _describe(error: InstyleError, spec: Procedure) -> str:
     """The error's message and what to do, in the procedure's words: a parameter at fault is named by its
     argument's label."""
@@ -97,7 +125,8 @@ def _describe(error: InstyleError, spec: Procedure) -> str:
     return f"{error.message}." + (f" To fix: {hint}." if hint else "")
 
 
-def _compute(spec: Procedure, source: Gimp.Layer, pipeline: list[dict]) -> tuple[dict, dict]:
+def _compute(spec: Procedure, source: Gimp.Layer, pipeline: list[dict], engine: settings.Settings
+             ) -> tuple[dict, dict]:
     """Run `source`'s pixels through `pipeline` in the engine, pulsing GIMP's progress bar meanwhile (its Cancel
     closes this process; the engine drops the run of a client that disconnects); returns the reply and its arrays
     by name, as (spec, payload) pairs."""
@@ -110,7 +139,7 @@ def _compute(spec: Procedure, source: Gimp.Layer, pipeline: list[dict]) -> tuple
 
     def request():
         try:
-            with connect_engine() as client:
+            with connect_engine(engine) as client:
                 outcome["reply"] = client.request(header, [pixels])
         except InstyleError as error:
             outcome["error"] = error
@@ -181,12 +210,14 @@ def _add_channels(image, source, reply: dict, arrays: dict) -> None:
 
 class Instyle(Gimp.PlugIn):
     def do_query_procedures(self):
-        return list(PROCEDURES)
+        return [*PROCEDURES, ENGINE_SETTINGS]
 
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
+        if name == ENGINE_SETTINGS:
+            return self._engine_settings()
         spec = PROCEDURES[name]
         procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, spec)
         procedure.set_image_types("RGB*")
@@ -200,6 +231,24 @@ class Instyle(Gimp.PlugIn):
         if spec is STYLIZE_PEOPLE:
             procedure.add_drawable_argument("style-layer", "Style Layer", "A layer of any open image as the style "
                                             "image (instead of Style Image)", True, RW)
+        return procedure
+
+    def _engine_settings(self):
+        procedure = Gimp.ImageProcedure.new(self, ENGINE_SETTINGS, Gimp.PDBProcType.PLUGIN, run_engine_settings,
+                                            None)
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.ALWAYS)
+        procedure.set_menu_label("_Engine Settings...")
+        procedure.add_menu_path("<Image>/Filters/instyle")
+        procedure.set_documentation("Which instyle engine the other procedures use",
+                                    "The engine Python (the python of the instyle engine's venv), started on first "
+                                    "use and kept until GIMP exits; or, with none, the runtime file of an engine "
+                                    "started with `instyle-engine serve`. INSTYLE_ENGINE_PYTHON in GIMP's "
+                                    "environment comes first.", ENGINE_SETTINGS)
+        procedure.set_attribution("instyle", "instyle", "2026")
+        procedure.add_string_argument("engine-python", "Engine Python", "The python of the instyle engine's venv, "
+                                      "such as /opt/instyle/.venv/bin/python", "", RW)
+        procedure.add_string_argument("runtime-file", "Runtime File", "Where a running engine records itself "
+                                      "(empty: INSTYLE_RUNTIME_FILE or the per-user default)", "", RW)
         return procedure
 
 

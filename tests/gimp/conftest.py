@@ -29,7 +29,7 @@ def plugin(tmp_path_factory) -> Path:
     sys.path.insert(0, str(folder))
     yield folder
     sys.path.remove(str(folder))
-    for name in [n for n in sys.modules if n in ("procedures", "engine_link", "pixels") or n.split(".")[0] == "wire"]:
+    for name in [n for n in sys.modules if n in ("procedures", "engine_link", "pixels", "settings") or n.split(".")[0] == "wire"]:
         del sys.modules[name]
 
 

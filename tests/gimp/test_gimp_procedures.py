@@ -158,8 +158,8 @@ def test_with_no_engine_configured_the_plugin_says_how_to_configure_one(gimp, ph
     run = gimp(script, {"INSTYLE_RUNTIME_FILE": str(tmp_path / "no-engine.json")})
     status, message = run.results["result"]
     assert status == "execution-error"
-    assert "no instyle engine is configured" in message
-    assert "set INSTYLE_ENGINE_PYTHON" in message and "instyle-engine serve" in message
+    assert "no instyle engine is configured" in message and "Filters > instyle > Engine Settings" in message
+    assert "INSTYLE_ENGINE_PYTHON" in message and "instyle-engine serve" in message
     assert str(tmp_path / "no-engine.json") in message
     assert "no instyle engine is configured" in run.output  # shown by GIMP
     assert run.results["layers"] == ["Background"]
@@ -199,3 +199,27 @@ def test_a_layer_of_another_open_image_as_the_style_and_a_layer_with_transparenc
     assert run.results["temp_pngs"] == []  # the style layer's file is removed once the engine read it
     alpha = run.pixels("result_alpha")  # the source's transparency, kept
     assert (alpha[:30, :40] == 0).all() and (alpha[30:] == 255).all() and (alpha[:, 40:] == 255).all()
+
+
+ENGINE_SETTINGS = """
+import os
+image = load({photo!r})
+source = image.get_layers()[0]
+bad = call("instyle-engine-settings", image, source, engine_python="/nonexistent/bin/python")
+saved_after_bad = os.path.exists(os.path.join(Gimp.directory(), "instyle.json"))
+good = call("instyle-engine-settings", image, source, runtime_file={runtime!r})
+masks = call("instyle-instance-masks", image, source)
+record(bad=bad, saved_after_bad=saved_after_bad, good=good, masks=masks,
+       channels=[c.get_name() for c in image.get_channels()],
+       settings=open(os.path.join(Gimp.directory(), "instyle.json")).read())
+"""
+
+
+def test_engine_settings_reach_a_running_engine_without_any_environment(gimp, host_engine, photos):
+    run = gimp(ENGINE_SETTINGS.format(photo=photos["portrait"], runtime=str(host_engine.runtime_file)), {})
+    r = run.results
+    assert r["bad"][0] == "execution-error" and "engine Python not found: /nonexistent/bin/python" in r["bad"][1]
+    assert not r["saved_after_bad"]
+    assert r["good"] == ["success", ""] and str(host_engine.runtime_file) in r["settings"]
+    assert r["masks"] == ["success", ""], run.output[-3000:]
+    assert r["channels"] and all(n.startswith("person ") for n in r["channels"])

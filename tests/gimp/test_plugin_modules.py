@@ -1,5 +1,6 @@
 """The plug-in's modules that need no GIMP, imported from the built plug-in folder (with its copy of the wire
-package): procedures and their pipelines, per-instance channels, and how the engine is found or started."""
+package): procedures and their pipelines, per-instance channels, engine settings, and how the engine is found or
+started."""
 
 from __future__ import annotations
 
@@ -77,43 +78,77 @@ def test_a_result_takes_the_sources_alpha(plugin):
         with_alpha(rgba, array("f", [0.0] * 9))
 
 
+def test_settings_round_trip_and_a_bad_file_is_named(plugin, tmp_path):
+    from settings import Settings, load, save
+    from wire import InstyleError
+
+    assert load(tmp_path) == Settings()
+    chosen = Settings("/opt/instyle/.venv/bin/python", "")
+    assert save(tmp_path, chosen) == tmp_path / "instyle.json" and load(tmp_path) == chosen
+    for text in ("{", '["a"]', '{"engine_python": 3}', '{"engine": "x"}'):
+        (tmp_path / "instyle.json").write_text(text)
+        with pytest.raises(InstyleError) as err:
+            load(tmp_path)
+        assert err.value.code == "bad_settings" and str(tmp_path / "instyle.json") in err.value.message
+        assert "Engine Settings" in err.value.hint
+
+
+def test_the_environment_comes_before_the_settings(plugin, monkeypatch):
+    from engine_link import engine_python
+    from settings import Settings
+
+    monkeypatch.delenv("INSTYLE_ENGINE_PYTHON", raising=False)
+    assert engine_python(Settings("/a/python")) == "/a/python" and engine_python(Settings()) == ""
+    monkeypatch.setenv("INSTYLE_ENGINE_PYTHON", "/b/python")
+    assert engine_python(Settings("/a/python")) == "/b/python"
+
+
 def test_with_nothing_configured_the_error_says_how_to_configure_an_engine(plugin, tmp_path, monkeypatch):
     from engine_link import connect_engine
     from wire import EngineError
 
+    from settings import Settings
+
     monkeypatch.delenv("INSTYLE_ENGINE_PYTHON", raising=False)
     monkeypatch.setenv("INSTYLE_RUNTIME_FILE", str(tmp_path / "engine.json"))
-    with pytest.raises(EngineError) as err:
-        connect_engine()
-    assert err.value.code == "no_engine"
-    assert "INSTYLE_ENGINE_PYTHON" in err.value.hint and str(tmp_path / "engine.json") in err.value.hint
+    for configured, runtime in ((Settings(), tmp_path / "engine.json"),
+                                (Settings(runtime_file=str(tmp_path / "x.json")), tmp_path / "x.json")):
+        with pytest.raises(EngineError) as err:
+            connect_engine(configured)
+        assert err.value.code == "no_engine"
+        assert "INSTYLE_ENGINE_PYTHON" in err.value.hint and "Engine Settings" in err.value.hint
+        assert str(runtime) in err.value.hint
 
 
 def test_a_configured_engine_python_that_is_missing_is_named(plugin, monkeypatch):
     from engine_link import connect_engine
     from wire import EngineError
 
+    from settings import Settings
+
     monkeypatch.setenv("INSTYLE_ENGINE_PYTHON", "/nonexistent/bin/python")
     with pytest.raises(EngineError) as err:
-        connect_engine(gimp_pid=os.getpid())
+        connect_engine(Settings(), gimp_pid=os.getpid())
     assert err.value.code == "no_engine_python" and "/nonexistent/bin/python" in err.value.message
 
 
 def test_the_configured_engine_python_starts_one_engine_for_the_gimp_session(plugin, monkeypatch):
     from engine_link import connect_engine
+    from settings import Settings
     from wire import read_runtime
     from wire.runtime import process_alive
 
     if not ENGINE_PYTHON.is_file():
         pytest.skip(f"no engine venv at {ENGINE_PYTHON}: run build/setup.sh")
-    monkeypatch.setenv("INSTYLE_ENGINE_PYTHON", str(ENGINE_PYTHON))
+    monkeypatch.delenv("INSTYLE_ENGINE_PYTHON", raising=False)
+    configured = Settings(engine_python=str(ENGINE_PYTHON))  # as Engine Settings saves it
     gimp_pid = os.getpid()  # the engine exits with its GIMP: here, this test process
     runtime_file = Path(tempfile.gettempdir()) / f"instyle-gimp-{gimp_pid}" / "engine.json"
     try:
-        with connect_engine(gimp_pid=gimp_pid) as client:
+        with connect_engine(configured, gimp_pid=gimp_pid) as client:
             assert client.ping()["type"] == "pong"
         started = read_runtime(runtime_file)
-        with connect_engine(gimp_pid=gimp_pid) as client:  # the plug-in's next call: the same engine
+        with connect_engine(configured, gimp_pid=gimp_pid) as client:  # the plug-in's next call: the same engine
             assert client.ping()["type"] == "pong"
         assert read_runtime(runtime_file) == started and started is not None
     finally:
