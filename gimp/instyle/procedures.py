@@ -97,7 +97,7 @@ STYLIZE_PEOPLE = Procedure(
     "the result is a new layer above the source, whose pixels outside the masks' blend band are the source's. "
     "A style image is a file (Style Image) or a layer of any open image (Style Layer); Background Blur adds a "
     "portrait blur (Styfie).",
-    MASK_ARGUMENTS + _arguments("neural_style", "assign style method style_image palette track_styles class_styles "
+    MASK_ARGUMENTS + _arguments("instance_tracker", "exclude") + _arguments("neural_style", "assign style method style_image palette track_styles class_styles "
                                 "background_style mix_style mix strength colour style_scale resolution iterations "
                                 "style_weight features")
     + _arguments("mrf_blend", "mode band unary background_blur"),

@@ -65,7 +65,7 @@ record(masks=masks, result=result, layers=[l.get_name() for l in layers],
 def test_a_group_photo_gives_one_channel_per_person_and_a_layer_where_only_the_people_changed(
         gimp, host_engine, photos):
     run = gimp(MASKS_THEN.format(photo=photos["group"], procedure="instyle-stylize-people",
-                                 arguments={"band": BAND}), engine_env(host_engine))
+                                 arguments={"band": BAND, "exclude": "2"}), engine_env(host_engine))
     r = run.results
     assert r["masks"] == ["success", ""] and r["result"] == ["success", ""], run.output[-3000:]
     names = r["channels"]
@@ -79,8 +79,12 @@ def test_a_group_photo_gives_one_channel_per_person_and_a_layer_where_only_the_p
     outside = distance_from(channels) > BAND / 2 + 2
     assert outside.mean() > 0.5
     assert np.array_equal(result[outside], before[outside])
-    inside = depth_into(channels) > BAND / 2 + 2
+    styled = [c for name, c in zip(names, channels) if name != "person 2"]
+    inside = depth_into(styled) > BAND / 2 + 2
     assert np.abs(result[inside].astype(int) - before[inside]).mean() > 10
+    left_out = (channels[names.index("person 2")] >= 128) & (distance_from(styled) > BAND / 2 + 2)
+    assert left_out.sum() > 200  # Exclude names people as Instance Masks numbers them: person 2 is not styled
+    assert np.array_equal(result[left_out], before[left_out])
     before_and_after(before, result, "gimp-stylize-people.jpg")
 
 
