@@ -21,12 +21,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the shipped wi
 import settings  # noqa: E402
 from engine_link import connect_engine  # noqa: E402
 from pixels import floats, instance_channels, with_alpha  # noqa: E402
-from procedures import INSTANCE_MASKS, PROCEDURES, STYLIZE_PEOPLE, Argument, Procedure, nick  # noqa: E402
+from procedures import PROCEDURES, STYLIZE_PEOPLE, Argument, Procedure, nick  # noqa: E402
 from wire import InstyleError  # noqa: E402
 from wire.params import ParamError  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
-RESULT_LAYERS = {STYLIZE_PEOPLE.name: "instyle: stylized", "instyle-portrait-blur": "instyle: portrait blur"}
 ENGINE_SETTINGS = "instyle-engine-settings"
 
 
@@ -74,10 +73,10 @@ def run(procedure, run_mode, image, drawables, config, spec: Procedure):
             os.unlink(values["style-image"])
     image.undo_group_start()
     try:
-        if spec is INSTANCE_MASKS:
-            _add_channels(image, source, reply, arrays)
+        if spec.layer:
+            _add_result_layer(image, source, spec.layer, arrays["mrf_blend.image"])
         else:
-            _add_result_layer(image, source, RESULT_LAYERS[spec.name], arrays["mrf_blend.image"])
+            _add_channels(image, source, reply, arrays)
     finally:
         image.undo_group_end()
     Gimp.displays_flush()

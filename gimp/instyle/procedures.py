@@ -61,7 +61,8 @@ MASK_ARGUMENTS = _arguments("instance_mask", "classes quality model score_thresh
 @dataclass(frozen=True)
 class Procedure:
     """A procedure under Filters > instyle: PDB `name`, menu `label`, `blurb` and `doc`; its `arguments`; the
-    `stages` it runs with `fixed` parameters besides the arguments, and the outputs each stage `returns`."""
+    `stages` it runs with `fixed` parameters besides the arguments, and the outputs each stage `returns`; the
+    name of the `layer` it adds ("" where it adds channels)."""
 
     name: str
     label: str
@@ -71,6 +72,7 @@ class Procedure:
     stages: tuple[str, ...]
     returns: dict[str, tuple[str, ...]]
     fixed: dict[str, dict] = field(default_factory=dict)
+    layer: str = ""
 
     def argument_for(self, stage: str, param: str) -> Argument | None:
         """The argument that sets `param` of `stage`, if the procedure has one."""
@@ -102,13 +104,13 @@ STYLIZE_PEOPLE = Procedure(
                                 "style_weight features")
     + _arguments("mrf_blend", "mode band unary background_blur"),
     ("instance_mask", "instance_tracker", "neural_style", "mrf_blend"), {"mrf_blend": ("image",)},
-    {"neural_style": {"temporal": 0.0}})
+    {"neural_style": {"temporal": 0.0}}, "instyle: stylized")
 
 PORTRAIT_BLUR = Procedure(
     "instyle-portrait-blur", "_Portrait Blur...", "The background blurred as by a lens, the people sharp",
     "Blurs everything but the people (or chosen objects) of the active layer with a lens (depth-of-field) blur "
     "and blends the edge; the result is a new layer above the source, the people's pixels the source's.",
     MASK_ARGUMENTS + _arguments("mrf_blend", "background_blur mode band unary", background_blur=12.0),
-    ("instance_mask", "mrf_blend"), {"mrf_blend": ("image",)})
+    ("instance_mask", "mrf_blend"), {"mrf_blend": ("image",)}, layer="instyle: portrait blur")
 
 PROCEDURES: dict[str, Procedure] = {p.name: p for p in (INSTANCE_MASKS, STYLIZE_PEOPLE, PORTRAIT_BLUR)}
