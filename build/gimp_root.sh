@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The Debian 13 root in which the GIMP tests run GIMP 3 headless (Debian 12 has only GIMP 2.10), made
-# idempotently: a finished root carries a stamp naming its packages, and a second run takes a second.
+# The Debian 13 root in which the GIMP tests run GIMP 3 headless (Debian 12 has only GIMP 2.10), with Xvfb for
+# the plug-in's dialogues, made idempotently: a finished root carries a stamp naming its packages, and a second run takes a second.
 #   build/gimp_root.sh [ROOT]     default: $INSTYLE_GIMP_ROOT or ~/.cache/instyle/gimp-root
 # Needs root or sudo (debootstrap, chroot). Prints the root's path.
 set -euo pipefail
 TARGET="${1:-${INSTYLE_GIMP_ROOT:-$HOME/.cache/instyle/gimp-root}}"
-PACKAGES="gimp python3-gi gir1.2-gimp-3.0"
+PACKAGES="gimp python3-gi gir1.2-gimp-3.0 xvfb xauth"
 STAMP="$TARGET/.instyle-gimp-root"
 say() { printf '[gimp-root] %s\n' "$*" >&2; }
 

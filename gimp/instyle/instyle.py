@@ -30,8 +30,9 @@ ENGINE_SETTINGS = "instyle-engine-settings"
 
 
 def add_argument(procedure: Gimp.Procedure, argument: Argument) -> None:
-    """The stage parameter as a GIMP argument of its kind, with the spec's label, tooltip, default and range."""
-    p, name, label, doc = argument.param, argument.name, argument.param.title, argument.param.doc
+    """The stage parameter as a GIMP argument of its kind, with the spec's label (its first letter the dialogue's
+    mnemonic), tooltip, default and range."""
+    p, name, label, doc = argument.param, argument.name, f"_{argument.param.title}", argument.param.doc
     if p.kind == "float":
         procedure.add_double_argument(name, label, doc, p.minimum, p.maximum, argument.initial, RW)
     elif p.kind == "int":
@@ -228,7 +229,7 @@ class Instyle(Gimp.PlugIn):
         for argument in spec.arguments:
             add_argument(procedure, argument)
         if spec is STYLIZE_PEOPLE:
-            procedure.add_drawable_argument("style-layer", "Style Layer", "A layer of any open image as the style "
+            procedure.add_drawable_argument("style-layer", "Style _Layer", "A layer of any open image as the style "
                                             "image (instead of Style Image)", True, RW)
         return procedure
 
@@ -244,9 +245,9 @@ class Instyle(Gimp.PlugIn):
                                     "started with `instyle-engine serve`. INSTYLE_ENGINE_PYTHON in GIMP's "
                                     "environment comes first.", ENGINE_SETTINGS)
         procedure.set_attribution("instyle", "instyle", "2026")
-        procedure.add_string_argument("engine-python", "Engine Python", "The python of the instyle engine's venv, "
+        procedure.add_string_argument("engine-python", "Engine _Python", "The python of the instyle engine's venv, "
                                       "such as /opt/instyle/.venv/bin/python", "", RW)
-        procedure.add_string_argument("runtime-file", "Runtime File", "Where a running engine records itself "
+        procedure.add_string_argument("runtime-file", "_Runtime File", "Where a running engine records itself "
                                       "(empty: INSTYLE_RUNTIME_FILE or the per-user default)", "", RW)
         return procedure
 

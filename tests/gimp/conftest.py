@@ -64,16 +64,17 @@ class BatchRun:
 
 @pytest.fixture
 def gimp(gimp_root, plugin, tmp_path):
-    """gimp(script, env): run `script` (Python, after batch_prelude.py) in `gimp-console-3.0 -i` with the plug-in
-    installed; fails unless GIMP reports the batch command successful."""
+    """gimp(script, env, display=False): run `script` (Python, after batch_prelude.py) in `gimp-console-3.0 -i`
+    with the plug-in installed (on a virtual X display with `display`); fails unless GIMP reports the batch
+    command successful."""
 
-    def run(script: str, env: dict[str, str]) -> BatchRun:
+    def run(script: str, env: dict[str, str], display: bool = False) -> BatchRun:
         installed = tmp_path / "home" / GIMP_PLUGINS / "instyle"
         if not installed.exists():
             build_gimp_plugin.build(installed.parent)
         batch = tmp_path / "batch.py"
         batch.write_text(f"WORK = {str(tmp_path)!r}\n" + PRELUDE.read_text() + "\n" + script + "\nrecord()\n")
-        done = run_batch(gimp_root, tmp_path, batch, env)
+        done = run_batch(gimp_root, tmp_path, batch, env, display)
         assert done.returncode == 0 and "batch command executed successfully" in done.stdout, done.stdout[-4000:]
         return BatchRun(done.stdout, json.loads((tmp_path / "results.json").read_text()), tmp_path)
 

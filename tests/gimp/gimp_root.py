@@ -37,11 +37,12 @@ def ensure_root() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def run_batch(root: Path, work: Path, script: Path, env: dict[str, str], timeout: float = 600
-              ) -> subprocess.CompletedProcess:
+def run_batch(root: Path, work: Path, script: Path, env: dict[str, str], display: bool = False,
+              timeout: float = 600) -> subprocess.CompletedProcess:
     """`gimp-console-3.0 -i` in `root`, running the Python batch `script` (which must lie in `work`, under /tmp),
-    with HOME = work/home, TMPDIR = work/tmp (GIMP's temporary files) and only the variables `env` besides;
-    stdout and stderr together in `.stdout`."""
+    with HOME = work/home, TMPDIR = work/tmp (GIMP's temporary files) and only the variables `env` besides, on a
+    virtual X display (Xvfb) where `display` asks for one (plug-in dialogues); stdout and stderr together in
+    `.stdout`."""
     if Path("/tmp") not in work.parents:
         raise ValueError(f"the GIMP work folder must be under /tmp (shared with the root), got {work}")
     home, temp = work / "home", work / "tmp"
@@ -49,8 +50,8 @@ def run_batch(root: Path, work: Path, script: Path, env: dict[str, str], timeout
     temp.mkdir(exist_ok=True)
     variables = {"HOME": str(home), "TMPDIR": str(temp), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}
     batch = f'exec(open({str(script)!r}).read())'
-    gimp = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), "gimp-console-3.0", "-i", "--quit",
-            "--batch-interpreter=python-fu-eval", "-b", batch]
+    gimp = ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), *(["xvfb-run", "-a"] if display else []),
+            "gimp-console-3.0", "-i", "--quit", "--batch-interpreter=python-fu-eval", "-b", batch]
     sudo, user = ([], "") if os.geteuid() == 0 else (["sudo", "-n"], f"--userspec={os.getuid()}:{os.getgid()}")
     in_root, r = f"cd {shlex.quote(str(work))} && exec {shlex.join(gimp)}", shlex.quote(str(root))
     inside = (f"mount -t proc proc {r}/proc && mount --bind /tmp {r}/tmp && "
