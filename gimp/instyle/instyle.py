@@ -37,16 +37,16 @@ def add_argument(procedure: Gimp.Procedure, argument: Argument) -> None:
         procedure.add_double_argument(name, label, doc, p.minimum, p.maximum, argument.initial, RW)
     elif p.kind == "int":
         procedure.add_int_argument(name, label, doc, int(p.minimum), int(p.maximum), argument.initial, RW)
-    elif p.kind == "bool":
-        procedure.add_boolean_argument(name, label, doc, argument.initial, RW)
     elif p.kind == "enum":
         choice = Gimp.Choice.new()
         for k, c in enumerate(p.choices):
             choice.add(nick(c.value), k, c.label, c.doc)
         procedure.add_choice_argument(name, label, doc, choice, argument.initial, RW)
-    else:  # str, and enum_list as comma-separated names
+    elif p.kind in ("str", "enum_list"):  # a list of names as text, separated by commas
         hint = f" ({', '.join(p.values[:6])}, ...; separated by commas)" if p.kind == "enum_list" else ""
         procedure.add_string_argument(name, label, doc + hint, argument.initial, RW)
+    else:
+        raise TypeError(f"{argument.stage}.{p.name}: no GIMP argument for parameters of kind {p.kind!r}")
 
 
 def run(procedure, run_mode, image, drawables, config, spec: Procedure):
