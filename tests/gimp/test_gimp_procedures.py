@@ -1,5 +1,6 @@
 """The plug-in's procedures called non-interactively in real GIMP 3 (gimp-console-3.0 -i, batch mode) on real
-photos, computed by a real engine on the host: masks, stylized people, portrait blur, and the errors."""
+photos, computed by a real engine on the host: masks, stylized people, portrait blur and both together, a style
+from another open image, the engine settings, the errors; and the dialogues, built on a virtual display."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def distance_from(channels: list[np.ndarray]) -> np.ndarray:
 
 
 def depth_into(channels: list[np.ndarray]) -> np.ndarray:
+    """Each pixel's distance in pixels from the nearest pixel outside every channel's 0.5 (0 there)."""
     union = np.any([c >= 128 for c in channels], axis=0)
     return cv2.distanceTransform(union.astype(np.uint8), cv2.DIST_L2, 5)
 
