@@ -59,7 +59,8 @@ def run(procedure, run_mode, image, drawables, config, spec: Procedure):
         if not accepted:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
-        return _fail(procedure, "instyle works on one layer: select the photo's layer")
+        return _fail(procedure, "this works on one layer, not on channels, masks or several layers. To fix: "
+                     "select the photo's layer in the Layers dialogue.")
     source = drawables[0]
     values = {a.name: config.get_property(a.name) for a in spec.arguments}
     style_layer = config.get_property("style-layer") if spec is STYLIZE_PEOPLE else None

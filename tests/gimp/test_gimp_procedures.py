@@ -172,6 +172,22 @@ def test_with_no_engine_configured_the_plugin_says_how_to_configure_one(gimp, ph
     assert run.results["layers"] == ["Background"]
 
 
+NOT_A_LAYER = """
+image = load({photo!r})
+channel = Gimp.Channel.new(image, "selection", image.get_width(), image.get_height(), 50.0, Gegl.Color.new("red"))
+image.insert_channel(channel, None, 0)
+record(result=call("instyle-portrait-blur", image, channel), layers=[l.get_name() for l in image.get_layers()])
+"""
+
+
+def test_a_channel_instead_of_a_layer_is_a_named_error(gimp, host_engine, photos):
+    run = gimp(NOT_A_LAYER.format(photo=photos["portrait"]), engine_env(host_engine))
+    status, message = run.results["result"]
+    assert status == "execution-error" and message.startswith("instyle: this works on one layer, not on channels")
+    assert "select the photo's layer" in message
+    assert run.results["layers"] == ["Background"]
+
+
 STYLE_LAYER = """
 image = load({photo!r})
 source = image.get_layers()[0]
