@@ -6,17 +6,14 @@ import atexit
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from . import paths
 from .wire import Client, EngineError, connect, default_runtime_path, read_runtime
-
-START_TIMEOUT_S = 120.0
+from .wire.launch import start_engine
 
 _client: Client | None = None
 _process: subprocess.Popen | None = None
-_log_path: Path | None = None
 
 
 def client() -> Client:
@@ -107,37 +104,12 @@ def _own_runtime_file() -> Path:
 
 
 def _ensure_started():
-    global _process, _log_path
+    global _process
     runtime_file = _own_runtime_file()
     if _process is not None and _process.poll() is None:
         info = read_runtime(runtime_file)
         if info is not None:
             return info
-    python = _engine_python()
-    if not Path(python).is_file():
-        raise EngineError("no_engine_python", f"engine Python not found: {python}",
-                          "set Preferences > Add-ons > instyle > Engine Python to the engine venv's python")
-    runtime_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    runtime_file.unlink(missing_ok=True)
-    _log_path = runtime_file.parent / "engine.log"
-    with open(_log_path, "ab") as log:
-        _process = subprocess.Popen([python, "-m", "instyle.cli", "serve", "--runtime-file", str(runtime_file),
-                                     "--parent-pid", str(os.getpid())], stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if _process.poll() is not None:
-            raise EngineError("engine_failed", f"the engine exited at start-up (code {_process.returncode}): "
-                              f"{_log_tail()}", f"see {_log_path}")
-        info = read_runtime(runtime_file)
-        if info is not None and info.pid == _process.pid:
-            return info
-        time.sleep(0.05)
-    raise EngineError("engine_failed", f"the engine did not start within {START_TIMEOUT_S:.0f} s", f"see {_log_path}")
-
-
-def _log_tail(lines: int = 5) -> str:
-    try:
-        return " | ".join(_log_path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    _process, info = start_engine(_engine_python(), runtime_file, os.getpid(),
+                                  "set Preferences > Add-ons > instyle > Engine Python to the engine venv's python")
+    return info

@@ -215,8 +215,9 @@ class MRFBlendNode(InstyleNode, bpy.types.CompositorNodeCustomGroup):
     bl_label = "MRF Blend"
     STAGE = "mrf_blend"
     OUTPUTS = (Socket("Image", "color", "mix", "The result: the styled people blended into the untouched footage"),
-               Socket("Alpha", "float", "alpha", "How much of the styled image each pixel takes, 0 to 1"))
-    MAIN = ("mode", "band")
+               Socket("Alpha", "float", "alpha", "How much of the styled image each pixel takes, 0 to 1 (1 everywhere "
+                      "with a Background Blur: the whole frame changes)"))
+    MAIN = ("mode", "band", "background_blur")
 
 
 NODE_CLASSES = (InstanceMaskNode, InstanceTrackerNode, NeuralStyleNode, MRFBlendNode)

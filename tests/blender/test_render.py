@@ -60,6 +60,49 @@ def test_frames_render_and_only_people_change(rendered, fresh):
     assert all(s.startswith(f"Frame {FRAMES}: ") for s in statuses), statuses
 
 
+def grown(region: np.ndarray, steps: int) -> np.ndarray:
+    """`region` (bool HxW) grown by `steps` 4-neighbour steps."""
+    out = region.copy()
+    for _ in range(steps):
+        step = out.copy()
+        step[1:] |= out[:-1]
+        step[:-1] |= out[1:]
+        step[:, 1:] |= out[:, :-1]
+        step[:, :-1] |= out[:, 1:]
+        out = step
+    return out
+
+
+def sharpness(image: np.ndarray, where: np.ndarray) -> float:
+    """Mean absolute Laplacian of the image's grey levels over `where`: lower when blurred."""
+    grey = image.astype(np.float32).mean(axis=2)
+    laplacian = np.abs(4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
+    return float(laplacian[where[1:-1, 1:-1]].mean())
+
+
+def test_background_blur_renders_a_portrait_blur_with_the_people_styled_and_sharp(fresh, tmp_path):
+    """MRF Blend's Background Blur in Blender: the node's own mix (alpha 1, the engine's frame as the stylized
+    layer) renders the background through the lens blur and the people stylized."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1)
+    graph["mrf_blend"].background_blur = 8.0
+    view(graph["instance_mask"].outputs["Mask"])
+    blurred = render(scene, tmp_path / "blurred")[0]
+    assert not fresh.render_hooks.failures, fresh.render_hooks.failures
+    scene.compositing_node_group.links.new(graph["source"].outputs["Image"], graph["output"].inputs[0])
+    fresh.render_hooks.unregister()
+    try:
+        plain = render(scene, tmp_path / "plain")[0]
+    finally:
+        fresh.render_hooks.register()
+    people = read_exr(fresh.paths.node_dir(graph["instance_mask"].cache_id) / "mask" / "000001.exr") >= 0.5
+    assert people.sum() > 500
+    background = ~grown(people, 12)
+    assert sharpness(blurred, background) < 0.5 * sharpness(plain, background)
+    inside = ~grown(~people, 5)
+    assert np.abs(blurred[inside].astype(int) - plain[inside].astype(int)).mean() > 10
+
+
 def test_tracks_keep_their_style_across_frames(rendered, fresh):
     graph, _, _ = rendered
     replies = [fresh.render_hooks.last_replies[f][0] for f in range(1, FRAMES + 1)]

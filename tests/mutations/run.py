@@ -40,6 +40,21 @@ MUTATIONS = (
              "cache.forget_rewritten(chain.folders, sorted(scene_frame))", "pass",
              ("tests/blender/test_render.py::"
               "test_a_plate_frame_rewritten_in_place_renders_again_and_only_the_frames_made_from_it",), blender=True),
+    Mutation("portrait blur blurs the people too", "engine/instyle/stages/mrf_blend.py",
+             "layer = state.stylized if state.stylized is not None else state.rgb",
+             "layer = state.stylized if state.stylized is not None else background_blur(state.rgb, state.mask * 0, "
+             "radius) if radius > 0 else state.rgb",
+             ("tests/gimp/test_gimp_procedures.py::"
+              "test_a_portrait_with_portrait_blur_is_blurred_outside_the_person_and_unchanged_inside",)),
+    Mutation("portrait blur ignores a background in its own style", "engine/instyle/stages/mrf_blend.py",
+             'if not any(i.class_name == "background" for i in state.instances or []):', "if True:",
+             ("tests/gimp/test_gimp_procedures.py::"
+              "test_styfie_one_style_on_the_person_another_on_the_background_and_a_portrait_blur",)),
+    Mutation("the GIMP plug-in's result layer drops the source's transparency", "gimp/instyle/instyle.py",
+             "kind = Gimp.ImageType.RGBA_IMAGE if source.has_alpha() else Gimp.ImageType.RGB_IMAGE",
+             "kind = Gimp.ImageType.RGB_IMAGE",
+             ("tests/gimp/test_gimp_procedures.py::"
+              "test_a_layer_of_another_open_image_as_the_style_and_a_layer_with_transparency",)),
 )
 
 

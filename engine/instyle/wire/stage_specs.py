@@ -146,6 +146,8 @@ MRF_BLEND = StageSpec(
         Param("band", "float", 6.0, "Width in pixels of the blend band centred on the mask edge", 0.0, 256.0),
         Param("unary", "float", 1.0, "MRF: how firmly band pixels keep the side of the edge they lie on, against "
               "the cost of the contrast the blend creates (0: contrast only)", 0.0, 100.0),
+        Param("background_blur", "float", 0.0, "Portrait blur: radius in pixels of a lens blur of everything outside "
+              "the masks, the people staying sharp (0: off; needs Instance Mask)", 0.0, 200.0),
     ),
     outputs=("image", "alpha", "stylized_for_mix"),
 )
