@@ -28,6 +28,7 @@ import pytest
 
 from instyle.wire import PROTOCOL_VERSION, EngineError, encode_message, recv_message, send_message
 from instyle.wire.framing import LENGTH, MAGIC, PREFIX
+from instyle.wire.atomic_files import HOST
 
 from ..conftest import OPENCV_DATA, VTEST
 from .conftest import start_engine, stop_engine
@@ -541,7 +542,8 @@ def test_kill_9_mid_bake_then_a_restarted_engine_finishes_and_sweeps_the_killed_
     finally:
         first.process.wait()
     killed = first.process.pid
-    left = [out / "image" / f".000118.{killed}.{'ab' * 8}.tmp.exr", out / "image" / f".000119.{killed}.77.tmp.exr"]
+    left = [out / "image" / f".000118.{HOST}@{killed}.{'ab' * 8}.tmp.exr",
+            out / "image" / f".000119.{killed}.77.tmp.exr"]
     for tmp in left:  # what a writer killed mid-write leaves (today's name, and the old one)
         tmp.write_bytes(b"half a frame")
     todo = [item for item in items if not (out / "image" / f"{item['frame_number']:06d}.exr").exists()]

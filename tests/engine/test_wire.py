@@ -145,3 +145,24 @@ def test_message_types_that_are_not_strings_are_named_errors():
         with pytest.raises(InstyleError) as err:
             parse_request({"type": kind, "id": 1})
         assert err.value.code == "unknown_type"
+
+
+def test_a_sweep_leaves_the_young_temporary_files_of_writers_on_other_machines(tmp_path):
+    """A shared cache (a farm, a Ray cluster): a dead pid means a killed writer only for this machine's files; another
+    machine's half-written frame goes only once it is older than the sweep's minimum age."""
+    import os
+    import time
+
+    from instyle.wire.atomic_files import HOST, TEMPORARY, sweep_temporary, temporary_name
+
+    fresh = temporary_name(tmp_path / "000001.exr")
+    assert TEMPORARY.fullmatch(fresh.name)["host"] == HOST and f"@{os.getpid()}." in fresh.name
+    mine = tmp_path / f".000002.{HOST}@999999.{'ab' * 8}.tmp.exr"
+    legacy = tmp_path / f".000003.999999.{'cd' * 8}.tmp.exr"
+    theirs = tmp_path / f".000004.other-node@999999.{'ef' * 8}.tmp.exr"
+    stale = tmp_path / f".000005.other-node@999999.{'01' * 8}.tmp.exr"
+    for path in (mine, legacy, theirs, stale):
+        path.write_bytes(b"half a frame")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    assert sweep_temporary(tmp_path, lambda pid: False, min_age_s=60) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [theirs.name]
