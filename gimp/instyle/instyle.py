@@ -50,14 +50,8 @@ def add_argument(procedure: Gimp.Procedure, argument: Argument) -> None:
 
 
 def run(procedure, run_mode, image, drawables, config, spec: Procedure):
-    if run_mode == Gimp.RunMode.INTERACTIVE:
-        GimpUi.init(spec.name)
-        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-        dialog.fill(None)
-        accepted = dialog.run()
-        dialog.destroy()
-        if not accepted:
-            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialogue(procedure, config, spec.name):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     if len(drawables) != 1 or not isinstance(drawables[0], Gimp.Layer):
         return _fail(procedure, "this works on one layer, not on channels, masks or several layers. To fix: "
                      "select the photo's layer in the Layers dialogue.")
@@ -85,6 +79,16 @@ def run(procedure, run_mode, image, drawables, config, spec: Procedure):
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+def _dialogue(procedure, config, name: str) -> bool:
+    """Show the procedure's dialogue (GIMP's widgets for every argument of `config`); whether the user pressed OK."""
+    GimpUi.init(name)
+    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+    dialog.fill(None)
+    accepted = dialog.run()
+    dialog.destroy()
+    return bool(accepted)
+
+
 def _fail(procedure, message: str):
     """The procedure's error return: GIMP shows the message (the error console, or the terminal in batch mode)."""
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error.new_literal(
@@ -101,12 +105,7 @@ def run_engine_settings(procedure, run_mode, image, drawables, config, data):
             current = settings.Settings()
         config.set_property("engine-python", current.engine_python)
         config.set_property("runtime-file", current.runtime_file)
-        GimpUi.init(ENGINE_SETTINGS)
-        dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-        dialog.fill(None)
-        accepted = dialog.run()
-        dialog.destroy()
-        if not accepted:
+        if not _dialogue(procedure, config, ENGINE_SETTINGS):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     chosen = settings.Settings(config.get_property("engine-python") or "", config.get_property("runtime-file") or "")
     if chosen.engine_python and not os.path.isfile(chosen.engine_python):
