@@ -28,7 +28,8 @@ done
 build/setup.sh
 [ ${#SUITES[@]} -gt 0 ] || read -r -a SUITES <<< "$(.venv/bin/python -c 'from instyle.bench import SUITES; print(*SUITES)')"
 mkdir -p "$RESULTS"
-rm -rf "$RESULTS"/*.json "$RESULTS/demo" "$RESULTS/e2e"  # the last run's results, so a failed suite cannot leave an old file
+# the last run's results, so a failed suite cannot leave an old file
+rm -rf "$RESULTS"/*.json "$RESULTS/demo" "$RESULTS/e2e"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g'; }
 before="$(loadavg)"
 for suite in "${SUITES[@]}"; do

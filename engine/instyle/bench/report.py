@@ -4,8 +4,8 @@ RESULTS holds what build/benchmarks.sh writes: `<suite>.json` per suite (`instyl
 `demo/timings.json` (the Blender render of build/demo.sh), `e2e/WxH/{blender_alone,instyle}/timings.json` (the
 same footage at production sizes through Blender alone and through instyle: `production`) and `run.json`
 (commit, date, load average before and after). The page gets the machine, the headline (instyle end to end in
-Blender against each baseline, with ratios), instyle against Blender alone per size, the pipeline suite's tables, every other suite's figures, matplotlib plots and the contact
-sheets the suites wrote; images go to `<docs>/bench/`. Nothing on the page is typed in by hand.
+Blender against each baseline, with ratios), instyle against Blender alone per size, the pipeline suite's tables,
+every other suite's figures, matplotlib plots and the contact sheets the suites wrote; images go to `<docs>/bench/`. Nothing on the page is typed in by hand.
 """
 
 from __future__ import annotations
@@ -319,7 +319,8 @@ def production_section(run: Run, lines: list[str]) -> None:
                     "cache MB per frame", "peak MiB: Blender alone", "Blender with instyle", "engine"], rows)
     parts = {c.size: demo_parts(c.timings) for c in comparisons}
     lines += ["instyle's medians per frame by part (ms; medians, so they need not add up to the median total):", ""]
-    lines += table(["part", *parts], [[label, *(number(p[key]) for p in parts.values())] for key, label in DEMO_PARTS])
+    lines += table(["part", *parts],
+                   [[label, *(number(p[key]) for p in parts.values())] for key, label in DEMO_PARTS])
 
 
 def _megabytes(value: float | None) -> str:
