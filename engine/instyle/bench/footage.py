@@ -12,8 +12,9 @@ from pathlib import Path
 
 import cv2
 
-from .pipeline import VTEST
+from .mask import DATA
 
+VTEST = DATA / "vtest.avi"
 FOOTAGE_DIR = Path(__file__).resolve().parents[3] / "out" / "footage"
 NATIVE = (768, 576)
 """vtest.avi's own size (width, height) in pixels: asked for, it is returned as is."""
@@ -57,6 +58,10 @@ def upscaled(size: tuple[int, int], frames: int, folder: Path = FOOTAGE_DIR, sou
             if not ok:
                 raise SystemExit(f"{source} holds fewer than {frames} frames")
             writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
+    except BaseException:
+        writer.release()
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         writer.release()
         reader.release()
