@@ -53,18 +53,18 @@ def upscaled(size: tuple[int, int], frames: int, folder: Path = FOOTAGE_DIR, sou
     writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     writer.set(cv2.VIDEOWRITER_PROP_QUALITY, QUALITY)
     try:
-        for _ in range(frames):
-            ok, frame = reader.read()
-            if not ok:
-                raise SystemExit(f"{source} holds fewer than {frames} frames")
-            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
+        try:
+            for _ in range(frames):
+                ok, frame = reader.read()
+                if not ok:
+                    raise SystemExit(f"{source} holds fewer than {frames} frames")
+                writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
+        finally:
+            writer.release()
+            reader.release()
     except BaseException:
-        writer.release()
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        writer.release()
-        reader.release()
     partial.replace(path)
     return path
 
