@@ -3,9 +3,9 @@
 Installs the built extension, builds the graph footage -> Instance Mask -> Instance Tracker -> Neural Style ->
 MRF Blend -> output in the compositor (or, with --sequencer, as a Compositor modifier on a Video Sequencer strip of
 the footage; with --blender-alone, footage -> output only, the floor instyle is measured against), saves it as
-OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes OUT/timings.json (per-stage and total
-milliseconds per frame, bytes the engine wrote to the cache per frame, peak resident memory of Blender and of the
-engine).
+OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes OUT/timings.json: total milliseconds
+per frame; per-part medians over the frames but the first (which starts the engine); bytes the engine wrote to the
+cache per frame; peak resident memory (MiB) of Blender and of the engine.
 """
 
 from __future__ import annotations
@@ -79,15 +79,16 @@ def main() -> int:
         return 1
     frames = sorted(done)
     per_frame = {f: (done[f] - marks[f]) * 1000 for f in frames if f in marks}
+    steady = frames[1:] or frames  # the parts' medians leave out the first frame, which starts the engine
     stages: dict[str, list[float]] = {}
-    for f in frames:
+    for f in steady:
         for reply in hooks.last_replies.get(f, []):
             for name, ms in reply["timings_ms"].items():
                 stages.setdefault(name, []).append(ms)
     addon_ms = [hooks.handler_ms[f] - sum(v for r in hooks.last_replies.get(f, []) for k, v in
-                                          r["timings_ms"].items()) for f in frames if f in hooks.handler_ms]
-    composite = [per_frame[f] - hooks.handler_ms[f] for f in frames if f in hooks.handler_ms] \
-        or list(per_frame.values())  # Blender alone: the whole frame is Blender's
+                                          r["timings_ms"].items()) for f in steady if f in hooks.handler_ms]
+    composite = [per_frame[f] - hooks.handler_ms[f] for f in steady if f in hooks.handler_ms] \
+        or [per_frame[f] for f in steady if f in per_frame]  # Blender alone: the whole frame is Blender's
     report = {
         "input": str(args.input), "frames": len(frames), "size": [scene.render.resolution_x, scene.render.resolution_y],
         "graph": "blender_alone" if args.blender_alone else "instyle",
