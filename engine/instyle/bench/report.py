@@ -5,7 +5,8 @@ RESULTS holds what build/benchmarks.sh writes: `<suite>.json` per suite (`instyl
 same footage at production sizes through Blender alone and through instyle: `production`) and `run.json`
 (commit, date, load average before and after). The page gets the machine, the headline (instyle end to end in
 Blender against each baseline, with ratios), instyle against Blender alone per size, the pipeline suite's tables,
-every other suite's figures, matplotlib plots and the contact sheets the suites wrote; images go to `<docs>/bench/`. Nothing on the page is typed in by hand.
+every other suite's figures, matplotlib plots and the contact sheets the suites wrote; images go to
+`<docs>/bench/`. Nothing on the page is typed in by hand.
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ def blender_section(demo: dict, lines: list[str]) -> None:
 
 
 def machine_name(run: Run) -> str:
-    """The machine in words: its CPU (or processor), core count and the engine's device."""
+    """The machine in words: its CPU (or processor), core count and GPU where the engine saw one."""
     machine = next(iter(run.suites.values()))["machine"]
     gpu = f", {machine['gpu']}" if "gpu" in machine else ""
     return f"{run.info.get('cpu') or machine['processor']}, {machine['cpu_count']} cores{gpu}"
@@ -299,8 +300,8 @@ def production_section(run: Run, lines: list[str]) -> None:
     met = production.targets_met(comparisons)
     load = run.info.get("loadavg_before")
     lines += ["## Production resolution: instyle against Blender alone", "",
-              f"The same footage (vtest.avi, upscaled to each size as an MJPG .avi: `instyle.bench.footage`) rendered "
-              f"to PNG by Blender through a compositor holding only Movie Clip -> Group Output (Blender alone), then "
+              "The same footage (vtest.avi, upscaled to each size as an MJPG .avi: `instyle.bench.footage`) rendered "
+              "to PNG by Blender through a compositor holding only Movie Clip -> Group Output (Blender alone), then "
               f"through the four instyle nodes (build/demo.sh), on {machine_name(run)}"
               + (f" (load average before the run: {', '.join(map(str, load))})" if load else "")
               + ". Milliseconds per frame from the render's start to the written PNG, each render's first frame "
