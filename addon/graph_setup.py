@@ -27,9 +27,10 @@ def add_chain(tree, source, x: float = 0.0, y: float = 0.0) -> dict:
     return {"instance_mask": mask, "instance_tracker": track, "neural_style": style, "mrf_blend": blend}
 
 
-def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
+def footage_graph(scene, footage: str, frames: int | None = None, chain: bool = True) -> dict:
     """Give `scene` a compositor that runs `footage` (a video, or the first file of an image sequence)
-    through the instyle chain to the output, at the footage's size and with exact colour settings."""
+    through the instyle chain to the output, at the footage's size and with exact colour settings; with
+    `chain` False, straight to the output (Blender alone: the floor the benchmarks compare instyle with)."""
     path = Path(footage).resolve()
     tree = bpy.data.node_groups.new("instyle", "CompositorNodeTree")
     tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
@@ -49,8 +50,8 @@ def footage_graph(scene, footage: str, frames: int | None = None) -> dict:
         source.frame_offset = file_number(str(path)) - 1 if length > 1 else 0  # scene frame 1 shows the first file
         width, height = image.size
     source.location = (-300, 0)
-    nodes = add_chain(tree, source)
-    out = link_to_output(tree, nodes["mrf_blend"])
+    nodes = add_chain(tree, source) if chain else {}
+    out = link_to_output(tree, nodes["mrf_blend"] if chain else source)
     exact_output(scene, width, height, min(length, frames) if frames else length)
     return {"source": source, "output": out, **nodes}
 

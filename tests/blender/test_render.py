@@ -467,3 +467,16 @@ def test_cached_frames_render_within_a_level_of_float32_ones(fresh, tmp_path):
         untouched = np.load(tmp_path / f"{f}.mrf_blend.alpha.npy") == 0
         assert untouched.mean() > 0.5 and np.array_equal(cached["result"][k][untouched], floats["result"][k][untouched])
         assert (cached["result"][k] != cached["stylized"][k]).any()
+
+
+def test_the_footage_graph_without_the_chain_is_blender_alone(fresh, tmp_path):
+    """The benchmarks' floor: footage straight to the output, rendered without the engine, pixels unchanged."""
+    scene = bpy.context.scene
+    graph = fresh.graph_setup.footage_graph(scene, str(VTEST), 1, chain=False)
+    tree = scene.compositing_node_group
+    assert sorted(graph) == ["output", "source"] and len(tree.nodes) == 2
+    assert [(link.from_node, link.to_node) for link in tree.links] == [(graph["source"], graph["output"])]
+    fresh.engine_link.shutdown()
+    (frame,) = render(scene, tmp_path)
+    assert fresh.engine_link.engine_pid() is None and not any(fresh.render_hooks.last_replies.values())
+    assert frame.shape == (576, 768, 3) and frame.std() > 20  # vtest.avi's frame, not a blank one

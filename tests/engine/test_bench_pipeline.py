@@ -82,3 +82,5 @@ def test_the_quick_run_scores_every_pipeline_and_states_lsts_steps():
         assert got[quality, f"{name}: background pixels changed"].median == 0  # the shared composite
     assert got["quality at 768x576, frames 0-1", "LST: background pixels changed"].median == 0
     assert not any("PSNR" in name for _, name in got)
+    # the 1080p row reads a 1080p file, as a render does (not pixels, which have no key frames)
+    assert got["ms per 1920x1080 frame, engine", "instyle: total"].note == "vtest-1920x1080.avi frames 0-1"

@@ -134,3 +134,56 @@ def test_report_without_a_blender_render_compares_engine_with_engine(results, tm
 def test_report_names_a_folder_without_results(tmp_path):
     with pytest.raises(SystemExit, match="no bench results"):
         main(["bench-report", str(tmp_path), "--docs", str(tmp_path / "docs")])
+
+
+def e2e_timings(graph: str, size: str, per_frame: list[float], cache_bytes: int, memory: dict) -> dict:
+    """build/demo_render.py's timings.json for one render of the production-resolution comparison."""
+    timings = demo_timings(per_frame, [3] * len(per_frame))
+    width, height = map(int, size.split("x"))
+    return {**timings, "size": [width, height], "graph": graph, "cache_bytes_per_frame": cache_bytes,
+            "peak_resident_mb": memory}
+
+
+def write_e2e(results: Path, size: str, alone: list[float], ours: list[float]) -> None:
+    for graph, per_frame, cache, memory in (
+            ("blender_alone", alone, 0, {"blender": 400.0, "engine": None}),
+            ("instyle", ours, 2_000_000, {"blender": 750.0, "engine": 3100.0})):
+        folder = results / "e2e" / size / graph
+        folder.mkdir(parents=True)
+        (folder / "timings.json").write_text(json.dumps(e2e_timings(graph, size, per_frame, cache, memory)))
+
+
+def e2e_row(page: str, size: str) -> list[str]:
+    return next(line for line in page.splitlines() if line.startswith(f"| {size} |")).strip("| ").split(" | ")
+
+
+def test_report_compares_instyle_with_blender_alone_per_size(results, tmp_path):
+    # first frames (loading) left out: alone 1080p 300, 320, 340 (mean 320); instyle 600, 700, 1100 (mean 800)
+    write_e2e(results, "1920x1080", [2000.0, 300.0, 320.0, 340.0], [9000.0, 600.0, 700.0, 1100.0])
+    write_e2e(results, "768x576", [900.0, 80.0, 80.0, 80.0], [5000.0, 150.0, 160.0, 170.0])
+    (results / "e2e" / "3840x2160" / "blender_alone").mkdir(parents=True)  # instyle's render missing: no row
+    docs = tmp_path / "docs"
+    main(["bench-report", str(results), "--docs", str(docs)])
+    page = (docs / "benchmarks.md").read_text()
+    assert "## Production resolution: instyle against Blender alone" in page and "x86_64, 2 cores" in page
+    rows = [line.split(" | ")[0].strip("| ") for line in page.splitlines() if line.startswith("| ") and "x" in line]
+    assert rows.index("768x576") < rows.index("1920x1080") and "3840x2160" not in rows
+    assert e2e_row(page, "1920x1080") == ["1920x1080", "3", "320", "320", "800", "700", "2.5x", "2.19x", "1.57x",
+                                          "2", "400", "750", "3100"]
+    assert e2e_row(page, "768x576")[6:9] == ["2x", "2x", "1.06x"]
+    assert "no frame above 2x the median: **met**" in page
+    assert "| Instance Mask | 70 | 70 |" in page  # per-part medians, a column per size
+
+
+def test_report_misses_the_production_target_on_a_slow_frame(results, tmp_path):
+    write_e2e(results, "1920x1080", [2000.0, 300.0, 300.0, 300.0], [9000.0, 500.0, 500.0, 1100.0])
+    write_e2e(results, "768x576", [900.0, 80.0, 80.0, 80.0], [5000.0, 150.0, 160.0, 170.0])
+    main(["bench-report", str(results), "--docs", str(tmp_path / "docs")])
+    page = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert "| 2.2x |" in page and "no frame above 2x the median: **NOT met**" in page  # 1100 / 500
+
+
+def test_report_does_not_judge_the_production_target_without_every_size(results, tmp_path):
+    write_e2e(results, "768x576", [900.0, 80.0, 80.0, 80.0], [5000.0, 150.0, 160.0, 170.0])
+    main(["bench-report", str(results), "--docs", str(tmp_path / "docs")])
+    assert "not judged (a target size was not rendered)" in (tmp_path / "docs" / "benchmarks.md").read_text()

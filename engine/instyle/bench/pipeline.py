@@ -16,7 +16,8 @@ that takes any painting), LST by optimisation:
 
 The footage is vtest.avi frames 0 to N - 1 in order (768x576, one shot: the frames build/demo.sh renders
 in Blender), and the same frames upscaled to 1920x1080 (stretched; no real 1080p footage is available
-offline) and sent as pixels. Per pipeline:
+offline), read from an MJPG .avi file (`footage.upscaled`) as a render of a 1080p plate reads it, key frames
+and crop path included. Per pipeline:
 
 - milliseconds per frame for each stage (the reply's `timings_ms`) and for the whole request, median and
   interquartile range over the clip, the first frame excluded (it loads the models, and the detector always
@@ -46,6 +47,7 @@ import torch
 
 from . import Figure
 from .blend import edge_band
+from .footage import upscaled
 from .mask import overlay
 from ..media import FrameSource
 from ..ops.blend import seam_excess, signed_edge_distance
@@ -55,14 +57,13 @@ from ..stages import mrf_blend
 from ..wire.requests import parse_run
 
 DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-VTEST = DATA / "vtest.avi"
 STYLE_IMAGE = DATA / "starry_night.jpg"
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"
 LST_ITERATIONS = 20
 QUICK_LST_ITERATIONS = 2
 MAX_PEOPLE = 4
 
-SIZES = {"768x576": None, "1920x1080": (1920, 1080)}
+SIZES = {"768x576": (768, 576), "1920x1080": (1920, 1080)}
 FRAMES = {"768x576": {"instyle": 48, "CBS": 48, "IST": 48, "LST": 6},
           "1920x1080": {"instyle": 8, "CBS": 8, "IST": 8, "LST": 2}}
 QUICK_FRAMES = {"768x576": {"instyle": 3, "CBS": 3, "IST": 3, "LST": 2}, "1920x1080": {"instyle": 2}}
@@ -132,21 +133,15 @@ class Runner:
 
     def __init__(self, service: Service, size: str):
         self.service, self.size, self.frames, self.requests = service, size, FrameSource(), 0
+        self.path = upscaled(SIZES[size], max(FRAMES[size].values()))
 
     def footage(self, index: int) -> np.ndarray:
-        """vtest.avi frame `index` at this runner's size: uint8 HxWx3 RGB."""
-        frame = self.frames.frame(str(VTEST), index)
-        target = SIZES[self.size]
-        return frame if target is None else cv2.resize(frame, target, interpolation=cv2.INTER_CUBIC)
+        """Frame `index` of the clip at this runner's size, as the engine reads it: uint8 HxWx3 RGB."""
+        return self.frames.frame(str(self.path), index)
 
     def run(self, name: str, pipeline: list[dict], index: int, shot: str) -> Frame:
         footage = self.footage(index)
-        if SIZES[self.size] is None:
-            source, payloads = {"kind": "file", "path": str(VTEST), "frame": index}, []
-        else:
-            source = {"kind": "pixels", "frame": index,
-                      "array": {"dtype": "uint8", "shape": list(footage.shape), "payload": 0}}
-            payloads = [memoryview(footage).cast("B")]
+        source, payloads = {"kind": "file", "path": str(self.path), "frame": index}, []
         stages = [{**stage, "return": RETURNS.get(stage["stage"], [])} for stage in pipeline]
         self.requests += 1
         header = {"type": "run", "id": self.requests, "source": source, "pipeline": stages,
@@ -240,7 +235,7 @@ def run(ctx) -> None:
             count = frames[size].get(name, 0)
             if count == 0:
                 continue
-            note = f"vtest.avi frames 0-{count - 1}" + ("" if SIZES[size] is None else ", upscaled")
+            note = f"{runner.path.name} frames 0-{count - 1}"
             keep = SHEET_FRAME if size == "768x576" and not ctx.quick else None
             scores, kept = score_clip(runner, name, pipeline, count, band, keep)
             record_scores(ctx, size, name, scores, count, note)

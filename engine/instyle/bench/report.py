@@ -1,10 +1,12 @@
 """`instyle-engine bench-report RESULTS`: docs/benchmarks.md from one benchmark run's JSON files.
 
 RESULTS holds what build/benchmarks.sh writes: `<suite>.json` per suite (`instyle-engine bench SUITE --json`),
-`demo/timings.json` (the Blender render of build/demo.sh) and `run.json` (commit, date, load average before
-and after). The page gets the machine, the headline (instyle end to end in Blender against each baseline,
-with ratios), the pipeline suite's tables, every other suite's figures, matplotlib plots and the contact
-sheets the suites wrote; images go to `<docs>/bench/`. Nothing on the page is typed in by hand.
+`demo/timings.json` (the Blender render of build/demo.sh), `e2e/WxH/{blender_alone,instyle}/timings.json` (the
+same footage at production sizes through Blender alone and through instyle: `production`) and `run.json`
+(commit, date, load average before and after). The page gets the machine, the headline (instyle end to end in
+Blender against each baseline, with ratios), instyle against Blender alone per size, the pipeline suite's tables,
+every other suite's figures, matplotlib plots and the contact sheets the suites wrote; images go to
+`<docs>/bench/`. Nothing on the page is typed in by hand.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from . import production  # noqa: E402
 from .pipeline import MAX_PEOPLE, STAGE_NAMES, STYLE_IMAGE  # noqa: E402
 
 TARGET_MS = 400.0
@@ -36,12 +39,13 @@ COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#d
 
 @dataclass
 class Run:
-    """One benchmark run: its folder, suite results by name, the Blender demo's timings (or None) and the run's
-    notes."""
+    """One benchmark run: its folder, suite results by name, the Blender demo's timings (or None), instyle against
+    Blender alone per production size and the run's notes."""
 
     results: Path
     suites: dict
     demo: dict | None
+    comparisons: list[production.Comparison]
     info: dict
 
 
@@ -56,7 +60,7 @@ def load(results: Path) -> Run:
     demo_file, info_file = results / "demo" / "timings.json", results / "run.json"
     demo = json.loads(demo_file.read_text()) if demo_file.is_file() else None
     info = json.loads(info_file.read_text()) if info_file.is_file() else {}
-    return Run(results, suites, demo, info)
+    return Run(results, suites, demo, production.load(results), info)
 
 
 def figures(result: dict, group_start: str) -> dict[str, dict]:
@@ -282,6 +286,48 @@ def blender_section(demo: dict, lines: list[str]) -> None:
     lines += table(["part", "ms per frame", "share of total"], rows)
 
 
+def machine_name(run: Run) -> str:
+    """The machine in words: its CPU (or processor), core count and GPU where the engine saw one."""
+    machine = next(iter(run.suites.values()))["machine"]
+    gpu = f", {machine['gpu']}" if "gpu" in machine else ""
+    return f"{run.info.get('cpu') or machine['processor']}, {machine['cpu_count']} cores{gpu}"
+
+
+def production_section(run: Run, lines: list[str]) -> None:
+    """instyle end to end against Blender alone at each production size: times, ratios, the slowest frame, per-part
+    medians, cache bytes and peak memory."""
+    comparisons = run.comparisons
+    met = production.targets_met(comparisons)
+    load = run.info.get("loadavg_before")
+    lines += ["## Production resolution: instyle against Blender alone", "",
+              "The same footage (vtest.avi, upscaled to each size as an MJPG .avi: `instyle.bench.footage`) rendered "
+              "to PNG by Blender through a compositor holding only Movie Clip -> Group Output (Blender alone), then "
+              f"through the four instyle nodes (build/demo.sh), on {machine_name(run)}"
+              + (f" (load average before the run: {', '.join(map(str, load))})" if load else "")
+              + ". Milliseconds per frame from the render's start to the written PNG, each render's first frame "
+              f"left out. Target (#19): a mean at most {number(production.MAX_MEAN_RATIO)}x Blender alone's at "
+              f"{' and '.join(production.TARGET_SIZES)}, and no frame above "
+              f"{number(production.MAX_FRAME_OVER_MEDIAN)}x the median: "
+              + {True: "**met**", False: "**NOT met**", None: "not judged (a target size was not rendered)"}[met]
+              + ".", ""]
+    rows = [[c.size, str(c.ours.frames), number(c.alone.mean), number(c.alone.median), number(c.ours.mean),
+             number(c.ours.median), f"{number(c.mean_ratio)}x", f"{number(c.median_ratio)}x",
+             f"{number(c.max_over_median)}x", number(c.ours.cache_bytes_per_frame / 1e6),
+             _megabytes(c.alone.blender_mb), _megabytes(c.ours.blender_mb), _megabytes(c.ours.engine_mb)]
+            for c in comparisons]
+    lines += table(["size", "frames", "Blender alone: mean ms", "median ms", "instyle: mean ms", "median ms",
+                    "mean / Blender alone", "median / Blender alone", "instyle: slowest frame / median",
+                    "cache MB per frame", "peak MiB: Blender alone", "Blender with instyle", "engine"], rows)
+    parts = {c.size: demo_parts(c.timings) for c in comparisons}
+    lines += ["instyle's medians per frame by part (ms; medians, so they need not add up to the median total):", ""]
+    lines += table(["part", *parts],
+                   [[label, *(number(p[key]) for p in parts.values())] for key, label in DEMO_PARTS])
+
+
+def _megabytes(value: float | None) -> str:
+    return "-" if value is None else number(value)
+
+
 def pipeline_section(pipeline: dict, images: Path, lines: list[str]) -> None:
     lines += ["## Pipeline suite: per stage and per size", "",
               "`instyle-engine bench pipeline`: each pipeline is a request to the engine's `Service` per frame, "
@@ -373,6 +419,8 @@ def write(results: Path, docs: Path) -> Path:
     headline(run, images, lines)
     if run.demo is not None:
         blender_section(run.demo, lines)
+    if run.comparisons:
+        production_section(run, lines)
     if "pipeline" in run.suites:
         pipeline_section(run.suites["pipeline"], images, lines)
     artifacts(run, images, lines)
