@@ -257,7 +257,7 @@ def test_symlinks_at_temporary_names_are_never_followed(tmp_path, monkeypatch):
     assert stat.S_IMODE(os.stat(tmp_path / "run" / "engine.json").st_mode) == 0o600
 
     monkeypatch.setattr(secrets, "token_hex", lambda n=None: "guessed")
-    plant(tmp_path / "cache" / f".000002.{pid}.guessed.tmp.exr", victim)
+    plant(tmp_path / "cache" / f".000002.{HOST}@{pid}.guessed.tmp.exr", victim)
     with pytest.raises(FileExistsError):
         write_exr(tmp_path / "cache" / "000002.exr", np.zeros((4, 4), np.float32))
     assert victim.read_text() == "someone else's file"
