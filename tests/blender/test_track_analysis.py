@@ -116,7 +116,7 @@ def test_shot_rendered_out_of_order_in_two_processes_matches_the_render_in_order
             mine, theirs = expected == track_id, got == track_id
             assert (mine & theirs).sum() >= 0.9 * (mine | theirs).sum(), (frame, track_id)
             inside = core(mine & theirs)
-            assert inside.sum() >= 100
+            assert inside.sum() >= 100, (frame, track_id, int(mine.sum()), int(theirs.sum()))
             levels = mean_difference(in_order, shuffled, inside)
             assert levels < SAME_PERSON_LEVELS, (frame, track_id, levels)
             styles_seen.add(expected_styles[frame][track_id])

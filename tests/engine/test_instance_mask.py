@@ -152,6 +152,12 @@ def test_a_collapsed_matte_is_carried_for_a_few_frames_and_weak_junk_is_not():
         assert (kept > 0.95) if expect else (kept < 0.15)
         assert abs(np.nonzero(owned[0] >= 0.5)[1].mean() - 46.5) < 1.0, "moved with the box"
         assert (owned[1] >= 0.5).sum() == 60 * 10 and (owned.sum(axis=0) <= 1.0 + 1e-6).all()
+    specks = np.zeros((h, w), np.float32)  # what a weak matte finds on a rock taken for a person (vtest): not carried
+    specks[20:100:2, 30:60:3] = 1.0
+    assert specks.sum() / (30 * 80) < instance_mask.CARRY_FILL
+    memory = carry_memory([(30, 20, 60, 100), (90, 10, 150, 110)], [0.6, 0.2], [0, 0], [specks, junk])
+    owned, carried = instance_mask._carry(boxes, np.zeros(2, np.int64), now, np.array([False, True]), memory, 0.35)
+    assert carried.tolist() == [0, 0] and owned is now
 
 
 def test_grabcut_cuts_an_object_out_of_its_box():

@@ -77,6 +77,9 @@ CARRY_FRAMES = 3
 """A person the matte or the detector loses is carried on (`_carry`) for at most this many frames in a row."""
 COLLAPSED = 0.5
 """A person's matte has collapsed where it covers less than this share of their previous mask (`ops.masks.collapsed`)."""
+CARRY_FILL = 0.3
+"""Only a mask that filled at least this share of its box is carried: a person's, not the specks a weak matte finds
+on a rock the detector takes for someone (vtest's rock: 0.19; people fill 0.4-0.6 of their box)."""
 
 
 @dataclass
@@ -305,12 +308,15 @@ def _carry(boxes: np.ndarray, class_ids: np.ndarray, owned: np.ndarray, weak: np
     a row (a person is not lost because one frame's matte is weak): a person matched to one of the previous frame's
     (`_matches`) whose mask has collapsed (COLLAPSED) against their previous mask moved with the box gets the larger
     of the two. Only people who were confident (score at least `threshold`) in the previous frame, or carried from
-    such a frame, are carried, so weak detections that continue nothing the tracker follows are not kept alive by
-    each other. (People the detector misses are the Instance Tracker's to hold, for its `hold` frames.)
+    such a frame, and whose mask there filled CARRY_FILL of their box, are carried, so weak detections that continue
+    nothing the tracker follows are not kept alive by each other, nor a matte's specks on an object taken for a
+    person. (People the detector misses are the Instance Tracker's to hold, for its `hold` frames.)
     Takes boxes Nx4, class ids N, disjoint masks NxHxW in [0, 1] and weak flags N; returns the masks, disjoint, and
     `carried`, int64 N: frames carried in a row (0: the frame's own mask)."""
     carried = np.zeros(len(boxes), np.int64)
-    eligible = ((memory.class_ids == PERSON) & (memory.carried < CARRY_FRAMES)
+    sides = np.maximum(memory.boxes[:, 2:] - memory.boxes[:, :2], 1.0)
+    fill = (memory.masks >= 0.5).sum(axis=(1, 2)) / (sides[:, 0] * sides[:, 1])
+    eligible = ((memory.class_ids == PERSON) & (memory.carried < CARRY_FRAMES) & (fill >= CARRY_FILL)
                 & ((memory.scores >= threshold) | (memory.carried > 0)))
     out = owned
     for k, j in _matches(boxes, class_ids, memory.boxes, memory.class_ids):
