@@ -74,7 +74,7 @@ RECIPES = {
 
 
 CARRY_FRAMES = 3
-"""A person the matte or the detector loses is carried on (`_carry`) for at most this many frames in a row."""
+"""A detected person whose matte collapses keeps their moved mask (`_carry`) for at most this many frames in a row."""
 COLLAPSED = 0.5
 """A person's matte has collapsed where it covers less than this share of their previous mask (`ops.masks.collapsed`)."""
 CARRY_FILL = 0.3
@@ -314,13 +314,11 @@ def _carry(boxes: np.ndarray, class_ids: np.ndarray, owned: np.ndarray, weak: np
     Takes boxes Nx4, class ids N, disjoint masks NxHxW in [0, 1] and weak flags N; returns the masks, disjoint, and
     `carried`, int64 N: frames carried in a row (0: the frame's own mask)."""
     carried = np.zeros(len(boxes), np.int64)
-    sides = np.maximum(memory.boxes[:, 2:] - memory.boxes[:, :2], 1.0)
-    fill = (memory.masks >= 0.5).sum(axis=(1, 2)) / (sides[:, 0] * sides[:, 1])
-    eligible = ((memory.class_ids == PERSON) & (memory.carried < CARRY_FRAMES) & (fill >= CARRY_FILL)
+    eligible = ((memory.class_ids == PERSON) & (memory.carried < CARRY_FRAMES)
                 & ((memory.scores >= threshold) | (memory.carried > 0)))
     out = owned
     for k, j in _matches(boxes, class_ids, memory.boxes, memory.class_ids):
-        if not eligible[j]:
+        if not eligible[j] or _fill(memory.masks[j], memory.boxes[j]) < CARRY_FILL:
             continue
         moved = mask_ops.carry_forward(memory.masks[j], memory.boxes[j], boxes[k])
         if mask_ops.collapsed(owned[k], moved, COLLAPSED):
@@ -330,6 +328,13 @@ def _carry(boxes: np.ndarray, class_ids: np.ndarray, owned: np.ndarray, weak: np
     if carried.any():  # the people carried share pixels as confident ones do: weak boxes get what they leave
         out = _owned(out, boxes, weak & (carried == 0))
     return out, carried
+
+
+def _fill(mask: np.ndarray, box) -> float:
+    """Pixels of float32 HxW `mask` at 0.5 or more over the area of `box` (x1, y1, x2, y2 pixels, each side at least
+    1): 0..1 for a mask within its box."""
+    x1, y1, x2, y2 = box
+    return float(np.count_nonzero(mask >= 0.5)) / (max(x2 - x1, 1.0) * max(y2 - y1, 1.0))
 
 
 def _smoothed(masks: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, memory: ShotMemory,
