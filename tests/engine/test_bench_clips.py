@@ -68,15 +68,16 @@ def test_a_clip_with_a_blink_an_id_switch_an_unstyled_instance_and_a_cut():
     assert score.switches == 1 and score.blinks == 1 and score.blink_at == [(1, 2)]
     assert score.dropouts == 1, "b's instance at frame 1 has no track id: nothing styled covers b"
     assert 6 / 9 < score.boundary_f < 7 / 9, "misses count 0 and b's half mask less than 1"
+    assert score.false_styles == 1, "frame 4 styles b where no one is visible (b's unstyled instance is no style)"
     assert metrics.score_clip(frames).blink_at == [(1, 2), (3, 1)], "without the cut, a's miss is a blink"
     assert metrics.score_clip(frames).dropouts == 2, "...and a dropout: nothing styled covers a"
 
 
 def test_combined_scores_weigh_clips_by_person_frames():
-    one = metrics.ClipScore(10, 1.0, 0.8, 0.6, 1, 2, 1)
-    three = metrics.ClipScore(30, 0.5, 0.4, 0.2, 0, 1, 1)
+    one = metrics.ClipScore(10, 1.0, 0.8, 0.6, 1, 2, 1, 3)
+    three = metrics.ClipScore(30, 0.5, 0.4, 0.2, 0, 1, 1, 1)
     both = metrics.combine([one, three])
-    assert (both.person_frames, both.switches, both.blinks, both.dropouts) == (40, 1, 3, 2)
+    assert (both.person_frames, both.switches, both.blinks, both.dropouts, both.false_styles) == (40, 1, 3, 2, 4)
     assert both.recall == pytest.approx(0.625) and both.mean_iou == pytest.approx(0.5)
     assert both.boundary_f == pytest.approx(0.3)
 

@@ -7,8 +7,8 @@ Tracker with `shot_start` 0 and a folder to write to, so that it records the sho
 whose `analysed` is true first runs every frame in order (what Blender's Analyze does: it fills the track
 store), then every frame again, and that second pass is scored and timed. What is scored is what gets
 styled: the tracker's `tracks` pass (each pixel's track id), one mask per id. Per clip and method, and over
-all clips: recall at mask IoU 0.5, mean mask IoU, boundary F, ID switches, blinks and dropouts (`metrics`),
-and milliseconds per frame of the two stages (mean over the clip's frames, models loaded beforehand). Faster as
+all clips: recall at mask IoU 0.5, mean mask IoU, boundary F, ID switches, blinks, dropouts and false styles
+(`metrics`), and milliseconds per frame of the two stages (mean over the clip's frames, models loaded beforehand). Faster as
 the previous release ran it (`RELEASED`) runs beside today's Faster and Better, each also analysed first. A contact
 sheet shows each clip's hardest frame (most blinks over the methods, then lowest mask IoU): the footage with
 the truth outlined, and each method's styled masks coloured by track id, the truth outlined in yellow and
@@ -49,7 +49,8 @@ QUICK = ("faster, as released", "faster", "better")
 """The methods the quick run (CI's smoke test) runs."""
 GROUP = "hard-case clips, exact masks (Service.run, styled masks)"
 MEASURES = (("recall at IoU 0.5", "recall"), ("mean mask IoU", "mean_iou"), ("boundary F", "boundary_f"),
-            ("ID switches", "switches"), ("blinks", "blinks"), ("dropouts", "dropouts"))
+            ("ID switches", "switches"), ("blinks", "blinks"), ("dropouts", "dropouts"),
+            ("false styles", "false_styles"))
 """(figure name, ClipScore field) of each score recorded."""
 TILE = (288, 384)
 
@@ -101,7 +102,7 @@ def score(clip: clip_set.Clip, run: Run) -> list[FrameScore]:
 
 
 def record(ctx, where: str, method: str, scores: ClipScore, ms: float, note: str = "") -> None:
-    """The five scores and the time per frame of `method` on `where` (a clip, or all of them)."""
+    """The scores (MEASURES) and the time per frame of `method` on `where` (a clip, or all of them)."""
     for k, (title, name) in enumerate(MEASURES):
         ctx.value(f"{where}: {title}, {method}", getattr(scores, name), "", GROUP, note if k == 0 else "")
     ctx.value(f"{where}: ms per frame, {method}", ms, "ms", GROUP, "Instance Mask + Instance Tracker")

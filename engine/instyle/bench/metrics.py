@@ -19,7 +19,9 @@ unstyled) and masks (NxHxW) of the instances the engine output.
   track id > 0) in the previous frame of the same shot, and is not found with one in this frame (a mask that
   falls under IoU 0.5 counts);
 - dropouts: the blinks in which no styled mask covers the person at all (IoU under 0.1 with every styled
-  instance): the person blinks out unstyled, rather than their mask shrinking or slipping.
+  instance): the person blinks out unstyled, rather than their mask shrinking or slipping;
+- false styles: styled instance-frames (track id > 0) covering no visible person (IoU under 0.1 with each): a
+  style on a rock, a poster or an empty patch, what a lower detection threshold risks.
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ class FrameScore:
         styled = self.iou_matrix[:, self.pred_ids > 0]
         return styled.max(axis=1, initial=0.0) >= MASKED_IOU
 
+    @property
+    def false_styled(self) -> int:
+        """How many styled instances (track id > 0) overlap no visible person by MASKED_IOU."""
+        styled = self.iou_matrix[:, self.pred_ids > 0]
+        return int(np.count_nonzero(styled.max(axis=0, initial=0.0) < MASKED_IOU))
+
 
 def score_frame(truth_ids: np.ndarray, truth_masks: np.ndarray, pred_ids: np.ndarray,
                 pred_masks: np.ndarray) -> FrameScore:
@@ -128,8 +136,8 @@ def score_frame(truth_ids: np.ndarray, truth_masks: np.ndarray, pred_ids: np.nda
 @dataclass
 class ClipScore:
     """A clip's scores: `recall`, `mean_iou`, `boundary_f` in [0, 1] over `person_frames` visible
-    person-frames (0 when there are none), `switches`, `blinks` and `dropouts` counts; `blink_at` lists
-    (frame, true id) of each blink."""
+    person-frames (0 when there are none), `switches`, `blinks`, `dropouts` and `false_styles` counts; `blink_at`
+    lists (frame, true id) of each blink."""
 
     person_frames: int
     recall: float
@@ -138,6 +146,7 @@ class ClipScore:
     switches: int
     blinks: int
     dropouts: int = 0
+    false_styles: int = 0
     blink_at: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -177,7 +186,8 @@ def score_clip(frames: list[FrameScore], starts: set[int] = frozenset({0})) -> C
     boundary = np.concatenate([f.boundary for f in frames]) if frames else np.zeros(0)
     found = blinks(frames, set(starts))
     return ClipScore(len(iou), _mean(iou >= FOUND_IOU), _mean(iou), _mean(boundary), id_switches(frames),
-                     len(found), len(blinks(frames, set(starts), dropouts=True)), found)
+                     len(found), len(blinks(frames, set(starts), dropouts=True)),
+                     sum(f.false_styled for f in frames), found)
 
 
 def combine(clips: list[ClipScore]) -> ClipScore:
@@ -188,7 +198,8 @@ def combine(clips: list[ClipScore]) -> ClipScore:
         return sum(getattr(c, name) * c.person_frames for c in clips) / total if total else 0.0
 
     return ClipScore(total, weighted("recall"), weighted("mean_iou"), weighted("boundary_f"),
-                     sum(c.switches for c in clips), sum(c.blinks for c in clips), sum(c.dropouts for c in clips))
+                     sum(c.switches for c in clips), sum(c.blinks for c in clips), sum(c.dropouts for c in clips),
+                     sum(c.false_styles for c in clips))
 
 
 def _mean(values: np.ndarray) -> float:
