@@ -77,6 +77,9 @@ CARRY_FRAMES = 3
 """A detected person whose matte collapses keeps their moved mask (`_carry`) for at most this many frames in a row."""
 COLLAPSED = 0.5
 """A person's matte has collapsed where it covers less than this share of their previous mask (`ops.masks.collapsed`)."""
+DUPLICATE_IOU = 0.5
+"""A weak detection overlapping a better box of its class by this box IoU is another box on the same someone
+(`_duplicates`)."""
 CARRY_FILL = 0.3
 """Only a mask that filled at least this share of its box is carried: a person's, not the specks a weak matte finds
 on a rock the detector takes for someone (vtest's rock: 0.19; people fill 0.4-0.6 of their box)."""
@@ -246,7 +249,26 @@ def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Rec
                                                           classes=wanted)[: params["max_instances"]]
     found = [d for d in found if d.score >= params["score_threshold"] or _continues(d.box, memory.boxes)]
     boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
-    return boxes, np.array([d.class_id for d in found], np.int64), np.array([d.score for d in found], np.float32)
+    class_ids = np.array([d.class_id for d in found], np.int64)
+    scores = np.array([d.score for d in found], np.float32)
+    keep = ~_duplicates(boxes, class_ids, scores < params["score_threshold"])
+    return boxes[keep], class_ids[keep], scores[keep]
+
+
+def _duplicates(boxes: np.ndarray, class_ids: np.ndarray, weak: np.ndarray) -> np.ndarray:
+    """bool N: the weak detections (bool N) among Nx4 boxes (best first, x1, y1, x2, y2 pixels) of class ids N that
+    overlap a better box of their class by DUPLICATE_IOU: more boxes on someone already boxed. CenterNet gives a
+    person it is unsure of several weak boxes (the cut clip's footballer mid-kick: five, 0.11-0.24); each took a
+    piece of them, so none held their mask and the one the tracker kept was a fragment. A confident box is never a
+    duplicate (two people crossing stay two)."""
+    out = np.zeros(len(boxes), bool)
+    if not weak.any():
+        return out
+    iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
+    for k in np.flatnonzero(weak):
+        better = np.flatnonzero((class_ids[:k] == class_ids[k]) & ~out[:k])
+        out[k] = bool((iou[k, better] >= DUPLICATE_IOU).any())
+    return out
 
 
 def _continues(box, previous: np.ndarray | None, min_iou: float = 0.2) -> bool:
