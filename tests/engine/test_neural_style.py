@@ -327,6 +327,49 @@ def test_key_frame_statistics_are_a_frames_own_on_key_frames_and_stay_within_a_s
     assert not same(statistics(12), own(12))
 
 
+def test_key_frame_statistics_are_taken_ahead_a_pass_a_frame_in_order_and_are_the_same_in_any_order(
+        tmp_path, monkeypatch):
+    from instyle.stylize import key_statistics
+
+    def clip(name, parts):  # 60 frames at 384x288
+        video = tmp_path / name
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 288))
+        for path, count in parts:
+            for k in range(count):
+                writer.write(cv2.resize(cv2.cvtColor(FRAMES.frame(str(path), k), cv2.COLOR_RGB2BGR), (384, 288)))
+        writer.release()
+        return video
+    net, styles = ZOO.fast_style(), [style_vector(name) for name in ("style03", "style13", "style19")]
+    passes = []
+    whole_frame = key_statistics.layer_statistics
+    monkeypatch.setattr(key_statistics, "layer_statistics", lambda *args: passes.append(1) or whole_frame(*args))
+
+    def render(video, order):
+        """Each frame's statistics in every style, and the whole-frame passes each took, rendering `order`."""
+        shot, found, took = ShotState(), {}, {}
+        for index in order:
+            ctx = StageContext(ZOO, shot, FRAMES.frame(str(video), index), index, source=FileSource(str(video), index),
+                               frames=FRAMES)
+            before = len(passes)
+            found[index] = key_statistics.crop_statistics(net, ctx, [(index, style) for style in styles], 1.0)
+            took[index] = len(passes) - before
+            assert set(ctx.reads) <= {index, *(key for key, _ in key_statistics.key_frames(index))}
+            shot.last_index = index
+        return found, took
+
+    vtest = [(VTEST, 60)]  # key frames 0, 24 and 48; 72 lies past the end
+    in_order, took = render(clip("in_order.avi", vtest), range(60))
+    assert took[0] == 6  # its own key frame, and the one frame 1 needs
+    assert max(took[index] for index in range(1, 60)) == 1 and sum(took.values()) == 9
+    shuffled, took = render(clip("reversed.avi", vtest), reversed(range(60)))  # what each needs, when it needs it
+    assert sum(took.values()) == 9 and took[59] == took[47] == took[23] == 3
+    for index in range(60):
+        assert all(np.array_equal(a, b) for x, y in zip(in_order[index], shuffled[index])
+                   for pa, pb in zip(x, y) for a, b in zip(pa, pb)), index
+    _, took = render(clip("cut.avi", [(VTEST, 40), (OPENCV_DATA / "Megamind.avi", 20)]), range(60))
+    assert took[0] == 6 and not any(took[index] for index in range(1, 40))  # key frame 48 lies in the next shot
+
+
 def test_for_pixels_sent_by_a_client_fixed_styles_are_stylized_on_whole_frames():
     frame, instances = two_people()
     state = run_stage(frame, instances, {"assign": "single", "region": "crops"}, video=None)

@@ -113,15 +113,13 @@ def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarr
 
 
 def _frame_statistics(net, pieces: list[Piece], styles: list, factor: float, ctx) -> list:
-    """For each crop, the statistics of its footage frame in its style (a style vector, `key_statistics`); None
-    for the others."""
+    """For each crop, the statistics of its footage frame in its style (a style vector,
+    `key_statistics.crop_statistics`, which also takes ahead those of frames to come); None for the others."""
     from . import key_statistics
 
-    found: dict[tuple, list] = {}
-    for piece, style in zip(pieces, styles):
-        key = (piece.frame, tuple(style.tolist()))
-        if piece.frame is not None and key not in found:
-            found[key] = key_statistics.frame_statistics(net, ctx, piece.frame, style, factor)
+    wanted = {(piece.frame, tuple(style.tolist())): (piece.frame, style)
+              for piece, style in zip(pieces, styles) if piece.frame is not None}
+    found = dict(zip(wanted, key_statistics.crop_statistics(net, ctx, list(wanted.values()), factor)))
     return [found.get((piece.frame, tuple(style.tolist()))) for piece, style in zip(pieces, styles)]
 
 
