@@ -14,8 +14,10 @@ frame's own.
 A key frame's statistics cost a whole-frame pass per style (about half a steady frame's time at 768x576 on a
 CPU). Rendering in order, the frame after key frame k needs key frame k + KEY_INTERVAL in every style at once,
 so those are taken ahead (`look_ahead`): by each frame of the interval before, one pass at a time, and by a
-shot's first frame when it is a key frame itself (its next frame would need them all). A frame rendered out of
-order takes only what it needs; a key frame past the footage's end or in another shot is never taken ahead.
+shot's first request when it is a key frame itself (its next frame would need them all); and, one pass on a
+frame that took none, the current key frames in a style the next track will take (`stages.neural_style`). A
+frame rendered out of order takes only what it needs; a key frame past the footage's end or in another shot is
+never taken ahead. What is taken is what the frames that need it would take: results do not change.
 """
 
 from __future__ import annotations
@@ -57,50 +59,48 @@ def frame_statistics(net, ctx, index: int, style, factor: float) -> list[Statist
 
 
 def crop_statistics(net, ctx, wanted: list[tuple[int, object]], factor: float) -> list[list[Statistics]]:
-    """`frame_statistics` of each (footage frame index, style) in `wanted`; then, where none of them cost a
-    whole-frame pass, the statistics `look_ahead` takes for the styles wanted on the request's own frame."""
-    took = not all(ctx.models.memoized(_memo_key(net, ctx, key, style, factor))
-                   for index, style in wanted for key, _ in _keys(ctx, index))
+    """`frame_statistics` of each (footage frame index, style) in `wanted`; then the statistics `look_ahead`
+    takes for the styles wanted on the request's own frame."""
     found = [frame_statistics(net, ctx, index, style, factor) for index, style in wanted]
-    look_ahead(net, ctx, [style for index, style in wanted if index == ctx.index], factor, took)
+    look_ahead(net, ctx, [style for index, style in wanted if index == ctx.index], factor)
     return found
 
 
-def look_ahead(net, ctx, styles: list, factor: float, took: bool = False) -> int:
-    """Take ahead, in `styles`, the statistics of the key frames that the frames after the request's own will
-    need when the shot renders in order: when its last request was the frame before, key frame k + KEY_INTERVAL
+def look_ahead(net, ctx, styles: list, factor: float, expected: bool = False) -> None:
+    """Take ahead, in `styles`, the statistics of key frames that frames after the request's own will need
+    when the shot renders in order: when its last request was the frame before, key frame k + KEY_INTERVAL
     (needed from frame k + 1 on) and k + 2 * KEY_INTERVAL, k the key frame at or before the request's frame;
     when this is the shot's first request and a key frame k, k + KEY_INTERVAL (the next frame would need it in
     every style at once). Spread evenly over the frames left before each is needed, soonest first: one pass
-    per frame while there are frames to spare, none on a frame whose own statistics `took` a pass unless the
-    next frame needs them. A key frame past the footage's end or in another shot than the request's frame is
-    skipped, as is everything when the memo cannot hold three key frames' statistics in every style. Returns the
-    passes taken."""
+    per frame while there are frames to spare, none on a frame that took a pass already (`ctx.key_passes`)
+    unless the next frame needs them. `expected` styles are not used yet (a style the next track will take):
+    key frames k and k + KEY_INTERVAL, which a frame of the interval would need in it at once, one pass, on a
+    frame in order that took none. A key frame past the footage's end or in another shot than the request's
+    frame is skipped, as is everything when the memo cannot hold three key frames' statistics in every style."""
     first = ctx.index - ctx.index % KEY_INTERVAL
     if ctx.shot.last_index == ctx.index - 1:
-        ahead = first + KEY_INTERVAL, first + 2 * KEY_INTERVAL
-    elif ctx.shot.last_index == NO_REQUEST and first == ctx.index:
+        ahead = (first, first + KEY_INTERVAL) if expected else (first + KEY_INTERVAL, first + 2 * KEY_INTERVAL)
+    elif ctx.shot.last_index == NO_REQUEST and first == ctx.index and not expected:
         ahead = first + KEY_INTERVAL,
     else:
-        return 0
-    if not styles or 3 * (len(styles) + 1) > MEMO_ENTRIES // 2:
-        return 0
+        return
+    if not styles or 3 * (len(styles) + 1) > MEMO_ENTRIES // 2 or (expected and ctx.key_passes):
+        return
     styles = list({tuple(style.tolist()): style for style in styles}.values())
     own, reads = None, dict(ctx.reads)
     try:  # the request's result is not made from the frames read here (`StageContext.reads`)
         for key in ahead:
-            left = key - KEY_INTERVAL + 1 - ctx.index  # frames before the first that needs it, this one included
+            left = 1 if expected else key - KEY_INTERVAL + 1 - ctx.index  # frames before the first that needs it
             missing = [style for style in styles if not ctx.models.memoized(_memo_key(net, ctx, key, style, factor))]
-            if left < 1 or not missing or (took and left > 1):
+            if left < 1 or not missing or (ctx.key_passes and left > 1):
                 continue
             own = _signature(ctx, ctx.index) if own is None else own
             signature = _signature(ctx, key)
             if signature is None or cuts.is_cut(signature, own):
                 continue
-            for style in missing[:-(-len(missing) // left)]:
+            for style in missing[:1 if expected else -(-len(missing) // left)]:
                 _key_statistics(net, ctx, key, style, factor)
-            return -(-len(missing) // left)
-        return 0
+            return
     finally:
         ctx.reads.clear()
         ctx.reads.update(reads)
@@ -136,8 +136,10 @@ def _memo_key(net, ctx, index: int, style, factor: float) -> tuple:
 
 
 def _key_statistics(net, ctx, index: int, style, factor: float) -> list[Statistics]:
-    return ctx.models.memo(_memo_key(net, ctx, index, style, factor), lambda: (
-        layer_statistics(net, resized(_frame(ctx, index).astype(np.float32) / 255.0, factor), style)))
+    def take():
+        ctx.key_passes += 1
+        return layer_statistics(net, resized(_frame(ctx, index).astype(np.float32) / 255.0, factor), style)
+    return ctx.models.memo(_memo_key(net, ctx, index, style, factor), take)
 
 
 def _signature(ctx, index: int) -> np.ndarray | None:

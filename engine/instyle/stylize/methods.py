@@ -123,6 +123,18 @@ def _frame_statistics(net, pieces: list[Piece], styles: list, factor: float, ctx
     return [found.get((piece.frame, tuple(style.tolist()))) for piece, style in zip(pieces, styles)]
 
 
+def take_ahead(ref: StyleRef, params: dict, scale: float, ctx) -> None:
+    """Take ahead the key-frame statistics that crops in `ref`, a style no crop of the frame is in yet, would
+    need (`key_statistics.look_ahead`, expected); for fixed styles (an image style's vector is the arbitrary
+    network's encoding of it, not taken ahead)."""
+    from ..models.fast_style import style_vector
+    from . import key_statistics
+
+    if method_of(ref, params) == "fast":
+        key_statistics.look_ahead(ctx.models.fast_style(), ctx, [style_vector(dict(ref.weights))],
+                                  scale / params["style_scale"], expected=True)
+
+
 def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], statistics: list, device) -> list[np.ndarray]:
     """FastStyleNet on images (float32 hxwx3) grouped by size (and by whether they bring norm statistics) into
     batches, each row in its style (26,) and with its statistics."""
