@@ -5,8 +5,8 @@ MRF Blend -> output in the compositor (or, with --sequencer, as a Compositor mod
 the footage; with --blender-alone, footage -> output only, the floor instyle is measured against), saves it as
 OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes OUT/timings.json: total milliseconds
 per frame; per-part medians over the frames but the first (which starts the engine); each frame's engine stage
-times (summed over its requests); bytes the engine wrote to the cache per frame; peak resident memory (MiB) of
-Blender and of the engine.
+times (summed over its requests) and whole-frame passes for key-frame statistics; bytes the engine wrote to the
+cache per frame; peak resident memory (MiB) of Blender and of the engine.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ def main() -> int:
         "per_frame_stages_ms": {str(f): {k: round(sum(r["timings_ms"].get(k, 0.0) for r in replies), 1)
                                          for k in dict.fromkeys(k for r in replies for k in r["timings_ms"])}
                                 for f in frames for replies in [hooks.last_replies.get(f, [])]},
+        "per_frame_key_passes": {str(f): sum(r["report"].get("neural_style", {}).get("key_passes", 0)
+                                             for r in hooks.last_replies.get(f, [])) for f in frames},
     }
     (out / "timings.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report["ms_per_frame"], indent=2))

@@ -2,7 +2,8 @@
 or the whole frame; with temporal stabilisation for video and image sequences.
 
 Instances are stylized as crops around their boxes (context included) when those cost less than whole-frame
-passes, one per distinct style; else the frame is stylized once per style. `state.report` says which. The fast
+passes, one per distinct style; else the frame is stylized once per style. `state.report` says which, and how
+many whole-frame passes the frame took for key-frame statistics (`key_passes`). The fast
 and arbitrary networks normalise crops with the whole frame's statistics (`stylize.key_statistics`, which reads
 other frames of the footage), so that a person looks the same whatever crop is cut around them, and within a
 few levels as in the whole frame; for stills and pixels sent by a client, those styles render on whole frames.
@@ -106,7 +107,7 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
                 np.copyto(out[y0:y1, x0:x1], image, where=(crop_of[owner[y0:y1, x0:x1]] == k)[..., None])
                 for m in members:
                     instances[m].stylized, instances[m].stylized_region = image, (x0, y0, x1, y1)
-        report.update(mode=mode, crop_share=round(crop_cost / (h * w), 4),
+        report.update(mode=mode, crop_share=round(crop_cost / (h * w), 4), key_passes=ctx.key_passes,
                       tracks={str(i.track_id): i.style for i in instances if i.track_id})
     state.stylized = out
     mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
