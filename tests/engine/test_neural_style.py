@@ -361,6 +361,8 @@ def test_key_frame_statistics_are_taken_ahead_a_pass_a_frame_in_order_and_are_th
     in_order, took = render(clip("in_order.avi", vtest), range(60))
     assert took[0] == 6  # its own key frame, and the one frame 1 needs
     assert max(took[index] for index in range(1, 60)) == 1 and sum(took.values()) == 9
+    spare = key_statistics.SPARE_FRAMES  # key frame 48, needed from frame 25 on, over the last frames before
+    assert [index for index in range(1, 60) if took[index]] == list(range(25 - 3 - spare, 25 - spare))
     shuffled, took = render(clip("reversed.avi", vtest), reversed(range(60)))  # what each needs, when it needs it
     assert sum(took.values()) == 9 and took[59] == took[47] == took[23] == 3
     for index in range(60):

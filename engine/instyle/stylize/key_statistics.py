@@ -13,7 +13,7 @@ frame's own.
 
 A key frame's statistics cost a whole-frame pass per style (about half a steady frame's time at 768x576 on a
 CPU). Rendering in order, the frame after key frame k needs key frame k + KEY_INTERVAL in every style at once,
-so those are taken ahead (`look_ahead`): by each frame of the interval before, one pass at a time, and by a
+so those are taken ahead (`look_ahead`): by the last frames of the interval before, one pass each, and by a
 shot's first request when it is a key frame itself (its next frame would need them all); and, one pass on a
 frame that took none, the current key frames in a style the next track will take (`stages.neural_style`). A
 frame rendered out of order takes only what it needs; a key frame past the footage's end or in another shot is
@@ -33,6 +33,9 @@ from ..ops import cuts
 from .methods import resized
 
 KEY_INTERVAL = 24
+SPARE_FRAMES = 4
+"""Rendering in order, a key frame's statistics are taken ahead one pass a frame, to be done this many frames
+before it is needed: a frame whose own statistics take a pass (a style that appears) leaves its turn to them."""
 
 
 def key_frames(index: int) -> list[tuple[int, float]]:
@@ -71,9 +74,10 @@ def look_ahead(net, ctx, styles: list, factor: float, expected: bool = False) ->
     when the shot renders in order: when its last request was the frame before, key frame k + KEY_INTERVAL
     (needed from frame k + 1 on) and k + 2 * KEY_INTERVAL, k the key frame at or before the request's frame;
     when this is the shot's first request and a key frame k, k + KEY_INTERVAL (the next frame would need it in
-    every style at once). Spread evenly over the frames left before each is needed, soonest first: one pass
-    per frame while there are frames to spare, none on a frame that took a pass already (`ctx.key_passes`)
-    unless the next frame needs them. `expected` styles are not used yet (a style the next track will take):
+    every style at once). Soonest first, one pass a frame over the last frames before it is needed (one per
+    missing style and SPARE_FRAMES more: a render that stops before needs few of them), none on a frame that
+    took a pass already (`ctx.key_passes`), and all that are missing on the frame before the first that needs
+    them. `expected` styles are not used yet (a style the next track will take):
     key frames k and k + KEY_INTERVAL, which a frame of the interval would need in it at once, one pass, on a
     frame in order that took none. A key frame past the footage's end or in another shot than the request's
     frame is skipped, as is everything when the memo cannot hold three key frames' statistics in every style."""
@@ -90,15 +94,16 @@ def look_ahead(net, ctx, styles: list, factor: float, expected: bool = False) ->
     own, reads = None, dict(ctx.reads)
     try:  # the request's result is not made from the frames read here (`StageContext.reads`)
         for key in ahead:
-            left = 1 if expected else key - KEY_INTERVAL + 1 - ctx.index  # frames before the first that needs it
             missing = [style for style in styles if not ctx.models.memoized(_memo_key(net, ctx, key, style, factor))]
-            if left < 1 or not missing or (ctx.key_passes and left > 1):
+            left = key - KEY_INTERVAL + 1 - ctx.index  # frames before the first that needs it, this one included
+            if not missing or not expected and (left < 1 or left > len(missing) + SPARE_FRAMES
+                                                or (ctx.key_passes and left > 1)):
                 continue
             own = _signature(ctx, ctx.index) if own is None else own
             signature = _signature(ctx, key)
             if signature is None or cuts.is_cut(signature, own):
                 continue
-            for style in missing[:1 if expected else -(-len(missing) // left)]:
+            for style in missing[:len(missing) if left == 1 and not expected else 1]:
                 _key_statistics(net, ctx, key, style, factor)
             return
     finally:
