@@ -4,7 +4,8 @@ Installs the built extension, builds the graph footage -> Instance Mask -> Insta
 MRF Blend -> output in the compositor (or, with --sequencer, as a Compositor modifier on a Video Sequencer strip of
 the footage; with --blender-alone, footage -> output only, the floor instyle is measured against), saves it as
 OUT/instyle_demo.blend and renders the frames to OUT/######.png, then writes OUT/timings.json: total milliseconds
-per frame; per-part medians over the frames but the first (which starts the engine); bytes the engine wrote to the
+per frame; per-part medians over the frames but the first (which starts the engine); each frame's engine stage
+times (summed over its requests) and whole-frame passes for key-frame statistics; bytes the engine wrote to the
 cache per frame; peak resident memory (MiB) of Blender and of the engine.
 """
 
@@ -105,6 +106,11 @@ def main() -> int:
         "per_frame_total_ms": {str(f): round(v, 1) for f, v in per_frame.items()},
         "instances_per_frame": {str(f): sum(len(r["instances"]) for r in hooks.last_replies.get(f, []))
                                 for f in frames},
+        "per_frame_stages_ms": {str(f): {k: round(sum(r["timings_ms"].get(k, 0.0) for r in replies), 1)
+                                         for k in dict.fromkeys(k for r in replies for k in r["timings_ms"])}
+                                for f in frames for replies in [hooks.last_replies.get(f, [])]},
+        "per_frame_key_passes": {str(f): sum(r["report"].get("neural_style", {}).get("key_passes", 0)
+                                             for r in hooks.last_replies.get(f, [])) for f in frames},
     }
     (out / "timings.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report["ms_per_frame"], indent=2))

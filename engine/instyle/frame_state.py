@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+NO_REQUEST = -2  # ShotState.last_index before the shot's first request (never a frame's index, nor one before)
+
 
 @dataclass
 class Instance:
@@ -71,7 +73,7 @@ class ShotState:
     `media.footage_identity` it was read at (None for pixels), Neural Style's renderings of it (for temporal
     stabilisation of the next) and the last key frame it decoded (`stylize.key_statistics`)."""
 
-    last_index: int = -2
+    last_index: int = NO_REQUEST
     last_frame: object = None
     last_read: tuple | None = None
     tracking: object = None  # the Instance Tracker's session (stages.instance_tracker.Session)

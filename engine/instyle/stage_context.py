@@ -22,7 +22,8 @@ class StageContext:
 
     `reads` maps each footage frame the request's result is made from (its own, the previous one for temporal
     stabilisation, key frames for crop statistics) to its `media.footage_identity` as it was read; the frames
-    written are tagged with them (`wire.footage_tags`)."""
+    written are tagged with them (`wire.footage_tags`). `key_passes` counts the whole-frame passes taken for
+    key-frame statistics (`stylize.key_statistics`) in this request."""
 
     def __init__(self, zoo: ModelZoo, shot: ShotState, frame_uint8: np.ndarray, index: int,
                  is_cancelled=lambda: False, source: Source | None = None, frames: FrameSource | None = None,
@@ -32,6 +33,7 @@ class StageContext:
         self.stage = ""
         self.source, self.frames, self.pipeline, self.stages = source, frames, pipeline or {}, stages or {}
         self.reads: dict[int, tuple] = {}
+        self.key_passes = 0
         self.write_dir: Path | None = None
 
     @property

@@ -327,6 +327,90 @@ def test_key_frame_statistics_are_a_frames_own_on_key_frames_and_stay_within_a_s
     assert not same(statistics(12), own(12))
 
 
+def test_key_frame_statistics_are_taken_ahead_a_pass_a_frame_in_order_and_are_the_same_in_any_order(
+        tmp_path, monkeypatch):
+    from instyle.stylize import key_statistics
+
+    def clip(name, parts):  # 60 frames at 384x288
+        video = tmp_path / name
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 288))
+        for path, count in parts:
+            for k in range(count):
+                writer.write(cv2.resize(cv2.cvtColor(FRAMES.frame(str(path), k), cv2.COLOR_RGB2BGR), (384, 288)))
+        writer.release()
+        return video
+    net, styles = ZOO.fast_style(), [style_vector(name) for name in ("style03", "style13", "style19")]
+    passes = []
+    whole_frame = key_statistics.layer_statistics
+    monkeypatch.setattr(key_statistics, "layer_statistics", lambda *args: passes.append(1) or whole_frame(*args))
+
+    def render(video, order):
+        """Each frame's statistics in every style, and the whole-frame passes each took, rendering `order`."""
+        shot, found, took = ShotState(), {}, {}
+        for index in order:
+            ctx = StageContext(ZOO, shot, FRAMES.frame(str(video), index), index, source=FileSource(str(video), index),
+                               frames=FRAMES)
+            before = len(passes)
+            found[index] = key_statistics.crop_statistics(net, ctx, [(index, style) for style in styles], 1.0)
+            took[index] = len(passes) - before
+            assert set(ctx.reads) <= {index, *(key for key, _ in key_statistics.key_frames(index))}
+            shot.last_index = index
+        return found, took
+
+    vtest = [(VTEST, 60)]  # key frames 0, 24 and 48; 72 lies past the end
+    in_order, took = render(clip("in_order.avi", vtest), range(60))
+    assert took[0] == 6  # its own key frame, and the one frame 1 needs
+    assert max(took[index] for index in range(1, 60)) == 1 and sum(took.values()) == 9
+    spare = key_statistics.SPARE_FRAMES  # key frame 48, needed from frame 25 on, over the last frames before
+    assert [index for index in range(1, 60) if took[index]] == list(range(25 - 3 - spare, 25 - spare))
+    shuffled, took = render(clip("reversed.avi", vtest), reversed(range(60)))  # what each needs, when it needs it
+    assert sum(took.values()) == 9 and took[59] == took[47] == took[23] == 3
+    for index in range(60):
+        assert all(np.array_equal(a, b) for x, y in zip(in_order[index], shuffled[index])
+                   for pa, pb in zip(x, y) for a, b in zip(pa, pb)), index
+    _, took = render(clip("cut.avi", [(VTEST, 40), (OPENCV_DATA / "Megamind.avi", 20)]), range(60))
+    assert took[0] == 6 and not any(took[index] for index in range(1, 40))  # key frame 48 lies in the next shot
+
+
+def test_a_track_that_appears_finds_its_styles_key_frame_statistics_taken_ahead(tmp_path):
+    def clip(name):  # vtest's first 30 frames at 384x288
+        video = tmp_path / name
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (384, 288))
+        for k in range(30):
+            writer.write(cv2.resize(cv2.cvtColor(FRAMES.frame(str(VTEST), k), cv2.COLOR_RGB2BGR), (384, 288)))
+        writer.release()
+        return video
+
+    def people(index):  # tracks 1 and 2, and 3 from frame 10: the palette's first three styles
+        found = []
+        for track, (x0, y0, x1, y1) in ((1, (50, 100, 90, 200)), (2, (250, 80, 290, 180)), (3, (160, 120, 200, 220))):
+            if track < 3 or index >= 10:
+                mask = np.zeros((288, 384), np.float32)
+                cv2.ellipse(mask, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2, (y1 - y0) // 2), 0, 0, 360, 1.0, -1)
+                found.append(Instance((x0, y0, x1, y1), "person", 0.9, mask, track))
+        return found
+
+    def render(video, in_order):
+        """Each frame's stylized image and the whole-frame passes its key-frame statistics took."""
+        shot, out, took = ShotState(), {}, {}
+        for index in range(16):
+            frame, instances = FRAMES.frame(str(video), index), people(index)
+            state = FrameState(frame.astype(np.float32) / 255.0, index, instances=instances,
+                               mask=np.max([i.mask for i in instances], axis=0))
+            ctx = StageContext(ZOO, shot if in_order else ShotState(), frame, index,
+                               source=FileSource(str(video), index), frames=FRAMES)
+            neural_style.run(state, params(region="crops", temporal=0.0), ctx)
+            out[index], took[index] = state.stylized, ctx.key_passes
+            shot.last_index = index
+        return out, took
+    in_order, took = render(clip("in_order.avi"), True)
+    assert took[0] == 4 and max(took[index] for index in range(1, 16)) == 1  # 2 styles, key frames 0 and 24
+    assert took[1] == took[2] == 1  # key frames 0 and 24 in style19, track 3's (48 lies past the end)
+    assert took[10] == 1 and took[11] == 1 and sum(took.values()) == 8  # track 3 takes none; those of track 4's
+    alone, _ = render(clip("alone.avi"), False)  # each frame rendered out of order
+    assert all(np.array_equal(in_order[index], alone[index]) for index in range(16))
+
+
 def test_for_pixels_sent_by_a_client_fixed_styles_are_stylized_on_whole_frames():
     frame, instances = two_people()
     state = run_stage(frame, instances, {"assign": "single", "region": "crops"}, video=None)

@@ -11,6 +11,8 @@ import torch
 from ..modelstore import ModelStore
 from .fast_style import load_fast_style
 
+MEMO_ENTRIES = 64  # what `ModelZoo.memo` keeps
+
 
 def model_bytes(model) -> int:
     """Bytes of the tensors a model holds: a torch module's parameters and buffers, or its tfjs graph's."""
@@ -128,7 +130,8 @@ class ModelZoo:
         return lambda rgb, layers=None: net(normalise(rgb), layers)
 
     def memo(self, key: tuple, build):
-        """What `build()` returns, kept under `key` (the last 64 kept): encoded styles and style images."""
+        """What `build()` returns, kept under `key` (the last MEMO_ENTRIES kept): encoded styles, style images,
+        key-frame statistics."""
         with self._lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
@@ -136,6 +139,11 @@ class ModelZoo:
         value = build()
         with self._lock:
             self._memo[key] = value
-            while len(self._memo) > 64:
+            while len(self._memo) > MEMO_ENTRIES:
                 self._memo.popitem(last=False)
         return value
+
+    def memoized(self, key: tuple) -> bool:
+        """Whether `memo` keeps something under `key` (it is not touched: its age stays)."""
+        with self._lock:
+            return key in self._memo

@@ -2,10 +2,13 @@
 or the whole frame; with temporal stabilisation for video and image sequences.
 
 Instances are stylized as crops around their boxes (context included) when those cost less than whole-frame
-passes, one per distinct style; else the frame is stylized once per style. `state.report` says which. The fast
+passes, one per distinct style; else the frame is stylized once per style. `state.report` says which, and how
+many whole-frame passes the frame took for key-frame statistics (`key_passes`). The fast
 and arbitrary networks normalise crops with the whole frame's statistics (`stylize.key_statistics`, which reads
 other frames of the footage), so that a person looks the same whatever crop is cut around them, and within a
 few levels as in the whole frame; for stills and pixels sent by a client, those styles render on whole frames.
+Under track assignment, the statistics of the style the next track will take are taken ahead, so that a person
+who appears does not cost the frame whole-frame passes.
 
 Temporal stabilisation mixes each rendering with the rendering of the same region of the previous footage
 frame, pulled onto this frame by optical flow where the flow is reliable and the footage agrees. The previous
@@ -27,7 +30,7 @@ from ..models.fast_style import STRIDE
 from ..ops import temporal
 from ..ops.masks import nearest_instance
 from ..stylize import key_statistics
-from ..stylize.methods import Piece, frame_normalised, method_of, render
+from ..stylize.methods import Piece, frame_normalised, method_of, render, take_ahead
 from ..stylize.styles import StyleRef, parse_map, parse_style
 from ..wire.params import ParamError
 from ..wire import stage_specs
@@ -94,6 +97,9 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
                              state.index if frame_normalised(refs[members[0]], params) else None),
                        (x0, y0, x1, y1)) for (x0, y0, x1, y1), members in crops]
             rendered = _render(pieces, state, params, scale, ctx)
+            upcoming = _next_track_style(instances, params, table)
+            if upcoming is not None and upcoming not in chosen and frame_normalised(upcoming, params):
+                take_ahead(upcoming, params, scale, ctx)
             crop_of = np.empty(len(instances), np.int32)
             for k, (_, members) in enumerate(crops):
                 crop_of[members] = k
@@ -101,7 +107,7 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
                 np.copyto(out[y0:y1, x0:x1], image, where=(crop_of[owner[y0:y1, x0:x1]] == k)[..., None])
                 for m in members:
                     instances[m].stylized, instances[m].stylized_region = image, (x0, y0, x1, y1)
-        report.update(mode=mode, crop_share=round(crop_cost / (h * w), 4),
+        report.update(mode=mode, crop_share=round(crop_cost / (h * w), 4), key_passes=ctx.key_passes,
                       tracks={str(i.track_id): i.style for i in instances if i.track_id})
     state.stylized = out
     mask = state.mask if state.mask is not None else np.ones(state.size, np.float32)
@@ -152,12 +158,23 @@ def _assign(instances: list[Instance], params: dict, table: dict, default: Style
     where `_uses_default` says no instance takes it)."""
     rule = params["assign"]
     if rule == "track":
-        palette = [parse_style(name, "neural_style.palette") for name in params["palette"]]
-        return [table.get(i.track_id) or palette[((i.track_id or k + 1) - 1) % len(palette)]
-                for k, i in enumerate(instances)]
+        return [_track_style(i.track_id or k + 1, params, table) for k, i in enumerate(instances)]
     if rule == "class":
         return [table.get(i.class_name, default) for i in instances]
     return [default] * len(instances)
+
+
+def _track_style(track_id: int, params: dict, table: dict) -> StyleRef:
+    """Under track assignment, the style of track `track_id` (from 1): its row of `table`, else the palette's."""
+    palette = [parse_style(name, "neural_style.palette") for name in params["palette"]]
+    return table.get(track_id) or palette[(track_id - 1) % len(palette)]
+
+
+def _next_track_style(instances: list[Instance], params: dict, table: dict) -> StyleRef | None:
+    """Under track assignment, the style of the track the tracker would number next (one past the highest id
+    among `instances`); None otherwise."""
+    ids = [i.track_id for i in instances if i.track_id]
+    return _track_style(max(ids) + 1, params, table) if params["assign"] == "track" and ids else None
 
 
 def _background(state: FrameState, params: dict) -> tuple[Instance | None, StyleRef | None]:

@@ -113,16 +113,26 @@ def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarr
 
 
 def _frame_statistics(net, pieces: list[Piece], styles: list, factor: float, ctx) -> list:
-    """For each crop, the statistics of its footage frame in its style (a style vector, `key_statistics`); None
-    for the others."""
+    """For each crop, the statistics of its footage frame in its style (a style vector,
+    `key_statistics.crop_statistics`, which also takes ahead those of frames to come); None for the others."""
     from . import key_statistics
 
-    found: dict[tuple, list] = {}
-    for piece, style in zip(pieces, styles):
-        key = (piece.frame, tuple(style.tolist()))
-        if piece.frame is not None and key not in found:
-            found[key] = key_statistics.frame_statistics(net, ctx, piece.frame, style, factor)
+    wanted = {(piece.frame, tuple(style.tolist())): (piece.frame, style)
+              for piece, style in zip(pieces, styles) if piece.frame is not None}
+    found = dict(zip(wanted, key_statistics.crop_statistics(net, ctx, list(wanted.values()), factor)))
     return [found.get((piece.frame, tuple(style.tolist()))) for piece, style in zip(pieces, styles)]
+
+
+def take_ahead(ref: StyleRef, params: dict, scale: float, ctx) -> None:
+    """Take ahead the key-frame statistics that crops in `ref`, a style no crop of the frame is in yet, would
+    need (`key_statistics.look_ahead`, expected); for fixed styles (an image style's vector is the arbitrary
+    network's encoding of it, not taken ahead)."""
+    from ..models.fast_style import style_vector
+    from . import key_statistics
+
+    if method_of(ref, params) == "fast":
+        key_statistics.look_ahead(ctx.models.fast_style(), ctx, [style_vector(dict(ref.weights))],
+                                  scale / params["style_scale"], expected=True)
 
 
 def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], statistics: list, device) -> list[np.ndarray]:
