@@ -210,6 +210,18 @@ def kalman_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray,
     return mean + np.einsum("tij,tj->ti", gain, innovation), cov - gain @ s @ gain.transpose(0, 2, 1)
 
 
+def in_view(mean: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """Tracks' states Tx8 with their boxes (cx, cy, w, h) cut to the frame of `frame_size` (height, width),
+    at least a pixel wide and high: what a detector can see of a person partly out of the frame."""
+    h, w = frame_size
+    box = _box(mean[:, :4])
+    lo = np.minimum(np.clip(box[:, :2], 0, [w - 1, h - 1]), box[:, 2:] - 1)
+    hi = np.maximum(np.clip(box[:, 2:], 1, [w, h]), lo + 1)
+    out = mean.copy()
+    out[:, :4] = _measurement(np.concatenate([lo, hi], axis=1))
+    return out
+
+
 def mahalanobis(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of every box (Nx4) from every track's predicted box: float64 TxN."""
     z_mean, s = kalman_project(mean, cov)
@@ -301,7 +313,10 @@ class KalmanTracker:
             cost = self._cost(state, detections, in_part)
             confirmed, tentative = np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)
             followed = confirmed[state.lost[confirmed] == 0]  # seen in the last frame (ByteTrack's tracked tracks)
-            for rows, weak in ((confirmed, False), (tentative, False), (followed, True)):
+            missing = confirmed[state.lost[confirmed] > 0]
+            hidden = covered_by_nearer(_box(state.mean[followed, :4])) > BEHIND  # expected behind someone nearer
+            order = (followed[~hidden], followed[hidden], missing, tentative)
+            for rows, weak in [(rows, False) for rows in order] + [(followed, True)]:
                 rows = rows[~np.isin(rows, track_of)]
                 free = np.flatnonzero((track_of < 0) & (detections.weak == weak))
                 if not len(rows) or not len(free):
@@ -317,7 +332,7 @@ class KalmanTracker:
         still[:, :4] = _measurement(state.seen)
         recent = (state.lost == 0)[:, None]
         best = np.full((len(state.ids), len(det)), _RULED_OUT)
-        for mean in (state.mean, still):
+        for mean in (in_view(state.mean, det.frame_size), in_view(still, det.frame_size)):
             overlap = box_iou(_box(mean[:, :4]), det.boxes)
             motion = mahalanobis(mean, state.cov, det.boxes)
             cost = w_overlap * (1 - overlap) + w_motion * np.minimum(motion / self.gate, 1.0)
@@ -362,8 +377,9 @@ class KalmanTracker:
 
         new = np.flatnonzero((track_of < 0) & ~det.weak)
         born = np.zeros(len(new), np.int64)
-        if state.frames == 0 or self.confirm <= 1:
-            born = state.next_id + np.arange(len(new))
+        if state.frames == 0 or self.confirm <= 1:  # at once, but not a box largely behind a nearer one
+            at_once = covered_by_nearer(det.boxes)[new] <= BEHIND
+            born[at_once] = state.next_id + np.arange(int(at_once.sum()))
         out[new] = born
         mean, cov = kalman_initiate(det.boxes[new])
         state = KalmanState(
