@@ -259,6 +259,9 @@ IN_PART = 0.05
 """A box of which more than this share, grown by a tenth, lies under a nearer person's box is seen in part."""
 BEHIND = 0.2
 """A new track whose box has more than this share under a nearer person's waits before it is confirmed."""
+NESTED, SAME_DEPTH = 0.8, 0.25
+"""A new box lying this share inside a followed person's box, standing within this share of the taller's height of
+where they stand, is a second box on that person (`same_person`), not confirmed as someone new."""
 SHRUNK = 0.75
 """A box narrower or shorter than this share of its track's shows only part of its person."""
 
@@ -365,8 +368,9 @@ class KalmanTracker:
         colours[fresh] = np.where(known, 0.8 * colours[fresh] + 0.2 * new_colours, new_colours)
         seen[rows] = _box(mean[rows, :4])
         ids = state.ids.copy()
-        behind = np.zeros(len(ids), bool)
-        behind[rows] = covered_by_nearer(det.boxes)[matched] > BEHIND
+        behind = np.zeros(len(ids), bool)  # hidden in part, or a second box on a person followed already
+        behind[rows] = (covered_by_nearer(det.boxes)[matched] > BEHIND) | same_person(det.boxes[matched],
+                                                                                      det.boxes[matched[ids[rows] > 0]])
         confirmed = (ids == 0) & (hits >= self.confirm) & ~behind
         ids[confirmed] = state.next_id + np.arange(int(confirmed.sum()))
         out = np.zeros(len(det), np.int64)
@@ -412,6 +416,23 @@ def assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
     padded[np.arange(r), c + np.arange(r)] = limit / 2
     padded[r + np.arange(c), np.arange(c)] = limit / 2
     return [(i, j) for i, j in zip(*linear_sum_assignment(padded)) if i < r and j < c and cost[i, j] <= limit]
+
+
+def same_person(boxes: np.ndarray, others: np.ndarray, nested: float = NESTED, depth: float = SAME_DEPTH) -> np.ndarray:
+    """bool N: whether each box (Nx4) is another box on the person of one of `others` (Mx4) but itself: the
+    smaller of the two lies at least `nested` inside the larger, and their bottoms (where the person stands, as
+    far from the camera) are at most `depth` of the taller box's height apart. A person passing in front of or
+    behind another stands nearer or farther; two boxes one in the other on the same spot are one person."""
+    lo = np.maximum(boxes[:, None, :2], others[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(others[:, 2:] - others[:, :2], 0, None), axis=1)
+    smaller = np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+    taller = np.maximum(boxes[:, None, 3] - boxes[:, None, 1], others[None, :, 3] - others[None, :, 1])
+    same = np.abs(boxes[:, None, 3] - others[None, :, 3]) <= depth * taller
+    identical = np.all(boxes[:, None, :] == others[None, :, :], axis=2)
+    return ((inter / smaller >= nested) & same & ~identical).any(axis=1)
 
 
 def covered_by_nearer(boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
