@@ -271,17 +271,22 @@ class KalmanTracker:
     """Tracks by optimal assignment on box overlap, distance from a constant-velocity prediction, and colour.
 
     A track is born (gets an id) after `confirm` frames in a row (at once on the shot's first frame), and not
-    while its box is largely behind someone nearer; it survives `max_lost` frames unseen, so a person who
-    reappears within that time gets their identity back. Confirmed tracks take detections first, tentative
-    ones share what is left, so someone coming out from behind another is matched to their lost track before
-    a new one can claim them. Weak detections (see Detections) are offered last, to the confirmed tracks seen in
+    while its box is largely behind someone nearer or is a second box on a person followed already
+    (`same_person`: detectors box a person twice, the whole and a part); it survives `max_lost` frames unseen, so
+    a person who reappears within that time gets their identity back. Confirmed tracks take detections first,
+    tentative ones share what is left, so someone coming out from behind another is matched to their lost track
+    before a new one can claim them. Confirmed tracks choose in order of how sure it is where they are (DeepSORT's
+    matching cascade): first those seen in the last frame and expected in view, then those seen but expected
+    behind someone nearer (a box two people share is the visible one's), then the lost ones (a person lost for
+    a while does not take the box of one followed frame to frame). Weak detections (see Detections) are offered last, to the confirmed tracks seen in
     the last frame and left unmatched: they continue a person through a frame the detector is unsure of, start no
     one, and neither bring a lost person back nor change anyone's colours. At a cut
     every track ends and the new shot's people get ids at once.
 
     An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
     whose uncertainty grows while they are unseen) and where they were last seen (had they stopped); pairs
-    farther than `gate` (squared Mahalanobis distance) from both are ruled out, as are pairs whose colours
+    farther than `gate` (squared Mahalanobis distance) from both are ruled out (a person partly out of the
+    frame is expected as much of them as is in it, `in_view`), as are pairs whose colours
     are farther apart than `max_colour`, unless the box is seen in part (its colours are then not all its
     person's). `weights` weigh (1 - box overlap), colour distance and motion distance into a cost in
     [0, 1]; a pair costing more than `max_cost` is no match. A box seen in part, or much smaller than its
