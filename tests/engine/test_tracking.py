@@ -287,6 +287,23 @@ def test_a_person_leaving_the_frame_keeps_their_id_on_what_is_left_of_them_not_a
     assert all(ids.get("A") == 1 and ids.get("N", 0) == 0 for ids in seen if "A" in ids), seen
 
 
+def test_a_person_walking_behind_something_the_detector_does_not_box_keeps_their_id():
+    tracker = KalmanTracker()
+    state, seen = tracker.initial(), []
+    for f in range(50):  # a pillar at x 180-240, nearer than the person walking right: their box is what shows
+        x = 60 + 5 * f
+        person = np.array([x - 20, 40, x + 20, 160])
+        frame = painted([(person, RED)])
+        frame[:, 180:240] = 90
+        shows = [np.array([person[0], 40, min(person[2], 180), 160]),
+                 np.array([max(person[0], 240), 40, person[2], 160])]
+        boxes = np.array([b for b in shows if b[2] - b[0] >= 8]).reshape(-1, 4)
+        state, ids = tracker.step(state, describe_detections(frame, boxes))
+        seen += ids.tolist()
+    assert set(seen) - {0} == {1}, f"one person, one id: {seen}"
+    assert seen[-1] == 1
+
+
 def test_step_leaves_its_input_state_untouched():
     scene = list(crossing(4, frames=30))
     tracker = KalmanTracker()

@@ -260,8 +260,8 @@ IN_PART = 0.05
 BEHIND = 0.2
 """A new track whose box has more than this share under a nearer person's waits before it is confirmed."""
 NESTED, SAME_DEPTH = 0.8, 0.25
-"""A new box lying this share inside a followed person's box, standing within this share of the taller's height of
-where they stand, is a second box on that person (`same_person`), not confirmed as someone new."""
+"""A new box lying this share inside a followed person's box, standing within this share of the taller's height
+of where they stand, is a second box on that person (`same_person`), not confirmed as someone new."""
 SHRUNK = 0.75
 """A box narrower or shorter than this share of its track's shows only part of its person."""
 
@@ -278,20 +278,23 @@ class KalmanTracker:
     before a new one can claim them. Confirmed tracks choose in order of how sure it is where they are (DeepSORT's
     matching cascade): first those seen in the last frame and expected in view, then those seen but expected
     behind someone nearer (a box two people share is the visible one's), then the lost ones (a person lost for
-    a while does not take the box of one followed frame to frame). Weak detections (see Detections) are offered last, to the confirmed tracks seen in
-    the last frame and left unmatched: they continue a person through a frame the detector is unsure of, start no
-    one, and neither bring a lost person back nor change anyone's colours. At a cut
-    every track ends and the new shot's people get ids at once.
+    a while does not take the box of one followed frame to frame). A confident detection left over after the
+    tentative tracks may still be a lost person come back far from where they were expected (`recovery_cost`:
+    near enough for `reach` of their height per frame unseen, as tall, their colours within `recover_colour`);
+    they start afresh, still. Weak detections (see Detections) are offered last, to the confirmed tracks seen in
+    the last frame and left unmatched: they continue a person through a frame the detector is unsure of, start
+    no one, and neither bring a lost person back nor change anyone's colours. At a cut every track ends and the
+    new shot's people get ids at once.
 
     An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
     whose uncertainty grows while they are unseen) and where they were last seen (had they stopped); pairs
     farther than `gate` (squared Mahalanobis distance) from both are ruled out (a person partly out of the
-    frame is expected as much of them as is in it, `in_view`), as are pairs whose colours
-    are farther apart than `max_colour`, unless the box is seen in part (its colours are then not all its
-    person's). `weights` weigh (1 - box overlap), colour distance and motion distance into a cost in
-    [0, 1]; a pair costing more than `max_cost` is no match. A box seen in part, or much smaller than its
-    track's, moves the track little and leaves its velocity as it was, so a person walking behind another
-    is expected to come out on the far side.
+    frame is expected as much of them as is in it, `in_view`), as are pairs whose colours are farther apart
+    than `max_colour`, unless the box is seen in part (its colours are then not all its person's). `weights`
+    weigh (1 - box overlap), colour distance and motion distance into a cost in [0, 1]; a pair costing more
+    than `max_cost` is no match. A box seen in part, or much smaller than its track's, moves the track little
+    and leaves its velocity as it was, so a person walking behind another is expected to come out on the far
+    side.
     """
 
     confirm: int = 2
@@ -300,6 +303,8 @@ class KalmanTracker:
     max_colour: float = 0.6
     gate: float = float(chi2.ppf(0.99, 4))
     weights: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    reach: float = 0.2
+    recover_colour: float = 0.35
 
     def initial(self) -> KalmanState:
         return KalmanState(np.zeros(0, np.int64), np.zeros((0, 8)), np.zeros((0, 8, 8)), np.zeros(0, np.int64),
@@ -317,21 +322,26 @@ class KalmanTracker:
         state = replace(state, mean=mean, cov=cov)
         in_part = covered_by_nearer(detections.boxes, margin=0.1) > IN_PART
         track_of = np.full(len(detections), -1, np.int64)
+        recovered = np.zeros(len(detections), bool)  # matched by `recovery_cost`, not by motion
         if len(state.ids) and len(detections):
             cost = self._cost(state, detections, in_part)
             confirmed, tentative = np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)
             followed = confirmed[state.lost[confirmed] == 0]  # seen in the last frame (ByteTrack's tracked tracks)
             missing = confirmed[state.lost[confirmed] > 0]
             hidden = covered_by_nearer(_box(state.mean[followed, :4])) > BEHIND  # expected behind someone nearer
-            order = (followed[~hidden], followed[hidden], missing, tentative)
-            for rows, weak in [(rows, False) for rows in order] + [(followed, True)]:
+            recovery = recovery_cost(state, detections, self.reach, self.recover_colour)
+            levels = [(rows, False, cost, self.max_cost) for rows in (followed[~hidden], followed[hidden], missing,
+                                                                       tentative)]
+            levels += [(missing, False, recovery, self.recover_colour), (followed, True, cost, self.max_cost)]
+            for rows, weak, matrix, limit in levels:
                 rows = rows[~np.isin(rows, track_of)]
                 free = np.flatnonzero((track_of < 0) & (detections.weak == weak))
                 if not len(rows) or not len(free):
                     continue
-                for r, c in assign(cost[np.ix_(rows, free)], self.max_cost):
+                for r, c in assign(matrix[np.ix_(rows, free)], limit):
                     track_of[free[c]] = rows[r]
-        return self._advance(state, detections, track_of, in_part)
+                    recovered[free[c]] = matrix is recovery
+        return self._advance(state, detections, track_of, in_part, recovered)
 
     def _cost(self, state: KalmanState, det: Detections, in_part: np.ndarray) -> np.ndarray:
         """TxN association cost in [0, 1], or _RULED_OUT."""
@@ -350,8 +360,8 @@ class KalmanTracker:
         allowed = (best < _RULED_OUT) & ((colour <= self.max_colour) | in_part[None, :])
         return np.where(allowed, best + w_colour * colour, _RULED_OUT)
 
-    def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray,
-                 in_part: np.ndarray) -> tuple[KalmanState, np.ndarray]:
+    def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray, in_part: np.ndarray,
+                 recovered: np.ndarray) -> tuple[KalmanState, np.ndarray]:
         """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest."""
         matched = np.flatnonzero(track_of >= 0)
         rows = track_of[matched]
@@ -364,6 +374,7 @@ class KalmanTracker:
         back, found = rows[again], matched[again]
         mean[back], cov[back] = kalman_initiate(det.boxes[found])
         mean[back, 4:6] = (mean[back, :2] - _measurement(state.seen[back])[:, :2]) / (state.lost[back, None] + 1)
+        mean[rows[recovered[matched]], 4:6] = 0.0  # where they went unseen says nothing of how they move now
         hits, lost = np.zeros_like(state.hits), state.lost + 1
         hits[rows], lost[rows] = state.hits[rows] + 1, 0
         colours, seen = state.colours.copy(), state.seen.copy()
@@ -399,6 +410,22 @@ class KalmanTracker:
             seen=np.concatenate([state.seen, det.boxes[new]]), next_id=state.next_id + int((born > 0).sum()),
             frames=state.frames + 1)
         return state, out
+
+
+def recovery_cost(state: KalmanState, det: Detections, reach: float, max_colour: float) -> np.ndarray:
+    """TxN colour distance (as colour_distance) of each track to each detection where the detection could be the
+    track's person come back, else _RULED_OUT: its colours within `max_colour`, its box from 2/3 to 3/2 the height
+    of the track's last seen box, and its centre within `reach` of that height per frame since (the track's
+    `lost` + 1) of that box's centre. A person who reappears after walking behind something moves as their
+    visible part did not show (the part shrinks from one side), so their track's prediction can be far off."""
+    seen = _measurement(state.seen)
+    found = _measurement(det.boxes)
+    ratio = found[None, :, 3] / np.maximum(seen[:, None, 3], 1e-9)
+    distance = np.linalg.norm(found[None, :, :2] - seen[:, None, :2], axis=2)
+    near = distance <= reach * seen[:, None, 3] * (state.lost[:, None] + 1)
+    colour = colour_distance(state.colours, det.colours)
+    allowed = near & (ratio >= 2 / 3) & (ratio <= 3 / 2) & (colour <= max_colour)
+    return np.where(allowed, colour, _RULED_OUT)
 
 
 def held_tracks(state: KalmanState, hold: int) -> tuple[np.ndarray, np.ndarray]:
