@@ -275,16 +275,14 @@ class KalmanTracker:
     (`same_person`: detectors box a person twice, the whole and a part); it survives `max_lost` frames unseen, so
     a person who reappears within that time gets their identity back. Confirmed tracks take detections first,
     tentative ones share what is left, so someone coming out from behind another is matched to their lost track
-    before a new one can claim them. Confirmed tracks choose in order of how sure it is where they are (DeepSORT's
-    matching cascade): first those seen in the last frame and expected in view, then those seen but expected
-    behind someone nearer (a box two people share is the visible one's), then the lost ones (a person lost for
-    a while does not take the box of one followed frame to frame). A confident detection left over after the
-    tentative tracks may still be a lost person come back far from where they were expected (`recovery_cost`:
-    near enough for `reach` of their height per frame unseen, as tall, their colours within `recover_colour`);
-    they start afresh, still. Weak detections (see Detections) are offered last, to the confirmed tracks seen in
-    the last frame and left unmatched: they continue a person through a frame the detector is unsure of, start
-    no one, and neither bring a lost person back nor change anyone's colours. At a cut every track ends and the
-    new shot's people get ids at once.
+    before a new one can claim them. Confirmed tracks seen in the last frame choose before the lost ones
+    (DeepSORT's matching cascade): a person lost for a while does not take the box of one followed frame to
+    frame. A confident detection left over after the tentative tracks may still be a lost person come back far
+    from where they were expected (`recovery_cost`: near enough for `reach` of their height per frame unseen, as
+    tall, their colours within `recover_colour`); they start afresh, still. Weak detections (see Detections) are
+    offered last, to the confirmed tracks seen in the last frame and left unmatched: they continue a person
+    through a frame the detector is unsure of, start no one, and neither bring a lost person back nor change
+    anyone's colours. At a cut every track ends and the new shot's people get ids at once.
 
     An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
     whose uncertainty grows while they are unseen) and where they were last seen (had they stopped); pairs
@@ -328,10 +326,8 @@ class KalmanTracker:
             confirmed, tentative = np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)
             followed = confirmed[state.lost[confirmed] == 0]  # seen in the last frame (ByteTrack's tracked tracks)
             missing = confirmed[state.lost[confirmed] > 0]
-            hidden = covered_by_nearer(_box(state.mean[followed, :4])) > BEHIND  # expected behind someone nearer
             recovery = recovery_cost(state, detections, self.reach, self.recover_colour)
-            levels = [(rows, False, cost, self.max_cost) for rows in (followed[~hidden], followed[hidden], missing,
-                                                                       tentative)]
+            levels = [(rows, False, cost, self.max_cost) for rows in (followed, missing, tentative)]
             levels += [(missing, False, recovery, self.recover_colour), (followed, True, cost, self.max_cost)]
             for rows, weak, matrix, limit in levels:
                 rows = rows[~np.isin(rows, track_of)]
@@ -397,9 +393,8 @@ class KalmanTracker:
 
         new = np.flatnonzero((track_of < 0) & ~det.weak)
         born = np.zeros(len(new), np.int64)
-        if state.frames == 0 or self.confirm <= 1:  # at once, but not a box largely behind a nearer one
-            at_once = covered_by_nearer(det.boxes)[new] <= BEHIND
-            born[at_once] = state.next_id + np.arange(int(at_once.sum()))
+        if state.frames == 0 or self.confirm <= 1:
+            born = state.next_id + np.arange(len(new))
         out[new] = born
         mean, cov = kalman_initiate(det.boxes[new])
         state = KalmanState(
