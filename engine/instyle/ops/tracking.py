@@ -411,8 +411,9 @@ def recovery_cost(state: KalmanState, det: Detections, reach: float, max_colour:
     """TxN colour distance (as colour_distance) of each track to each detection where the detection could be the
     track's person come back, else _RULED_OUT: its colours within `max_colour`, its box from 2/3 to 3/2 the height
     of the track's last seen box, and its centre within `reach` of that height per frame since (the track's
-    `lost` + 1) of that box's centre. A person who reappears after walking behind something moves as their
-    visible part did not show (the part shrinks from one side), so their track's prediction can be far off."""
+    `lost` + 1) of that box's centre. While a person walks behind something the detector does not box, the
+    part of them that shows shrinks from one side and moves slower than they do, so their track's prediction can
+    be far behind where they come out."""
     seen = _measurement(state.seen)
     found = _measurement(det.boxes)
     ratio = found[None, :, 3] / np.maximum(seen[:, None, 3], 1e-9)
