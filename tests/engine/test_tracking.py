@@ -218,6 +218,75 @@ def test_gaps_between_two_sightings_are_filled_with_interpolated_boxes():
             instance_tracker.parse_holds(bad)
 
 
+def painted(people, size=(200, 400)) -> np.ndarray:
+    """A grey frame of `size` (height, width) with each (box x1, y1, x2, y2, RGB colour) of `people` painted, the
+    farther (box ending higher) first, so that nearer people hide them."""
+    frame = np.full((*size, 3), 128, np.uint8)
+    for box, rgb in sorted(people, key=lambda p: p[0][3]):
+        b = np.round(box).astype(int)
+        cv2.rectangle(frame, (b[0], b[1]), (b[2] - 1, b[3] - 1), rgb, -1)
+    return frame
+
+
+def test_a_second_box_on_a_followed_person_never_takes_their_id_nor_gets_one_of_its_own_later():
+    tracker = KalmanTracker()
+    state, seen = tracker.initial(), []
+    for f in range(12):  # the upper body boxed as well from the shot's first frame (an id of its own, at once),
+        person = np.array([100.0 + 2 * f, 40, 140 + 2 * f, 160])
+        part = np.array([person[0] + 4, 40, person[2] - 4, 100])
+        boxes = [person, part] if f < 8 else [part] if f == 9 else [person]
+        state, ids = tracker.step(state, describe_detections(painted([(person, RED)]), np.array(boxes)))
+        seen.append(ids.tolist())
+    assert all(ids[0] == 1 for ids in seen[:8]) and seen[8:] == [[1]] * 4, "the part alone is still id 1"
+    state, seen = tracker.initial(), []
+    for f in range(14):  # a small far person, boxed twice for a while (the larger box reaching lower), then once
+        person = np.array([100.0 + f, 40, 120 + f, 100])
+        larger = person + np.array([-4, -5, 4, 4])
+        boxes = [person] if f < 3 else [person, larger] if f < 9 else [larger]
+        state, ids = tracker.step(state, describe_detections(painted([(person, RED)]), np.array(boxes)))
+        seen.append(ids.tolist())
+    assert all(ids in ([1], [1, 0]) for ids in seen), f"one person, one id: {seen}"
+
+
+def test_a_person_leaving_the_frame_keeps_their_id_on_what_is_left_of_them_not_a_newcomer():
+    tracker = KalmanTracker()
+    state, seen = tracker.initial(), []
+    for f in range(20):  # A walks out on the left, boxed as the frame cuts them; N comes in there, boxed weakly
+        x = 200 - 12 * f
+        a = np.array([x - 45, 10, x + 45, 190])
+        newcomer = np.array([2.0, 20, 82, 192])
+        boxes, who, weak = [], [], []
+        if min(a[2], 400) - max(a[0], 0) >= 8:
+            boxes.append(np.clip(a, 0, [400, 200, 400, 200]))
+            who.append("A")
+            weak.append(x < 45)
+        if x < 45:
+            boxes.append(newcomer)
+            who.append("N")
+            weak.append(True)
+        frame = painted([(a, RED)] + [(newcomer, RED)] * (x < 45))
+        state, ids = tracker.step(state, describe_detections(frame, np.array(boxes).reshape(-1, 4), weak=weak))
+        seen.append(dict(zip(who, ids.tolist())))
+    assert all(ids.get("A") == 1 and ids.get("N", 0) == 0 for ids in seen if "A" in ids), seen
+
+
+def test_a_person_walking_behind_something_the_detector_does_not_box_keeps_their_id():
+    tracker = KalmanTracker()
+    state, seen = tracker.initial(), []
+    for f in range(50):  # a pillar at x 180-240, nearer than the person walking right: their box is what shows
+        x = 60 + 5 * f
+        person = np.array([x - 20, 40, x + 20, 160])
+        frame = painted([(person, RED)])
+        frame[:, 180:240] = 90
+        shows = [np.array([person[0], 40, min(person[2], 180), 160]),
+                 np.array([max(person[0], 240), 40, person[2], 160])]
+        boxes = np.array([b for b in shows if b[2] - b[0] >= 8]).reshape(-1, 4)
+        state, ids = tracker.step(state, describe_detections(frame, boxes))
+        seen += ids.tolist()
+    assert set(seen) - {0} == {1}, f"one person, one id: {seen}"
+    assert seen[-1] == 1
+
+
 def test_step_leaves_its_input_state_untouched():
     scene = list(crossing(4, frames=30))
     tracker = KalmanTracker()

@@ -210,6 +210,18 @@ def kalman_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray,
     return mean + np.einsum("tij,tj->ti", gain, innovation), cov - gain @ s @ gain.transpose(0, 2, 1)
 
 
+def in_view(mean: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """Tracks' states Tx8 with their boxes (cx, cy, w, h) cut to the frame of `frame_size` (height, width),
+    at least a pixel wide and high: what a detector can see of a person partly out of the frame."""
+    h, w = frame_size
+    box = _box(mean[:, :4])
+    lo = np.minimum(np.clip(box[:, :2], 0, [w - 1, h - 1]), box[:, 2:] - 1)
+    hi = np.maximum(np.clip(box[:, 2:], 1, [w, h]), lo + 1)
+    out = mean.copy()
+    out[:, :4] = _measurement(np.concatenate([lo, hi], axis=1))
+    return out
+
+
 def mahalanobis(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Squared Mahalanobis distance of every box (Nx4) from every track's predicted box: float64 TxN."""
     z_mean, s = kalman_project(mean, cov)
@@ -247,6 +259,9 @@ IN_PART = 0.05
 """A box of which more than this share, grown by a tenth, lies under a nearer person's box is seen in part."""
 BEHIND = 0.2
 """A new track whose box has more than this share under a nearer person's waits before it is confirmed."""
+NESTED, SAME_DEPTH = 0.8, 0.25
+"""A new box lying this share inside a followed person's box, standing within this share of the taller's height
+of where they stand, is a second box on that person (`same_person`), not confirmed as someone new."""
 SHRUNK = 0.75
 """A box narrower or shorter than this share of its track's shows only part of its person."""
 
@@ -256,22 +271,28 @@ class KalmanTracker:
     """Tracks by optimal assignment on box overlap, distance from a constant-velocity prediction, and colour.
 
     A track is born (gets an id) after `confirm` frames in a row (at once on the shot's first frame), and not
-    while its box is largely behind someone nearer; it survives `max_lost` frames unseen, so a person who
-    reappears within that time gets their identity back. Confirmed tracks take detections first, tentative
-    ones share what is left, so someone coming out from behind another is matched to their lost track before
-    a new one can claim them. Weak detections (see Detections) are offered last, to the confirmed tracks seen in
-    the last frame and left unmatched: they continue a person through a frame the detector is unsure of, start no
-    one, and neither bring a lost person back nor change anyone's colours. At a cut
-    every track ends and the new shot's people get ids at once.
+    while its box is largely behind someone nearer or is a second box on a person followed already
+    (`same_person`: detectors box a person twice, the whole and a part); it survives `max_lost` frames unseen, so
+    a person who reappears within that time gets their identity back. Confirmed tracks take detections first,
+    tentative ones share what is left, so someone coming out from behind another is matched to their lost track
+    before a new one can claim them. Confirmed tracks seen in the last frame choose before the lost ones
+    (DeepSORT's matching cascade): a person lost for a while does not take the box of one followed frame to
+    frame. A confident detection left over after the tentative tracks may still be a lost person come back far
+    from where they were expected (`recovery_cost`: near enough for `reach` of their height per frame unseen, as
+    tall, their colours within `recover_colour`); they start afresh, still. Weak detections (see Detections) are
+    offered last, to the confirmed tracks seen in the last frame and left unmatched: they continue a person
+    through a frame the detector is unsure of, start no one, and neither bring a lost person back nor change
+    anyone's colours. At a cut every track ends and the new shot's people get ids at once.
 
     An unseen person is looked for both where they would be had they kept walking (the Kalman prediction,
     whose uncertainty grows while they are unseen) and where they were last seen (had they stopped); pairs
-    farther than `gate` (squared Mahalanobis distance) from both are ruled out, as are pairs whose colours
-    are farther apart than `max_colour`, unless the box is seen in part (its colours are then not all its
-    person's). `weights` weigh (1 - box overlap), colour distance and motion distance into a cost in
-    [0, 1]; a pair costing more than `max_cost` is no match. A box seen in part, or much smaller than its
-    track's, moves the track little and leaves its velocity as it was, so a person walking behind another
-    is expected to come out on the far side.
+    farther than `gate` (squared Mahalanobis distance) from both are ruled out (a person partly out of the
+    frame is expected as much of them as is in it, `in_view`), as are pairs whose colours are farther apart
+    than `max_colour`, unless the box is seen in part (its colours are then not all its person's). `weights`
+    weigh (1 - box overlap), colour distance and motion distance into a cost in [0, 1]; a pair costing more
+    than `max_cost` is no match. A box seen in part, or much smaller than its track's, moves the track little
+    and leaves its velocity as it was, so a person walking behind another is expected to come out on the far
+    side.
     """
 
     confirm: int = 2
@@ -280,6 +301,8 @@ class KalmanTracker:
     max_colour: float = 0.6
     gate: float = float(chi2.ppf(0.99, 4))
     weights: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    reach: float = 0.2
+    recover_colour: float = 0.35
 
     def initial(self) -> KalmanState:
         return KalmanState(np.zeros(0, np.int64), np.zeros((0, 8)), np.zeros((0, 8, 8)), np.zeros(0, np.int64),
@@ -297,18 +320,24 @@ class KalmanTracker:
         state = replace(state, mean=mean, cov=cov)
         in_part = covered_by_nearer(detections.boxes, margin=0.1) > IN_PART
         track_of = np.full(len(detections), -1, np.int64)
+        recovered = np.zeros(len(detections), bool)  # matched by `recovery_cost`, not by motion
         if len(state.ids) and len(detections):
             cost = self._cost(state, detections, in_part)
             confirmed, tentative = np.flatnonzero(state.ids > 0), np.flatnonzero(state.ids == 0)
             followed = confirmed[state.lost[confirmed] == 0]  # seen in the last frame (ByteTrack's tracked tracks)
-            for rows, weak in ((confirmed, False), (tentative, False), (followed, True)):
+            missing = confirmed[state.lost[confirmed] > 0]
+            recovery = recovery_cost(state, detections, self.reach, self.recover_colour)
+            levels = [(rows, False, cost, self.max_cost) for rows in (followed, missing, tentative)]
+            levels += [(missing, False, recovery, self.recover_colour), (followed, True, cost, self.max_cost)]
+            for rows, weak, matrix, limit in levels:
                 rows = rows[~np.isin(rows, track_of)]
                 free = np.flatnonzero((track_of < 0) & (detections.weak == weak))
                 if not len(rows) or not len(free):
                     continue
-                for r, c in assign(cost[np.ix_(rows, free)], self.max_cost):
+                for r, c in assign(matrix[np.ix_(rows, free)], limit):
                     track_of[free[c]] = rows[r]
-        return self._advance(state, detections, track_of, in_part)
+                    recovered[free[c]] = matrix is recovery
+        return self._advance(state, detections, track_of, in_part, recovered)
 
     def _cost(self, state: KalmanState, det: Detections, in_part: np.ndarray) -> np.ndarray:
         """TxN association cost in [0, 1], or _RULED_OUT."""
@@ -317,7 +346,7 @@ class KalmanTracker:
         still[:, :4] = _measurement(state.seen)
         recent = (state.lost == 0)[:, None]
         best = np.full((len(state.ids), len(det)), _RULED_OUT)
-        for mean in (state.mean, still):
+        for mean in (in_view(state.mean, det.frame_size), in_view(still, det.frame_size)):
             overlap = box_iou(_box(mean[:, :4]), det.boxes)
             motion = mahalanobis(mean, state.cov, det.boxes)
             cost = w_overlap * (1 - overlap) + w_motion * np.minimum(motion / self.gate, 1.0)
@@ -327,8 +356,8 @@ class KalmanTracker:
         allowed = (best < _RULED_OUT) & ((colour <= self.max_colour) | in_part[None, :])
         return np.where(allowed, best + w_colour * colour, _RULED_OUT)
 
-    def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray,
-                 in_part: np.ndarray) -> tuple[KalmanState, np.ndarray]:
+    def _advance(self, state: KalmanState, det: Detections, track_of: np.ndarray, in_part: np.ndarray,
+                 recovered: np.ndarray) -> tuple[KalmanState, np.ndarray]:
         """Correct matched tracks, age the others, confirm and drop tracks, and start tracks for the rest."""
         matched = np.flatnonzero(track_of >= 0)
         rows = track_of[matched]
@@ -341,6 +370,7 @@ class KalmanTracker:
         back, found = rows[again], matched[again]
         mean[back], cov[back] = kalman_initiate(det.boxes[found])
         mean[back, 4:6] = (mean[back, :2] - _measurement(state.seen[back])[:, :2]) / (state.lost[back, None] + 1)
+        mean[rows[recovered[matched]], 4:6] = 0.0  # where they went unseen says nothing of how they move now
         hits, lost = np.zeros_like(state.hits), state.lost + 1
         hits[rows], lost[rows] = state.hits[rows] + 1, 0
         colours, seen = state.colours.copy(), state.seen.copy()
@@ -350,8 +380,9 @@ class KalmanTracker:
         colours[fresh] = np.where(known, 0.8 * colours[fresh] + 0.2 * new_colours, new_colours)
         seen[rows] = _box(mean[rows, :4])
         ids = state.ids.copy()
-        behind = np.zeros(len(ids), bool)
-        behind[rows] = covered_by_nearer(det.boxes)[matched] > BEHIND
+        behind = np.zeros(len(ids), bool)  # hidden in part, or a second box on a person followed already
+        behind[rows] = (covered_by_nearer(det.boxes)[matched] > BEHIND) | same_person(det.boxes[matched],
+                                                                                      det.boxes[matched[ids[rows] > 0]])
         confirmed = (ids == 0) & (hits >= self.confirm) & ~behind
         ids[confirmed] = state.next_id + np.arange(int(confirmed.sum()))
         out = np.zeros(len(det), np.int64)
@@ -376,6 +407,23 @@ class KalmanTracker:
         return state, out
 
 
+def recovery_cost(state: KalmanState, det: Detections, reach: float, max_colour: float) -> np.ndarray:
+    """TxN colour distance (as colour_distance) of each track to each detection where the detection could be the
+    track's person come back, else _RULED_OUT: its colours within `max_colour`, its box from 2/3 to 3/2 the height
+    of the track's last seen box, and its centre within `reach` of that height per frame since (the track's
+    `lost` + 1) of that box's centre. While a person walks behind something the detector does not box, the
+    part of them that shows shrinks from one side and moves slower than they do, so their track's prediction can
+    be far behind where they come out."""
+    seen = _measurement(state.seen)
+    found = _measurement(det.boxes)
+    ratio = found[None, :, 3] / np.maximum(seen[:, None, 3], 1e-9)
+    distance = np.linalg.norm(found[None, :, :2] - seen[:, None, :2], axis=2)
+    near = distance <= reach * seen[:, None, 3] * (state.lost[:, None] + 1)
+    colour = colour_distance(state.colours, det.colours)
+    allowed = near & (ratio >= 2 / 3) & (ratio <= 3 / 2) & (colour <= max_colour)
+    return np.where(allowed, colour, _RULED_OUT)
+
+
 def held_tracks(state: KalmanState, hold: int) -> tuple[np.ndarray, np.ndarray]:
     """The confirmed tracks of `state` (after a step) unseen for 1 to `hold` frames: their ids (int64 K) and the
     boxes where they are expected in the frame just stepped (float64 Kx4, x1, y1, x2, y2 pixels)."""
@@ -396,6 +444,23 @@ def assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
     padded[np.arange(r), c + np.arange(r)] = limit / 2
     padded[r + np.arange(c), np.arange(c)] = limit / 2
     return [(i, j) for i, j in zip(*linear_sum_assignment(padded)) if i < r and j < c and cost[i, j] <= limit]
+
+
+def same_person(boxes: np.ndarray, others: np.ndarray, nested: float = NESTED, depth: float = SAME_DEPTH) -> np.ndarray:
+    """bool N: whether each box (Nx4) is another box on the person of one of `others` (Mx4) but itself: the
+    smaller of the two lies at least `nested` inside the larger, and their bottoms (where the person stands, as
+    far from the camera) are at most `depth` of the taller box's height apart. A person passing in front of or
+    behind another stands nearer or farther; two boxes one in the other on the same spot are one person."""
+    lo = np.maximum(boxes[:, None, :2], others[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(others[:, 2:] - others[:, :2], 0, None), axis=1)
+    smaller = np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+    taller = np.maximum(boxes[:, None, 3] - boxes[:, None, 1], others[None, :, 3] - others[None, :, 1])
+    same = np.abs(boxes[:, None, 3] - others[None, :, 3]) <= depth * taller
+    identical = np.all(boxes[:, None, :] == others[None, :, :], axis=2)
+    return ((inter / smaller >= nested) & same & ~identical).any(axis=1)
 
 
 def covered_by_nearer(boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
