@@ -161,16 +161,18 @@ def test_a_collapsed_matte_is_carried_for_a_few_frames_and_weak_junk_is_not():
 
 
 def test_weak_boxes_on_someone_already_boxed_are_dropped_and_confident_ones_never_are():
-    boxes = np.array([(185, 258, 474, 572), (179, 256, 426, 572), (154, 254, 363, 464), (152, 253, 333, 461),
-                      (179, 246, 488, 566), (500, 90, 660, 560), (520, 100, 680, 560), (600, 300, 640, 380)],
-                     np.float32)  # the cut clip's footballer at frame 27 (five weak boxes), then two people crossing
-    class_ids = np.array([0, 0, 0, 0, 0, 0, 0, 2], np.int64)  # ... and a car inside the second's box
-    weak = np.array([True, True, True, True, True, False, False, True])
+    boxes = np.array([(500, 90, 660, 560), (520, 100, 680, 560), (185, 258, 474, 572), (179, 256, 426, 572),
+                      (154, 254, 363, 464), (152, 253, 333, 461), (179, 246, 488, 566), (510, 95, 665, 555),
+                      (600, 300, 640, 380)], np.float32)
+    # two confident people crossing; the cut clip's footballer at frame 27 (five weak boxes); a weak box on the first
+    # confident one (a person behind); a car inside the second's box
+    class_ids = np.array([0, 0, 0, 0, 0, 0, 0, 0, 2], np.int64)
+    weak = np.array([False, False, True, True, True, True, True, True, True])
     dropped = instance_mask._duplicates(boxes, class_ids, weak)
-    assert dropped.tolist() == [False, True, False, True, True, False, False, False], (
-        "the best weak box and the one that overlaps it by under DUPLICATE_IOU stay; two confident boxes overlapping "
-        "by 0.7 are two people; a box of another class is no duplicate")
-    assert not instance_mask._duplicates(boxes, class_ids, np.zeros(8, bool)).any()
+    assert dropped.tolist() == [False, False, False, True, False, True, True, False, False], (
+        "two confident boxes overlapping by 0.7 are two people; the best weak box and the one that overlaps it by "
+        "under DUPLICATE_IOU stay; a weak box on a confident one is someone behind; another class is no duplicate")
+    assert not instance_mask._duplicates(boxes, class_ids, np.zeros(9, bool)).any()
 
 
 def test_grabcut_cuts_an_object_out_of_its_box():

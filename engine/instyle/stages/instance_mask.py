@@ -78,7 +78,7 @@ CARRY_FRAMES = 3
 COLLAPSED = 0.5
 """A person's matte has collapsed where it covers less than this share of their previous mask (`ops.masks.collapsed`)."""
 DUPLICATE_IOU = 0.5
-"""A weak detection overlapping a better box of its class by this box IoU is another box on the same someone
+"""A weak detection overlapping a better weak box of its class by this box IoU is another box on the same someone
 (`_duplicates`)."""
 CARRY_FILL = 0.3
 """Only a mask that filled at least this share of its box is carried: a person's, not the specks a weak matte finds
@@ -257,16 +257,17 @@ def _boxes(state: FrameState, params: dict, ctx, memory: ShotMemory, recipe: Rec
 
 def _duplicates(boxes: np.ndarray, class_ids: np.ndarray, weak: np.ndarray) -> np.ndarray:
     """bool N: the weak detections (bool N) among Nx4 boxes (best first, x1, y1, x2, y2 pixels) of class ids N that
-    overlap a better box of their class by DUPLICATE_IOU: more boxes on someone already boxed. CenterNet gives a
-    person it is unsure of several weak boxes (the cut clip's footballer mid-kick: five, 0.11-0.24); each took a
-    piece of them, so none held their mask and the one the tracker kept was a fragment. A confident box is never a
-    duplicate (two people crossing stay two)."""
+    overlap a better weak box of their class by DUPLICATE_IOU: more boxes on someone the detector is unsure of.
+    CenterNet gives such a person several weak boxes (the cut clip's footballer mid-kick: five, 0.11-0.24); each
+    took a piece of them, so none held their mask and the one the tracker kept was a fragment. A confident box is
+    never a duplicate, nor makes one: a weak box on a confident one is most often the person behind (on the edge
+    clip's crossing, dropping it swapped the two people's ids)."""
     out = np.zeros(len(boxes), bool)
     if not weak.any():
         return out
     iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
     for k in np.flatnonzero(weak):
-        better = np.flatnonzero((class_ids[:k] == class_ids[k]) & ~out[:k])
+        better = np.flatnonzero((class_ids[:k] == class_ids[k]) & weak[:k] & ~out[:k])
         out[k] = bool((iou[k, better] >= DUPLICATE_IOU).any())
     return out
 
