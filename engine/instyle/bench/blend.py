@@ -32,8 +32,8 @@ from ..models.zoo import ModelZoo
 from ..ops.blend import seam_excess, signed_edge_distance
 from ..stage_context import StageContext
 from ..stages import STAGES, mrf_blend
+from .footage import VTEST
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 FRAMES = (20, 120, 300, 500, 700)
 QUICK_FRAMES = (300,)
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"

@@ -44,8 +44,8 @@ from ..service import Service
 from ..stages import STAGES
 from ..wire.atomic_files import write_atomic
 from ..wire.requests import parse_run
+from .footage import VTEST
 
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 SIZE = (1920, 1080)
 FRAMES, QUICK_FRAMES = 4, 2
 REPEATS, QUICK_REPEATS = 3, 1
@@ -65,7 +65,7 @@ def hd_clip(folder: Path, frames: int) -> Path:
     """vtest.avi frames 0 to `frames` - 1 upscaled to 1920x1080, as an MJPG file in `folder`."""
     path = folder / "vtest-1080p.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
-    capture = cv2.VideoCapture(VTEST)
+    capture = cv2.VideoCapture(str(VTEST))
     for _ in range(frames):
         ok, frame = capture.read()
         if not ok:

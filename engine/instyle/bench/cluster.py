@@ -34,8 +34,8 @@ from ..cluster.pool import WorkerPool
 from ..scheduler import Job
 from ..service import Service
 from ..wire.requests import parse_job
+from .footage import VTEST
 
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 SIZE = (384, 288)
 FRAMES, QUICK_FRAMES = 48, 8
 WARMUP = 2  # frames of the warm-up bake: one for each worker of the largest pool
@@ -47,7 +47,7 @@ ROUND_TRIPS = 50
 
 def write_clip(path: Path, frames: int) -> None:
     """vtest.avi's first `frames` frames at SIZE, as an MJPG clip at `path`."""
-    capture = cv2.VideoCapture(VTEST)
+    capture = cv2.VideoCapture(str(VTEST))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
     for _ in range(frames):
         writer.write(cv2.resize(capture.read()[1], SIZE, interpolation=cv2.INTER_AREA))

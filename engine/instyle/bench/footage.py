@@ -12,8 +12,8 @@ from pathlib import Path
 
 import cv2
 
-from .mask import DATA
-
+DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+"""Debian's opencv-doc sample data (build/setup.sh installs it): the clip and the images the benchmarks use."""
 VTEST = DATA / "vtest.avi"
 FOOTAGE_DIR = Path(__file__).resolve().parents[3] / "out" / "footage"
 NATIVE = (768, 576)

@@ -35,9 +35,8 @@ from ..ops import masks as mask_ops
 from ..stage_context import StageContext
 from ..stages import instance_mask
 from ..wire.coco import COCO_CLASSES, PERSON
+from .footage import DATA, VTEST
 
-DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-VTEST = DATA / "vtest.avi"
 BACKGROUNDS = ("building.jpg", "leuvenA.jpg", "home.jpg", "aero1.jpg", "graf1.png")
 SIZE = (576, 768)
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"

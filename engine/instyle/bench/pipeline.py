@@ -47,7 +47,7 @@ import torch
 
 from . import Figure
 from .blend import edge_band
-from .footage import upscaled
+from .footage import DATA, upscaled
 from .mask import overlay
 from ..media import FrameSource
 from ..ops.blend import seam_excess, signed_edge_distance
@@ -56,7 +56,6 @@ from ..service import Service
 from ..stages import mrf_blend
 from ..wire.requests import parse_run
 
-DATA = Path("/usr/share/doc/opencv-doc/examples/data")
 STYLE_IMAGE = DATA / "starry_night.jpg"
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"
 LST_ITERATIONS = 20

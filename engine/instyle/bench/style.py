@@ -36,9 +36,9 @@ from ..stage_context import StageContext
 from ..stages import STAGES
 from ..stylize.key_statistics import KEY_INTERVAL, layer_statistics
 from ..wire.requests import FileSource, parse_run
+from .footage import DATA, VTEST
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-STYLE_IMAGE = Path("/usr/share/doc/opencv-doc/examples/data/starry_night.jpg")
+STYLE_IMAGE = DATA / "starry_night.jpg"
 OUT = Path(__file__).resolve().parents[3] / "out" / "bench"
 FRAME = 300
 FRAMES = FrameSource()

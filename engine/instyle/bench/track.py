@@ -15,13 +15,11 @@ switches and blinks, per method).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
+from .footage import VTEST
 
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
-VTEST = OPENCV_DATA / "vtest.avi"
 CAST_FRAMES = (250, 700)
 VTEST_FRAMES = 150
 VISIBLE = 0.25

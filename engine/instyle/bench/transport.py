@@ -15,8 +15,8 @@ import numpy as np
 
 from ..media import FrameSource
 from ..wire import connect, read_runtime
+from .footage import VTEST
 
-VTEST = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
 PIPELINE = [{"stage": "instance_mask", "params": {}}, {"stage": "instance_tracker", "params": {}},
             {"stage": "neural_style", "params": {}}, {"stage": "mrf_blend", "params": {}, "return": ["image"]}]
 
@@ -43,7 +43,7 @@ def run(ctx) -> None:
 
 
 def _measure(ctx, info) -> None:
-    rgb = cv2.resize(FrameSource().frame(VTEST, 10), (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    rgb = cv2.resize(FrameSource().frame(str(VTEST), 10), (1920, 1080), interpolation=cv2.INTER_LINEAR)
     frame = np.concatenate([rgb.astype(np.float32) / 255, np.ones((1080, 1920, 1), np.float32)], axis=2)
     spec = {"dtype": "float32", "shape": list(frame.shape)}
     repeats = 3 if ctx.quick else 10
