@@ -83,13 +83,21 @@ def describe_detections(frame: np.ndarray, boxes: np.ndarray, weak: np.ndarray |
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box in `a` (Nx4) with every box in `b` (Mx4): float64 NxM in [0, 1]."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    inter = intersections(a, b)
+    union = _areas(a)[:, None] + _areas(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area of the intersection of every box in `a` (Nx4, x1, y1, x2, y2) with every box in `b` (Mx4): NxM, >= 0."""
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return np.prod(np.clip(hi - lo, 0, None), axis=2)
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    """Area of each box (Nx4, x1, y1, x2, y2), 0 for an empty one: N, >= 0."""
+    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
 
 
 def colour_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -451,12 +459,8 @@ def same_person(boxes: np.ndarray, others: np.ndarray, nested: float = NESTED, d
     smaller of the two lies at least `nested` inside the larger, and their bottoms (where the person stands, as
     far from the camera) are at most `depth` of the taller box's height apart. A person passing in front of or
     behind another stands nearer or farther; two boxes one in the other on the same spot are one person."""
-    lo = np.maximum(boxes[:, None, :2], others[None, :, :2])
-    hi = np.minimum(boxes[:, None, 2:], others[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(others[:, 2:] - others[:, :2], 0, None), axis=1)
-    smaller = np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+    inter = intersections(boxes, others)
+    smaller = np.maximum(np.minimum(_areas(boxes)[:, None], _areas(others)[None, :]), 1e-9)
     taller = np.maximum(boxes[:, None, 3] - boxes[:, None, 1], others[None, :, 3] - others[None, :, 1])
     same = np.abs(boxes[:, None, 3] - others[None, :, 3]) <= depth * taller
     identical = np.all(boxes[:, None, :] == others[None, :, :], axis=2)
@@ -469,9 +473,7 @@ def covered_by_nearer(boxes: np.ndarray, margin: float = 0.0) -> np.ndarray:
     and height on every side (so boxes that touch count)."""
     size = boxes[:, 2:] - boxes[:, :2]
     grown = np.concatenate([boxes[:, :2] - margin * size, boxes[:, 2:] + margin * size], axis=1)
-    lo = np.maximum(grown[:, None, :2], boxes[None, :, :2])
-    hi = np.minimum(grown[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    inter = intersections(grown, boxes)
     nearer = boxes[None, :, 3] > boxes[:, None, 3]
     area = np.maximum(np.prod(size, axis=1), 1e-9)
     return (np.where(nearer, inter, 0.0) / area[:, None]).max(axis=1, initial=0.0)
