@@ -158,15 +158,20 @@ def _assign(instances: list[Instance], params: dict, table: dict, default: Style
     where `_uses_default` says no instance takes it)."""
     rule = params["assign"]
     if rule == "track":
-        return [_track_style(i.track_id or k + 1, params, table) for k, i in enumerate(instances)]
+        palette = _palette(params)
+        return [_track_style(i.track_id or k + 1, palette, table) for k, i in enumerate(instances)]
     if rule == "class":
         return [table.get(i.class_name, default) for i in instances]
     return [default] * len(instances)
 
 
-def _track_style(track_id: int, params: dict, table: dict) -> StyleRef:
-    """Under track assignment, the style of track `track_id` (from 1): its row of `table`, else the palette's."""
-    palette = [parse_style(name, "neural_style.palette") for name in params["palette"]]
+def _palette(params: dict) -> list[StyleRef]:
+    """The styles tracks without a row of the track style table take in turn."""
+    return [parse_style(name, "neural_style.palette") for name in params["palette"]]
+
+
+def _track_style(track_id: int, palette: list[StyleRef], table: dict) -> StyleRef:
+    """Under track assignment, the style of track `track_id` (from 1): its row of `table`, else `palette`'s."""
     return table.get(track_id) or palette[(track_id - 1) % len(palette)]
 
 
@@ -174,7 +179,7 @@ def _next_track_style(instances: list[Instance], params: dict, table: dict) -> S
     """Under track assignment, the style of the track the tracker would number next (one past the highest id
     among `instances`); None otherwise."""
     ids = [i.track_id for i in instances if i.track_id]
-    return _track_style(max(ids) + 1, params, table) if params["assign"] == "track" and ids else None
+    return _track_style(max(ids) + 1, _palette(params), table) if params["assign"] == "track" and ids else None
 
 
 def _background(state: FrameState, params: dict) -> tuple[Instance | None, StyleRef | None]:
