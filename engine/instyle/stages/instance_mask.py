@@ -73,8 +73,11 @@ RECIPES = {
 }
 
 
-CARRY_FRAMES = 3
-"""A detected person whose matte collapses keeps their moved mask (`_carry`) for at most this many frames in a row."""
+CARRY_FRAMES = 12
+"""A detected person whose matte collapses keeps their moved mask (`_carry`) for at most this many frames in a row:
+as long as the Instance Tracker's default `hold` keeps a person the detector misses. On the hard-case clips the
+matte lost a person in low light and a CG figure for more than 3 frames in a row while the detector still boxed
+them: with 3 they dropped out (2 dropouts), with 12 none did."""
 COLLAPSED = 0.5
 """A person's matte has collapsed where it covers less than this share of their previous mask (`ops.masks.collapsed`)."""
 DUPLICATE_IOU = 0.5
