@@ -441,6 +441,18 @@ def test_a_shot_rendered_in_shuffled_order_gets_the_same_ids_as_in_order(tmp_pat
     assert (tmp_path / "b" / "tracks" / f"{frames:06d}.exr").is_file()
 
 
+def test_the_nearest_centre_method_records_a_shot_too(tmp_path):
+    clip = short_clip(tmp_path, 3)
+    service = Service(torch.device("cpu"))
+    for f in range(3):
+        reply, _ = service.run(parse_run({"id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
+                                          "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
+                                                       {"stage": "instance_tracker", "write": str(tmp_path / "w"),
+                                                        "params": {"shot_start": 0, "method": "centre"}}]}), [])
+        assert reply["type"] == "result" and reply["instances"] and all(i["track_id"] > 0 for i in reply["instances"]), reply
+    assert sorted(records(tmp_path / "w")) == [0, 1, 2]
+
+
 def test_bad_corrections_and_frames_before_the_shot_are_refused_with_the_fix(tmp_path):
     service = Service(torch.device("cpu"))
     black = np.zeros((48, 64, 3), np.uint8)

@@ -489,7 +489,7 @@ def _track(session: Session, frame: np.ndarray, found: Found, hold: int, record:
     boxes of detections that are confirmed, or tentative and confident, with their ids (0: tentative), and the
     people held (see `_held`)."""
     detections = describe_detections(frame, found.boxes, found.weak, found.cut)
-    first_new = getattr(session.state, "next_id", None)
+    first_new = session.state.next_id if isinstance(session.tracker, KalmanTracker) else None
     session.state, ids = session.tracker.step(session.state, detections)
     if record and session.store.get(session.next) is None:
         shown = (ids > 0) | ~found.weak

@@ -30,7 +30,7 @@ from ..models.fast_style import STRIDE
 from ..ops import temporal
 from ..ops.masks import nearest_instance
 from ..stylize import key_statistics
-from ..stylize.methods import Piece, frame_normalised, method_of, render, take_ahead
+from ..stylize.methods import Piece, frame_normalised, method_of, network_factor, render, take_ahead
 from ..stylize.styles import StyleRef, parse_map, parse_style
 from ..wire.params import ParamError
 from ..wire import stage_specs
@@ -71,7 +71,7 @@ def run(state: FrameState, params: dict, ctx) -> dict[str, np.ndarray]:
                                              "methods": sorted({method_of(r, params) for r in refs})}
     if instances:
         owner = state.owner = nearest_instance(np.stack([i.mask for i in instances]))
-        factor = scale / params["style_scale"]
+        factor = network_factor(params, scale)
         crops = _crops([(0, 0, w, h) if inst is background else _region(inst.box, h, w, factor)
                         for inst in instances], refs)
         chosen = list(dict.fromkeys(refs))

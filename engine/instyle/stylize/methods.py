@@ -72,6 +72,12 @@ def render(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndar
     return out
 
 
+def network_factor(params: dict, scale: float) -> float:
+    """The size the feed-forward networks see a piece at, relative to the frame: the working `scale` (<= 1) over
+    the node's `style_scale` (larger style scales give larger strokes)."""
+    return scale / params["style_scale"]
+
+
 def resized(image: np.ndarray, factor: float) -> np.ndarray:
     """`image` (hxw or hxwxC) at `factor` of its size, each side at least MIN_SIDE (the networks' padding needs
     that much: a 2x2 image is worked on at 16x16)."""
@@ -97,7 +103,7 @@ def _fast(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarr
     from ..models.fast_style import style_vector
     from ..models.fast_style_onnx import OnnxFastStyle
 
-    factor = scale / params["style_scale"]
+    factor = network_factor(params, scale)
     inputs = [resized(p.image, factor) for p in pieces]
     styles = [style_vector(dict(p.ref.weights)) for p in pieces]
     net = ctx.models.fast_style()
@@ -132,7 +138,7 @@ def take_ahead(ref: StyleRef, params: dict, scale: float, ctx) -> None:
 
     if method_of(ref, params) == "fast":
         key_statistics.look_ahead(ctx.models.fast_style(), ctx, [style_vector(dict(ref.weights))],
-                                  scale / params["style_scale"], expected=True)
+                                  network_factor(params, scale), expected=True)
 
 
 def _batched(net, inputs: list[np.ndarray], styles: list[torch.Tensor], statistics: list, device) -> list[np.ndarray]:
@@ -183,7 +189,7 @@ def _encoded(piece: Piece, params: dict, ctx, key: tuple, encode):
 def _arbitrary(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndarray]:
     """Magenta's arbitrary network; strength interpolates the style vector towards the content's own."""
     net = ctx.models.arbitrary_style()
-    factor, strength = scale / params["style_scale"], params["strength"]
+    factor, strength = network_factor(params, scale), params["strength"]
     contents, vectors = [], []
     for piece in pieces:
         vector = _encoded(piece, params, ctx, ("arbitrary",), net.encode)
@@ -201,7 +207,7 @@ def _adain(pieces: list[Piece], params: dict, scale: float, ctx) -> list[np.ndar
     from ..models.adain import adaptive_instance_normalization
 
     net, device = ctx.models.adain(), ctx.models.device
-    factor = scale / params["style_scale"]
+    factor = network_factor(params, scale)
 
     def encode(image: np.ndarray) -> torch.Tensor:
         with torch.inference_mode():
