@@ -445,7 +445,8 @@ def test_the_nearest_centre_method_records_a_shot_too(tmp_path):
     clip = short_clip(tmp_path, 3)
     service = Service(torch.device("cpu"))
     for f in range(3):
-        reply, _ = service.run(parse_run({"id": f, "shot": "clip", "source": {"kind": "file", "path": clip, "frame": f},
+        reply, _ = service.run(parse_run({"id": f, "shot": "clip", "frame_number": f + 1,
+                                          "source": {"kind": "file", "path": clip, "frame": f},
                                           "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
                                                        {"stage": "instance_tracker", "write": str(tmp_path / "w"),
                                                         "params": {"shot_start": 0, "method": "centre"}}]}), [])
