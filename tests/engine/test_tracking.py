@@ -218,24 +218,6 @@ def test_gaps_between_two_sightings_are_filled_with_interpolated_boxes():
             instance_tracker.parse_holds(bad)
 
 
-def test_a_confirmed_newcomer_is_recorded_on_the_frames_they_were_tentative_in():
-    store = TrackStore(None, "k")
-    other = [50.0, 50, 60, 70]
-    walk = [[float(x), 0, x + 10.0, 20] for x in (0, 2, 4, 6)]
-    store.put(0, np.array([other]), np.array([1]))  # the newcomer is not seen yet
-    for f in (1, 2, 3):
-        store.put(f, np.array([other, walk[f]]), np.array([1, 0]))
-    instance_tracker.backfill(store, 4, np.array(walk[3]) + 2, 5, 3)
-    assert [store.get(f)[1].tolist() for f in range(4)] == [[1], [1, 5], [1, 5], [1, 5]]
-    assert np.allclose(store.get(2)[0], [other, walk[2]]), "the boxes stay as recorded"
-    store.put(3, np.array([other, walk[3]]), np.array([1, 0]))
-    store.put(2, np.array([other, [200.0, 0, 210, 20]]), np.array([1, 0]))
-    instance_tracker.backfill(store, 4, np.array(walk[3]), 6, 3)
-    assert store.get(3)[1].tolist() == [1, 6] and store.get(2)[1].tolist() == [1, 0], "no box near: stops there"
-    instance_tracker.backfill(store, 9, np.array(walk[3]), 7, 3)
-    assert store.get(8) is None and store.get(3)[1].tolist() == [1, 6], "an unrecorded frame: nothing is known"
-
-
 def painted(people, size=(200, 400)) -> np.ndarray:
     """A grey frame of `size` (height, width) with each (box x1, y1, x2, y2, RGB colour) of `people` painted, the
     farther (box ending higher) first, so that nearer people hide them."""
@@ -450,7 +432,8 @@ def test_the_nearest_centre_method_records_a_shot_too(tmp_path):
                                           "pipeline": [{"stage": "instance_mask", "params": {"quality": "faster"}},
                                                        {"stage": "instance_tracker", "write": str(tmp_path / "w"),
                                                         "params": {"shot_start": 0, "method": "centre"}}]}), [])
-        assert reply["type"] == "result" and reply["instances"] and all(i["track_id"] > 0 for i in reply["instances"]), reply
+        assert reply["type"] == "result" and reply["instances"], reply
+        assert all(i["track_id"] > 0 for i in reply["instances"]), reply
     assert sorted(records(tmp_path / "w")) == [0, 1, 2]
 
 
@@ -544,13 +527,6 @@ def test_people_keep_their_ids_through_weak_and_missed_detections(tmp_path):
     assert target in short[8] and target not in short[9], "held for one frame only"
     analysed = unsure_render(clip, frames, set(), blind, centre, {"hold": 1}, {}, passes=2)
     assert target in analysed[9], "once the shot is analysed, the gap between sightings is filled"
-    unseen = {0, 1, 2, 3}  # the target comes into view on frame 4 and is confirmed on 5
-    late = unsure_render(clip, frames, set(), unseen, centre, {}, {})
-    newcomer = set(late[5]) - set(late[3])
-    assert len(newcomer) == 1 and len(late[4]) == len(late[3]), f"one newcomer, tentative on frame 4: {late}"
-    analysed = unsure_render(clip, frames, set(), unseen, centre, {}, {}, passes=2)
-    assert all(newcomer <= set(analysed[f]) for f in range(4, count)), "analysed: styled from the first frame seen"
-    assert analysed[4] == {**late[4], **{i: analysed[4][i] for i in newcomer}}, "the others as they were"
 
 
 def test_id_overlay_paints_each_person_in_their_colour_and_writes_their_id():

@@ -18,9 +18,7 @@ People are not dropped for a frame the detector or the matte is unsure of:
 - a confirmed person with no detection at all is held for up to `hold` frames where the tracker expects them,
   and recorded there;
 - when the store holds the frames on both sides (after Analyze), a person recorded before and after a gap of
-  at most `max_lost` frames is placed in it, the boxes interpolated (`track_store.fill_gap`);
-- a newcomer, who gets an id only once seen on `confirm_frames` frames in a row, is recorded with it on the frames
-  before that too (`backfill`), so after Analyze they are styled from the first frame they were seen.
+  at most `max_lost` frames is placed in it, the boxes interpolated (`track_store.fill_gap`).
 Such a held person's mask is the person matte in the held box, less what the detected people own; where the
 matte finds no one there (the person left, or is hidden), they are not shown. Only people are held.
 At a cut (`ops.cuts`, as the Instance Mask stage sees it) every track ends and the new shot's people get ids at
@@ -489,45 +487,14 @@ def _track(session: Session, frame: np.ndarray, found: Found, hold: int, record:
     boxes of detections that are confirmed, or tentative and confident, with their ids (0: tentative), and the
     people held (see `_held`)."""
     detections = describe_detections(frame, found.boxes, found.weak, found.cut)
-    first_new = session.state.next_id if isinstance(session.tracker, KalmanTracker) else None
     session.state, ids = session.tracker.step(session.state, detections)
     if record and session.store.get(session.next) is None:
         shown = (ids > 0) | ~found.weak
         held_ids, held_boxes = _held(session, hold)
         session.store.put(session.next, np.concatenate([found.boxes[shown], held_boxes]),
                           np.concatenate([ids[shown], held_ids]))
-        if first_new is not None:
-            for k in np.flatnonzero(ids >= first_new):  # confirmed in this step: give them their tentative frames
-                hits = int(session.state.hits[session.state.ids == ids[k]][0])
-                backfill(session.store, session.next, found.boxes[k], int(ids[k]), hits - 1)
     session.next += 1
     return ids
-
-
-BACKFILL_IOU = 0.3
-"""A newcomer's box on a frame they were tentative in overlaps their box on the next frame by at least this (IoU)."""
-
-
-def backfill(store: TrackStore, frame: int, box: np.ndarray, track_id: int, frames: int) -> None:
-    """Record id `track_id`, confirmed on `frame` at `box` (x1, y1, x2, y2 pixels), on the `frames` frames before it,
-    in which their track was tentative and recorded with id 0: on each, the id-0 box that overlaps their box on the
-    frame after by the most (BACKFILL_IOU at least); stops at a frame not recorded or with no such box. The tracker
-    confirms a newcomer only once seen on `confirm_frames` frames in a row, so a render in order leaves their first
-    frames unstyled; once the shot is analysed, the store styles them from the first frame they were seen."""
-    for earlier in range(frame - 1, frame - 1 - frames, -1):
-        recorded = store.get(earlier)
-        if recorded is None:
-            return
-        boxes, ids = recorded
-        free = np.flatnonzero(ids == 0)
-        overlap = box_iou(np.asarray(box, np.float64)[None], boxes[free])[0] if len(free) else np.zeros(0)
-        if not len(free) or overlap.max() < BACKFILL_IOU:
-            return
-        k = free[int(overlap.argmax())]
-        ids = ids.copy()
-        ids[k] = track_id
-        store.put(earlier, boxes, ids)
-        box = boxes[k]
 
 
 def _held(session: Session, hold: int) -> tuple[np.ndarray, np.ndarray]:

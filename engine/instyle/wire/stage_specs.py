@@ -53,7 +53,7 @@ INSTANCE_TRACKER = StageSpec(
         Param("max_distance", "float", 0.1, "Nearest Centre: largest move between frames that still continues a "
               "track, as a fraction of the frame diagonal", 0.0, 1.0),
         Param("confirm_frames", "int", 2, "Kalman: frames in a row a newcomer is seen before getting an id (and a "
-              "style); once the shot is analysed, they keep it on those frames too", 1, 30),
+              "style)", 1, 30),
         Param("max_lost", "int", 30, "Kalman: frames a person who is out of sight keeps their id for their return; "
               "gaps this long in an analysed shot are filled", 0, 10000, label="Keep Lost"),
         Param("hold", "int", 12, "Kalman: frames a followed person the detector misses is still masked where they "
