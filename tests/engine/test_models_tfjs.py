@@ -206,6 +206,19 @@ def test_centernet_class_filter_and_tiles(detector):
         assert 0 <= x1 < x2 <= frame.shape[1] and 0 <= y1 < y2 <= frame.shape[0]
 
 
+@pytest.mark.parametrize("tile, overlap", [(256, 96), (192, 64)])
+def test_tiles_do_not_make_a_person_of_a_part_cut_by_a_tile_edge(tile, overlap):
+    """Messi crosses the inner edges of these tiles. A tile sees only part of him, and CenterNet ends its box a few
+    px short of the tile's edge: such boxes were kept as people of their own (a third of his size or more), and took
+    his head and chest from him. Only his whole box may be that large; the crowd behind him is small."""
+    whole = (MESSI_BOX[2] - MESSI_BOX[0]) * (MESSI_BOX[3] - MESSI_BOX[1])
+    found = CenterNetDetector(model_dir("centernet"), tile_size=tile, tile_overlap=overlap).detect(
+        messi_rgb(), 0.2, classes={0})
+    assert max(iou(d.box, MESSI_BOX) for d in found) > 0.8
+    large = [d.box for d in found if (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) > 0.15 * whole]
+    assert len(large) == 1, large
+
+
 def vtest_first_frame() -> np.ndarray:
     ok, frame = cv2.VideoCapture(str(VTEST)).read()
     assert ok
