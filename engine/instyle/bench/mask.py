@@ -30,6 +30,7 @@ from torchvision.ops import box_iou
 
 from ..frame_state import FrameState, ShotState
 from ..modelstore import ModelStore
+from ..models.person_matte import frame_matte
 from ..models.zoo import ModelZoo
 from ..ops import masks as mask_ops
 from ..stage_context import StageContext
@@ -104,9 +105,7 @@ def v1_masks(frame: np.ndarray, zoo: ModelZoo, shot: ShotState, index: int, para
             shot.mask_memory = zoo.new_matte()
         if index != shot.last_index + 1:
             shot.mask_memory.reset()
-        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
-        with torch.inference_mode():
-            matte = shot.mask_memory(x, min(1.0, 384.0 / max(h, w)))[0, 0].numpy()
+        matte = frame_matte(shot.mask_memory, frame)
     boxes = np.array([d.box for d in found], np.float32)
     evidence = np.stack([mask_ops.box_window((h, w), d.box) * (matte if d.class_id == PERSON else 1.0)
                          for d in found])
