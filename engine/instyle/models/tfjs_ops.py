@@ -508,6 +508,20 @@ def _gather(node: Node, consts: list) -> Fn:
     return run
 
 
+def _sparse_to_dense(node: Node, consts: list) -> Fn:
+    """SparseToDense(indices, output_shape, values, default): a dense tensor of `output_shape` holding `default`
+    except `values` (one each, or one for all) at `indices` (N, or N x rank)."""
+
+    def run(indices: torch.Tensor, shape: torch.Tensor, values: torch.Tensor, default: torch.Tensor) -> torch.Tensor:
+        size = _ints(shape)
+        out = torch.full(size, default.item(), dtype=values.dtype, device=values.device)
+        index = indices.long().reshape(-1, len(size)).t().to(out.device)
+        out[tuple(index)] = values.reshape(-1).to(out.device)
+        return out
+
+    return run
+
+
 def _top_k(node: Node, consts: list) -> Fn:
     k = _arg(consts[1], lambda t: int(t))
 
@@ -579,6 +593,7 @@ BUILDERS: dict[str, Callable[[Node, list], Fn]] = {
     "SpaceToBatchND": _space_to_batch,
     "BatchToSpaceND": _batch_to_space,
     "GatherV2": _gather,
+    "SparseToDense": _sparse_to_dense,
     "TopKV2": _top_k,
     "Switch": _switch,
     "Merge": _merge,

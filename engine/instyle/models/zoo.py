@@ -71,6 +71,15 @@ class ModelZoo:
                                      tile_size=tile_size)
         return self._get("centernet" if tile_size is None else f"centernet/tiles{tile_size}", build)
 
+    def nanodet(self):
+        """NanoDet on the whole frame (see NanoDetDetector): a second opinion on CenterNet's weak person boxes."""
+        from .nanodet import NanoDetDetector
+
+        def build():
+            self.store.path("nanodet", "nanodet.bin")
+            return NanoDetDetector(self.store.path("nanodet", "nanodet.json").parent, self.device)
+        return self._get("nanodet", build)
+
     def crop_matte(self):
         """The selfie network on person crops (instyle.models.person_matte.CropMatte)."""
         from .person_matte import CropMatte
