@@ -16,6 +16,7 @@ from instyle.frame_state import FrameState, ShotState
 from instyle.modelstore import ModelStore, WeightsError
 from instyle.modelstore.manifest import REPO_MANIFEST, load_manifest
 from instyle.modelstore.store import sha256_of
+from instyle.models.detector import Detection
 from instyle.models.person_matte import SIDE, CropMatte, layout
 from instyle.models.zoo import ModelZoo
 from instyle.ops import cuts
@@ -173,6 +174,47 @@ def test_weak_boxes_on_someone_already_boxed_are_dropped_and_confident_ones_neve
         "two confident boxes overlapping by 0.7 are two people; the best weak box and the one that overlaps it by "
         "under DUPLICATE_IOU stay; a weak box on a confident one is someone behind; another class is no duplicate")
     assert not instance_mask._duplicates(boxes, class_ids, np.zeros(9, bool)).any()
+
+
+class SecondOpinion:
+    """A stand-in for the zoo's NanoDet in `_confirmed`'s unit test: the person boxes it was given, and its calls."""
+
+    def __init__(self, boxes):
+        self.boxes, self.calls = boxes, 0
+
+    def nanodet(self):
+        return self
+
+    def detect(self, frame, score_threshold, classes):
+        self.calls += 1
+        assert classes == {instance_mask.PERSON}
+        return [Detection(box, score, 0, "person") for box, score in self.boxes if score >= score_threshold]
+
+
+def test_nanodet_makes_a_tall_weak_person_box_confident_where_it_agrees():
+    """Only a tall person box scoring from CONFIRM_FROM to the threshold, new to the shot, with a NanoDet box of
+    CONFIRM_SECOND or more on it, is lifted; NanoDet runs only when there is such a box."""
+    person = Detection((100.0, 50.0, 200.0, 350.0), 0.3, 0, "person")
+    opinion = [((105.0, 55.0, 205.0, 345.0), 0.5)]
+    frame = np.zeros((576, 768, 3), np.uint8)
+
+    def confirmed(found, second, previous=None):
+        models = SecondOpinion(second)
+        ctx = StageContext(models, ShotState(), frame, 0)
+        return [d.score for d in instance_mask._confirmed(found, 0.35, previous, ctx)], models.calls
+
+    assert confirmed([person], opinion) == ([0.35], 1)
+    assert confirmed([person], [((105.0, 55.0, 205.0, 345.0), instance_mask.CONFIRM_SECOND - 0.01)]) == ([0.3], 1)
+    assert confirmed([person], [((150.0, 50.0, 250.0, 350.0), 0.9)]) == ([0.3], 1), "NanoDet boxes someone else"
+    short = Detection((100.0, 50.0, 140.0, 140.0), 0.3, 0, "person")  # under FRAME_MATTE_HEIGHT: a cone, a rock
+    assert confirmed([short], [((100.0, 50.0, 140.0, 140.0), 0.9)]) == ([0.3], 0)
+    unsure = Detection(person.box, instance_mask.CONFIRM_FROM - 0.01, 0, "person")
+    car = Detection(person.box, 0.3, 2, "car")
+    sure = Detection(person.box, 0.6, 0, "person")
+    assert confirmed([sure, unsure, car], opinion) == ([0.6, unsure.score, 0.3], 0)
+    followed = np.array([(102.0, 52.0, 202.0, 352.0)], np.float32)  # a weak box on someone followed stays weak
+    assert confirmed([person], opinion, followed) == ([0.3], 0)
+    assert confirmed([person], opinion, np.array([(400.0, 50.0, 500.0, 350.0)], np.float32)) == ([0.35], 1)
 
 
 def test_grabcut_cuts_an_object_out_of_its_box():
