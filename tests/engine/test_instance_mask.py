@@ -174,6 +174,12 @@ def test_weak_boxes_on_someone_already_boxed_are_dropped_and_confident_ones_neve
         "two confident boxes overlapping by 0.7 are two people; the best weak box and the one that overlaps it by "
         "under DUPLICATE_IOU stay; a weak box on a confident one is someone behind; another class is no duplicate")
     assert not instance_mask._duplicates(boxes, class_ids, np.zeros(9, bool)).any()
+    # the footballer's whole weak box, then a weak box around his upper body inside it (IoU 0.47): a part of him;
+    # a far person's short weak box inside a weak box around a group stays someone
+    boxes = np.array([(20, 257, 375, 561), (47, 255, 296, 465), (100, 100, 300, 190), (120, 120, 150, 185)],
+                     np.float32)
+    dropped = instance_mask._duplicates(boxes, np.zeros(4, np.int64), np.ones(4, bool))
+    assert dropped.tolist() == [False, True, False, False]
 
 
 class SecondOpinion:
