@@ -26,7 +26,8 @@ from .tfjs_graph import TfjsGraph
 
 INPUT_SIZE = 416
 BINS = 11  # distance bins per box side (0..10 strides)
-OUTPUTS = {8: ("Identity:0", "Identity_3:0"), 16: ("Identity_1:0", "Identity_4:0"), 32: ("Identity_2:0", "Identity_5:0")}
+OUTPUTS = {8: ("Identity:0", "Identity_3:0"), 16: ("Identity_1:0", "Identity_4:0"),
+           32: ("Identity_2:0", "Identity_5:0")}
 """Per stride: the graph's score and box-side outputs."""
 MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)

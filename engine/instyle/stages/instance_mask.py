@@ -94,13 +94,16 @@ boxes (its score at least CONFIRM_SECOND, box IoU at least CONFIRM_IOU) is confi
 footballer in a kicking pose over graffiti: CenterNet scores him 0.24-0.31 for the seven frames after the cut, NanoDet
 0.37-0.54; he was left unstyled until CenterNet was sure of him, 9 frames later. Hard-case clips (recall, mask IoU,
 boundary F, blinks; false styles): Faster 0.821, 0.728, 0.669, 16; 9 -> 0.828, 0.736, 0.675, 18; 9 (the two new
-blinks are frames where the footballer, now styled, keeps only his legs), Better 0.871, 0.769, 0.718, 16; 7 -> 0.874,
-0.771, 0.719, 16; 7; held-out night-graded clips unchanged. Rejected: NanoDet at 0.1 (Faster 0.849, 0.750; false
-styles 37, Better worse), boxes of any height (an orange cone, vtest's rock and a shape in a doorway confirmed), weak
-boxes continuing someone already followed (Better, with boxes of any height too: blinks 16 -> 21, 3 dropouts)."""
+blinks: frames where the footballer, now styled, kept only his legs; `_duplicates` mends one), Better 0.871, 0.769,
+0.718, 16; 7 -> 0.874, 0.771, 0.719, 16; 7; held-out night-graded clips unchanged. Rejected: NanoDet at 0.1 (Faster
+0.849, 0.750; false styles 37, Better worse), boxes of any height (an orange cone, vtest's rock and a shape in a
+doorway confirmed), weak boxes continuing someone already followed (Better, with boxes of any height too: blinks
+16 -> 21, 3 dropouts)."""
 DUPLICATE_IOU = 0.5
-DUPLICATE_INSIDE = 0.9
 """A weak detection overlapping a better weak box of its class by this box IoU is another box on the same someone
+(`_duplicates`)."""
+DUPLICATE_INSIDE = 0.9
+"""A tall weak detection with this share of its area inside a better weak box of its class is a part of that someone
 (`_duplicates`)."""
 CARRY_FILL = 0.3
 """Only a mask that filled at least this share of its box is carried: a person's, not the specks a weak matte finds
@@ -318,8 +321,9 @@ def _duplicates(boxes: np.ndarray, class_ids: np.ndarray, weak: np.ndarray) -> n
     iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
     for k in np.flatnonzero(weak):
         better = np.flatnonzero((class_ids[:k] == class_ids[k]) & weak[:k] & ~out[:k])
-        part = boxes[k, 3] - boxes[k, 1] >= FRAME_MATTE_HEIGHT and (_inside(boxes[k], boxes[better]) >= DUPLICATE_INSIDE).any()
-        out[k] = bool((iou[k, better] >= DUPLICATE_IOU).any() or part)
+        tall_part = (boxes[k, 3] - boxes[k, 1] >= FRAME_MATTE_HEIGHT
+                     and (_inside(boxes[k], boxes[better]) >= DUPLICATE_INSIDE).any())
+        out[k] = bool((iou[k, better] >= DUPLICATE_IOU).any() or tall_part)
     return out
 
 
