@@ -50,6 +50,7 @@ from ..models.person_matte import frame_matte
 from ..modelstore import WeightsError
 from ..ops import box_motion, cuts
 from ..ops.person_mattes import FRAME_MATTE_HEIGHT, WINDOW, tall, with_frame_matte
+from ..ops.tracking import intersections
 from ..ops import masks as mask_ops
 from ..wire.coco import COCO_CLASSES, PERSON
 from ..wire import stage_specs
@@ -321,17 +322,11 @@ def _duplicates(boxes: np.ndarray, class_ids: np.ndarray, weak: np.ndarray) -> n
     iou = box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy()
     for k in np.flatnonzero(weak):
         better = np.flatnonzero((class_ids[:k] == class_ids[k]) & weak[:k] & ~out[:k])
-        tall_part = (boxes[k, 3] - boxes[k, 1] >= FRAME_MATTE_HEIGHT
-                     and (_inside(boxes[k], boxes[better]) >= DUPLICATE_INSIDE).any())
+        area = float((boxes[k, 2] - boxes[k, 0]) * (boxes[k, 3] - boxes[k, 1]))
+        tall_part = (boxes[k, 3] - boxes[k, 1] >= FRAME_MATTE_HEIGHT and area > 0
+                     and (intersections(boxes[k:k + 1], boxes[better])[0] >= DUPLICATE_INSIDE * area).any())
         out[k] = bool((iou[k, better] >= DUPLICATE_IOU).any() or tall_part)
     return out
-
-
-def _inside(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """float N: the share of `box`'s area (x1, y1, x2, y2) inside each of Nx4 `others`."""
-    w = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    return w * h / max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
 
 
 def _continues(box, previous: np.ndarray | None, min_iou: float = 0.2) -> bool:
