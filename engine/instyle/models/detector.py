@@ -69,8 +69,7 @@ class CenterNetDetector:
         self, frame: np.ndarray, score_threshold: float = 0.3, classes: set[int] | None = None
     ) -> list[Detection]:
         """Boxes in ``frame`` (H x W x 3 uint8 RGB) scoring at least ``score_threshold``, best first."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}")
+        check_frame(frame)
         h, w = frame.shape[:2]
         regions = [(0, 0, w, h)]
         if self.tile_size is not None and self.tile_size < max(h, w):
@@ -83,11 +82,7 @@ class CenterNetDetector:
         rows = rows[keep]
         if len(regions) > 1:
             rows = rows[batched_nms(rows[:, :4], rows[:, 4], rows[:, 5].long(), self.nms_iou)]
-        rows = rows[rows[:, 4].argsort(descending=True)]
-        return [
-            Detection(tuple(r[:4].tolist()), float(r[4]), int(r[5]), COCO_CLASSES[int(r[5])])
-            for r in rows
-        ]
+        return detections(rows)
 
     def _detect_region(self, frame: np.ndarray, region: tuple[int, int, int, int], size) -> torch.Tensor:
         """Rows ``(x1, y1, x2, y2, score, class)`` (CPU float32) in frame pixels for one region.
@@ -111,6 +106,19 @@ class CenterNetDetector:
         rows[:, [0, 2]] = rows[:, [0, 2]].clamp(0, size[0])
         rows[:, [1, 3]] = rows[:, [1, 3]].clamp(0, size[1])
         return rows
+
+
+def check_frame(frame: np.ndarray) -> None:
+    """Raises ValueError unless ``frame`` is an H x W x 3 uint8 RGB image."""
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}")
+
+
+def detections(rows: torch.Tensor) -> list[Detection]:
+    """Detections from rows ``(x1, y1, x2, y2, score, class)`` (N x 6, frame pixels, 0-based COCO class), best
+    first."""
+    rows = rows[rows[:, 4].argsort(descending=True)]
+    return [Detection(tuple(r[:4].tolist()), float(r[4]), int(r[5]), COCO_CLASSES[int(r[5])]) for r in rows]
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:

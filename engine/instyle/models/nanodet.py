@@ -21,7 +21,7 @@ import torch
 from torchvision.ops import batched_nms
 
 from ..wire.coco import COCO_CLASSES
-from .detector import Detection
+from .detector import Detection, check_frame, detections
 from .tfjs_graph import TfjsGraph
 
 INPUT_SIZE = 416
@@ -44,8 +44,7 @@ class NanoDetDetector:
     def detect(self, frame: np.ndarray, score_threshold: float = 0.3,
                classes: set[int] | None = None) -> list[Detection]:
         """Boxes in ``frame`` (H x W x 3 uint8 RGB) scoring at least ``score_threshold``, best first."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}")
+        check_frame(frame)
         h, w = frame.shape[:2]
         image = cv2.resize(frame, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
         x = (image[:, :, ::-1].astype(np.float32) - MEAN_BGR) / STD_BGR
@@ -59,7 +58,7 @@ class NanoDetDetector:
         rows = rows[batched_nms(rows[:, :4], rows[:, 4], rows[:, 5].long(), self.nms_iou)]
         rows[:, [0, 2]] = (rows[:, [0, 2]] * (w / INPUT_SIZE)).clamp(0, w)
         rows[:, [1, 3]] = (rows[:, [1, 3]] * (h / INPUT_SIZE)).clamp(0, h)
-        return [Detection(tuple(r[:4].tolist()), float(r[4]), int(r[5]), COCO_CLASSES[int(r[5])]) for r in rows]
+        return detections(rows)
 
 
 def decode(scores: torch.Tensor, sides: torch.Tensor, stride: int, wanted: torch.Tensor) -> torch.Tensor:
